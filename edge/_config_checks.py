@@ -1,0 +1,122 @@
+"""Cross-field checks of a site config that pydantic cannot express per field."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from edge.control._classes import LIGHTING_CLASSES
+from edge.errors import ConfigIssue
+
+if TYPE_CHECKING:
+    from edge.config import SiteConfig
+
+__all__ = ["hint", "semantic_issues"]
+
+
+def semantic_issues(site: SiteConfig) -> Iterator[ConfigIssue]:
+    """Cross-field checks pydantic cannot express per field, each with its path."""
+    lamp_seen: dict[str, str] = {}
+    cluster_seen: dict[str, str] = {}
+    sensor_seen: dict[str, str] = {}
+    ports = {p.name for p in site.serial}
+    for ci, cluster in enumerate(site.clusters):
+        cpath = f"clusters[{ci}]"
+        if cluster.id in cluster_seen:
+            yield ConfigIssue(
+                f"{cpath}.id",
+                f"duplicate cluster id {cluster.id!r} (also {cluster_seen[cluster.id]})",
+            )
+        cluster_seen.setdefault(cluster.id, cpath)
+        if cluster.floor > cluster.ceiling:
+            yield ConfigIssue(
+                f"{cpath}.floor", f"floor {cluster.floor} is above ceiling {cluster.ceiling}"
+            )
+        family = cluster.rated_class[0]
+        for ai, cls in enumerate(cluster.adapt_classes):
+            apath = f"{cpath}.adapt_classes[{ai}]"
+            if cls[0] != family:
+                yield ConfigIssue(
+                    apath, f"class {cls} is not in the rated class's family ({cluster.rated_class})"
+                )
+            elif LIGHTING_CLASSES[cls] >= LIGHTING_CLASSES[cluster.rated_class]:
+                yield ConfigIssue(
+                    apath, f"class {cls} is not below the rated class {cluster.rated_class}"
+                )
+        if not cluster.lamps and cluster.lamp_array is None:
+            yield ConfigIssue(f"{cpath}.lamps", "a cluster needs lamps (a list, or lamp_array)")
+        for li, lamp in enumerate(cluster.lamps):
+            lpath = f"{cpath}.lamps[{li}]"
+            floor = lamp.floor if lamp.floor is not None else cluster.floor
+            ceiling = lamp.ceiling if lamp.ceiling is not None else cluster.ceiling
+            if floor > ceiling:
+                yield ConfigIssue(f"{lpath}.floor", f"floor {floor} is above ceiling {ceiling}")
+            if lamp.position_m > cluster.length_m:
+                yield ConfigIssue(
+                    f"{lpath}.position_m",
+                    f"lamp at {lamp.position_m} m is beyond the road's length {cluster.length_m} m",
+                )
+        if cluster.lamp_array is not None:
+            arr = cluster.lamp_array
+            last = arr.start_m + (arr.count - 1) * arr.spacing_m
+            if last > cluster.length_m:
+                yield ConfigIssue(
+                    f"{cpath}.lamp_array",
+                    f"the last lamp would stand at {last:g} m, "
+                    f"beyond the road's length {cluster.length_m} m",
+                )
+        explicit = len(cluster.lamps)
+        for li, resolved in enumerate(cluster.resolved_lamps()):
+            lpath = f"{cpath}.lamps[{li}].id" if li < explicit else f"{cpath}.lamp_array"
+            if resolved.id in lamp_seen:
+                yield ConfigIssue(
+                    lpath, f"duplicate lamp id {resolved.id!r} (also {lamp_seen[resolved.id]})"
+                )
+            lamp_seen.setdefault(resolved.id, lpath)
+        for si, sensor in enumerate(cluster.sensors):
+            spath = f"{cpath}.sensors[{si}]"
+            if sensor.id in sensor_seen:
+                yield ConfigIssue(
+                    f"{spath}.id",
+                    f"duplicate sensor id {sensor.id!r} (also {sensor_seen[sensor.id]})",
+                )
+            sensor_seen.setdefault(sensor.id, spath)
+            if not 0 <= sensor.position_m <= cluster.length_m:
+                yield ConfigIssue(
+                    f"{spath}.position_m",
+                    f"sensor at {sensor.position_m} m is outside its road "
+                    f"(0 to {cluster.length_m} m)",
+                )
+            if sensor.source == "serial":
+                if sensor.port is None:
+                    yield ConfigIssue(
+                        f"{spath}.port", "a serial sensor needs the name of its serial port"
+                    )
+                elif sensor.port not in ports:
+                    yield ConfigIssue(
+                        f"{spath}.port",
+                        f"no serial port named {sensor.port!r}{hint(sensor.port, ports)}",
+                    )
+    targets = set(cluster_seen) | set(lamp_seen) | {"all"}
+    profile_seen: set[str] = set()
+    for pi, profile in enumerate(site.profiles):
+        ppath = f"profiles[{pi}]"
+        if profile.id in profile_seen:
+            yield ConfigIssue(f"{ppath}.id", f"duplicate profile id {profile.id!r}")
+        profile_seen.add(profile.id)
+        if profile.target not in targets:
+            yield ConfigIssue(
+                f"{ppath}.target",
+                f"unknown target {profile.target!r}{hint(profile.target, targets)}",
+            )
+    port_seen: set[str] = set()
+    for pi, port in enumerate(site.serial):
+        if port.name in port_seen:
+            yield ConfigIssue(f"serial[{pi}].name", f"duplicate serial port name {port.name!r}")
+        port_seen.add(port.name)
+
+
+def hint(word: str, choices: set[str] | list[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.6)
+    return f" (did you mean {', '.join(close)}?)" if close else ""

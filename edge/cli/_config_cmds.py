@@ -1,0 +1,66 @@
+"""``streetlight config ...``: validate, show and print the example config."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+import yaml
+
+from edge.cli._app import app, console
+from edge.config import DEFAULT_CONFIG_PATH, example_config_path, load_config
+
+config_app = typer.Typer(help="Validate and inspect site config files.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("validate")
+def validate(file: Path = typer.Argument(DEFAULT_CONFIG_PATH, help="YAML config file.")) -> None:
+    """Check a config file; exit 0 when valid, 2 with every problem's path otherwise."""
+    site = load_config(file)
+    lamps = site.all_lamps()
+    sensors = sum(len(c.sensors) for c in site.clusters)
+    console.print(
+        f"{file}: ok - gateway {site.gateway_id}, {len(site.clusters)} clusters, "
+        f"{len(lamps)} lamps, {sensors} sensors, {len(site.profiles)} profiles"
+    )
+
+
+@config_app.command("show")
+def show(
+    file: Path = typer.Argument(DEFAULT_CONFIG_PATH, help="YAML config file."),
+    as_json: bool = typer.Option(False, "--json", help="Plain JSON on stdout."),
+    lamps: bool = typer.Option(False, "--lamps", help="Expand every cluster's lamps."),
+) -> None:
+    """Print the resolved config: defaults and STREETLIGHT_* env applied, secrets redacted."""
+    site = load_config(file)
+    data = site.model_dump(mode="json")
+    if lamps:
+        for cluster, dumped in zip(site.clusters, data["clusters"], strict=True):
+            dumped["resolved_lamps"] = [
+                lamp.model_dump(mode="json") for lamp in cluster.resolved_lamps()
+            ]
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+    else:
+        typer.echo(yaml.safe_dump(data, sort_keys=False), nl=False)
+
+
+@config_app.command("example")
+def example() -> None:
+    """Print the bundled example site config (a starting point for a new cabinet)."""
+    typer.echo(example_config_path().read_text(encoding="utf-8"), nl=False)
+
+
+@config_app.command("generate")
+def generate(
+    lamps: int = typer.Option(..., "--lamps", min=1, help="How many lamps."),
+    clusters: int | None = typer.Option(None, "--clusters", min=1, help="Road segments."),
+    gateway_id: str = typer.Option("bench-gw", "--gateway-id"),
+) -> None:
+    """Print a generated site of any size (benchmarks, scale tests)."""
+    from simulator.sites import generate_site
+
+    data = generate_site(lamps=lamps, clusters=clusters, gateway_id=gateway_id)
+    typer.echo(yaml.safe_dump(data, sort_keys=False), nl=False)

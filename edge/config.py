@@ -1,0 +1,481 @@
+"""The site config: pydantic models for one gateway's street, loaded from YAML + env.
+
+``load_config(path)`` is the one entry point. Every problem is reported as a
+``ConfigIssue`` naming its dotted path (``clusters[2].lamps[5].floor``), never as
+a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import time
+from itertools import pairwise
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from edge._config_checks import semantic_issues
+from edge._config_load import issues_from_validation, read_yaml
+from edge.control._classes import LIGHTING_CLASSES
+from edge.errors import ConfigError, ConfigIssue
+
+__all__ = [
+    "DEFAULT_CONFIG_PATH",
+    "ClusterConfig",
+    "ControllerConfig",
+    "EnergyConfig",
+    "LampArrayConfig",
+    "LampConfig",
+    "MqttConfig",
+    "ProfileConfig",
+    "ResolvedLamp",
+    "SensorConfig",
+    "SiteConfig",
+    "example_config_path",
+    "load_config",
+    "parse_config",
+]
+
+DEFAULT_CONFIG_PATH = Path("/etc/streetlight/config.yaml")
+_ID = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _known_class(value: str) -> str:
+    upper = value.strip().upper()
+    if upper not in LIGHTING_CLASSES:
+        known = ", ".join(LIGHTING_CLASSES)
+        raise ValueError(f"unknown lighting class {value!r} (EN 13201-2 classes: {known})")
+    return upper
+
+
+LightingClass = Annotated[str, AfterValidator(_known_class)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _hhmm(value: object) -> object:
+    """Accept "HH:MM" (YAML may also hand us an int of minutes for 23:00-style sexagesimals)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        # YAML 1.1 reads unquoted 23:00 as the base-60 integer 1380.
+        return time(value // 60 % 24, value % 60)
+    if isinstance(value, str):
+        m = re.fullmatch(r"(\d{1,2}):(\d{2})", value.strip())
+        if not m or int(m[1]) > 23 or int(m[2]) > 59:
+            raise ValueError(f"expected a time of day HH:MM, got {value!r}")
+        return time(int(m[1]), int(m[2]))
+    return value
+
+
+class SiteLocation(_Strict):
+    """Where the cabinet is: the sun times and the local clock come from here."""
+
+    name: str = ""
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    timezone: str = "UTC"
+    elevation_m: float = 0.0
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as Europe/Amsterdam)"
+            ) from None
+        return value
+
+
+class TlsConfig(_Strict):
+    """TLS to the broker; hostname verification stays on unless a test turns it off."""
+
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    verify_hostname: bool = True
+
+
+class MqttConfig(_Strict):
+    """Broker connection and topic root."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    root: str = "streetlight/v1"
+    client_id: str | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    tls: TlsConfig | None = None
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    max_payload_bytes: int = Field(default=65536, ge=256)
+    queue_size: int = Field(default=10000, ge=10)
+    reconnect_min_s: float = Field(default=0.5, gt=0)
+    reconnect_max_s: float = Field(default=30.0, gt=0)
+
+    @field_validator("root")
+    @classmethod
+    def _clean_root(cls, value: str) -> str:
+        if (
+            not value
+            or any(c in value for c in "#+")
+            or value.startswith("/")
+            or value.endswith("/")
+        ):
+            raise ValueError(
+                f"topic root {value!r} must be non-empty, without wildcards or edge slashes"
+            )
+        return value
+
+
+class SerialPortConfig(_Strict):
+    """One serial line to sensor/lamp node firmware (device path or pyserial URL)."""
+
+    name: str = Field(pattern=_ID)
+    url: str
+    baudrate: int = Field(default=115200, gt=0)
+    heartbeat_s: float = Field(default=5.0, gt=0)
+
+
+class NightConfig(_Strict):
+    """When the street is lit: by sun times (default) or by a lux sensor with hysteresis."""
+
+    mode: Literal["sun", "lux"] = "sun"
+    sunset_offset_min: float = Field(default=0.0, ge=-120, le=120)
+    sunrise_offset_min: float = Field(default=0.0, ge=-120, le=120)
+    lux_sensor: str | None = None
+    lux_on: float = Field(default=20.0, ge=0)
+    lux_off: float = Field(default=40.0, ge=0)
+    lux_stale_s: float = Field(default=600.0, gt=0)
+    day_level: float = Field(default=0.0, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _hysteresis(self) -> NightConfig:
+        if self.lux_off < self.lux_on:
+            raise ValueError("lux_off must be >= lux_on (hysteresis)")
+        if self.mode == "lux" and not self.lux_sensor:
+            raise ValueError("mode 'lux' needs lux_sensor")
+        return self
+
+
+class PresenceConfig(_Strict):
+    """ "Light follows you": how far ahead and behind a road user, and for how long."""
+
+    level: float = Field(default=1.0, gt=0, le=1)
+    lead_s: float = Field(default=8.0, ge=0)
+    min_lamps_ahead: int = Field(default=3, ge=0)
+    behind_m: float = Field(default=30.0, ge=0)
+    hold_s: float = Field(default=30.0, ge=0)
+
+
+class ControllerConfig(_Strict):
+    """The dimming policy's parameters (DESIGN.md, "The control policy")."""
+
+    tick_s: float = Field(default=1.0, gt=0, le=60)
+    flow_window_s: float = Field(default=900.0, ge=60)
+    flow_bins: int = Field(default=15, ge=1, le=240)
+    # Fractions of road capacity, descending: flow/capacity >= t[0] keeps the rated class,
+    # >= t[1] one class down, and so on; below the last, the lowest class allowed.
+    class_thresholds: list[float] = Field(default_factory=lambda: [0.30, 0.15, 0.05, 0.02])
+    presence: PresenceConfig = PresenceConfig()
+    ramp_up_per_s: float = Field(default=1.0, gt=0)
+    ramp_down_per_s: float = Field(default=0.02, gt=0)
+    stale_s: float = Field(default=300.0, gt=0)
+    deadband: float = Field(default=0.02, ge=0, le=0.5)
+    lease_s: float = Field(default=90.0, gt=0)
+    lease_refresh_s: float = Field(default=30.0, gt=0)
+    night: NightConfig = NightConfig()
+
+    @field_validator("class_thresholds")
+    @classmethod
+    def _descending(cls, value: list[float]) -> list[float]:
+        if any(not 0 < t <= 1 for t in value):
+            raise ValueError("each threshold is a fraction of capacity in (0, 1]")
+        if any(a <= b for a, b in pairwise(value)):
+            raise ValueError("thresholds must be strictly descending")
+        return value
+
+    @model_validator(mode="after")
+    def _lease(self) -> ControllerConfig:
+        if self.lease_refresh_s >= self.lease_s:
+            raise ValueError("lease_refresh_s must be shorter than lease_s (refresh before expiry)")
+        if self.lease_s <= self.tick_s:
+            raise ValueError("lease_s must be longer than tick_s")
+        return self
+
+
+class ScheduleStep(_Strict):
+    """From ``start`` (local time) on, the fixed-schedule baseline runs at ``level``."""
+
+    start: time
+    level: float = Field(ge=0, le=1)
+
+    _parse_start = field_validator("start", mode="before")(_hhmm)
+
+
+def _default_schedule() -> list[ScheduleStep]:
+    return [
+        ScheduleStep(start=time(12, 0), level=1.0),
+        ScheduleStep(start=time(23, 0), level=0.7),
+        ScheduleStep(start=time(5, 0), level=1.0),
+    ]
+
+
+class EnergyConfig(_Strict):
+    """Driver curve, standby power, the fixed-schedule baseline, and the report's factors."""
+
+    standby_w: float = Field(default=0.5, ge=0)
+    # (level, fraction of nominal power) points, linear in between; level 0 means off (standby).
+    driver_curve: list[tuple[float, float]] = Field(
+        default_factory=lambda: [(0.0, 0.08), (0.1, 0.15), (0.5, 0.53), (1.0, 1.0)]
+    )
+    schedule_baseline: list[ScheduleStep] = Field(default_factory=_default_schedule)
+    co2_kg_per_kwh: float = Field(default=0.25, ge=0)
+    price_per_kwh: float = Field(default=0.25, ge=0)
+    currency: str = "EUR"
+    checkpoint_s: float = Field(default=60.0, gt=0)
+
+    @field_validator("driver_curve")
+    @classmethod
+    def _curve(cls, value: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        levels = [p[0] for p in value]
+        if len(value) < 2 or levels[0] != 0.0 or levels[-1] != 1.0:
+            raise ValueError("driver_curve needs points from level 0.0 to level 1.0")
+        if any(a >= b for a, b in pairwise(levels)):
+            raise ValueError("driver_curve levels must be strictly increasing")
+        if any(not 0 <= p[1] <= 1.5 for p in value):
+            raise ValueError("driver_curve power fractions must be within [0, 1.5]")
+        return value
+
+
+class LampConfig(_Strict):
+    """One lamp; unset fields take the cluster's defaults."""
+
+    id: str = Field(pattern=_ID)
+    position_m: float = Field(ge=0)
+    nominal_w: float | None = Field(default=None, gt=0)
+    floor: float | None = Field(default=None, ge=0, le=1)
+    ceiling: float | None = Field(default=None, gt=0, le=1)
+    clo_factor: float | None = Field(default=None, gt=0, le=1)
+
+
+class LampArrayConfig(_Strict):
+    """Compact form: ``count`` lamps every ``spacing_m`` from ``start_m``, ids prefix-NNN."""
+
+    count: int = Field(ge=1, le=100_000)
+    spacing_m: float = Field(gt=0)
+    start_m: float = Field(default=0.0, ge=0)
+    id_prefix: str | None = None
+    first_number: int = Field(default=1, ge=0)
+
+
+class SensorConfig(_Strict):
+    """A road-user counter at ``position_m`` along its cluster's road."""
+
+    id: str = Field(pattern=_ID)
+    position_m: float
+    source: Literal["serial", "mqtt"]
+    port: str | None = None
+    node: int | None = Field(default=None, ge=0, le=65535)
+
+
+class ClusterConfig(_Strict):
+    """A straight road segment and the lamps along it."""
+
+    id: str = Field(pattern=_ID)
+    name: str = ""
+    road_type: str = ""
+    length_m: float = Field(gt=0)
+    speed_limit_kmh: float = Field(gt=0, le=200)
+    capacity_per_h: float = Field(gt=0)
+    two_way: bool = True
+    rated_class: LightingClass
+    adapt_classes: list[LightingClass] = Field(default_factory=list)
+    nominal_w: float = Field(default=60.0, gt=0)
+    floor: float = Field(default=0.3, ge=0, le=1)
+    ceiling: float = Field(default=1.0, gt=0, le=1)
+    clo_factor: float = Field(default=1.0, gt=0, le=1)
+    lamps: list[LampConfig] = Field(default_factory=list)
+    lamp_array: LampArrayConfig | None = None
+    sensors: list[SensorConfig] = Field(default_factory=list)
+
+    def resolved_lamps(self) -> list[ResolvedLamp]:
+        """Every lamp of the cluster with defaults filled in, explicit ones first."""
+        out = [
+            ResolvedLamp(
+                id=lamp.id,
+                cluster=self.id,
+                position_m=lamp.position_m,
+                nominal_w=lamp.nominal_w if lamp.nominal_w is not None else self.nominal_w,
+                floor=lamp.floor if lamp.floor is not None else self.floor,
+                ceiling=lamp.ceiling if lamp.ceiling is not None else self.ceiling,
+                clo_factor=lamp.clo_factor if lamp.clo_factor is not None else self.clo_factor,
+            )
+            for lamp in self.lamps
+        ]
+        if self.lamp_array is not None:
+            arr = self.lamp_array
+            prefix = arr.id_prefix if arr.id_prefix is not None else f"{self.id}-"
+            width = max(3, len(str(arr.first_number + arr.count - 1)))
+            out.extend(
+                ResolvedLamp(
+                    id=f"{prefix}{arr.first_number + k:0{width}d}",
+                    cluster=self.id,
+                    position_m=arr.start_m + k * arr.spacing_m,
+                    nominal_w=self.nominal_w,
+                    floor=self.floor,
+                    ceiling=self.ceiling,
+                    clo_factor=self.clo_factor,
+                )
+                for k in range(arr.count)
+            )
+        return out
+
+
+class ResolvedLamp(_Strict):
+    """A lamp with every default applied: what the controller is built from."""
+
+    id: str
+    cluster: str
+    position_m: float
+    nominal_w: float
+    floor: float
+    ceiling: float
+    clo_factor: float
+
+
+class ProfileConfig(_Strict):
+    """A calendar layer: between ``start`` and ``end`` local time apply ``op`` at ``level``."""
+
+    id: str = Field(pattern=_ID)
+    target: str = "all"
+    op: Literal["set", "max", "min"]
+    level: float = Field(ge=0, le=1)
+    start: time
+    end: time
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] | None = None
+
+    _parse_times = field_validator("start", "end", mode="before")(_hhmm)
+
+
+class StorageConfig(_Strict):
+    """Where state lives (outbox, checkpoints, overrides)."""
+
+    state_dir: Path = Path("/var/lib/streetlight")
+    outbox_max_bytes: int = Field(default=64 * 1024 * 1024, ge=64 * 1024)
+    synchronous: Literal["FULL", "NORMAL"] = "FULL"
+
+
+class MetricsConfig(_Strict):
+    """The Prometheus endpoint."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=9478, ge=0, le=65535)
+
+
+class SiteConfig(BaseSettings):
+    """One gateway's whole site. Env overrides: ``STREETLIGHT_MQTT__HOST=...``."""
+
+    model_config = SettingsConfigDict(
+        extra="forbid",
+        frozen=True,
+        env_prefix="STREETLIGHT_",
+        env_nested_delimiter="__",
+        case_sensitive=False,
+    )
+
+    gateway_id: str = Field(pattern=_ID)
+    site: SiteLocation
+    mqtt: MqttConfig = MqttConfig()
+    serial: list[SerialPortConfig] = Field(default_factory=list)
+    controller: ControllerConfig = ControllerConfig()
+    energy: EnergyConfig = EnergyConfig()
+    clusters: list[ClusterConfig] = Field(min_length=1)
+    profiles: list[ProfileConfig] = Field(default_factory=list)
+    storage: StorageConfig = StorageConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the YAML file (which arrives as init kwargs).
+        return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def _semantics(self) -> SiteConfig:
+        issues = list(semantic_issues(self))
+        if issues:
+            # Not a ValueError: pydantic lets it through with its paths intact.
+            raise ConfigError("", issues)
+        return self
+
+    @property
+    def topic_root(self) -> str:
+        """``<mqtt.root>/<gateway_id>``: every topic of this gateway starts here."""
+        return f"{self.mqtt.root}/{self.gateway_id}"
+
+    def all_lamps(self) -> list[ResolvedLamp]:
+        """Every lamp of the site, cluster by cluster."""
+        return [lamp for cluster in self.clusters for lamp in cluster.resolved_lamps()]
+
+
+def _all_field_names() -> set[str]:
+    names: set[str] = set()
+    for model in (
+        SiteConfig, SiteLocation, MqttConfig, TlsConfig, SerialPortConfig, NightConfig,
+        PresenceConfig, ControllerConfig, ScheduleStep, EnergyConfig, LampConfig,
+        LampArrayConfig, SensorConfig, ClusterConfig, ProfileConfig, StorageConfig, MetricsConfig,
+    ):  # fmt: skip
+        names.update(model.model_fields)
+    return names
+
+
+def parse_config(data: Any, *, source: str = "<config>") -> SiteConfig:
+    """Validate a parsed YAML document (plus STREETLIGHT_* env overrides) into a SiteConfig."""
+    if not isinstance(data, dict):
+        raise ConfigError(
+            source, [ConfigIssue("", "the config must be a YAML mapping at the top level")]
+        )
+    try:
+        return SiteConfig(**data)
+    except ValidationError as err:
+        raise ConfigError(source, issues_from_validation(err, _all_field_names())) from None
+    except ConfigError as err:
+        raise ConfigError(source, err.issues) from None
+
+
+def load_config(path: str | os.PathLike[str]) -> SiteConfig:
+    """Read, parse and validate one YAML config file; raise ConfigError naming every problem."""
+    return parse_config(read_yaml(Path(path), str(path)), source=str(path))
+
+
+def example_config_path() -> Path:
+    """The bundled example site (config/site.example.yaml, also packaged with edge)."""
+    packaged = Path(__file__).with_name("site.example.yaml")
+    if packaged.exists():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "config" / "site.example.yaml"

@@ -1,0 +1,75 @@
+"""The project's exception tree: one root, precise subclasses that carry data.
+
+This module imports nothing, so the pure cores (``edge.control``,
+``firmware_bridge.frames``) may raise these without pulling in any I/O.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "ConfigIssue",
+    "FrameError",
+    "StreetlightError",
+    "UnknownIdError",
+]
+
+
+class StreetlightError(Exception):
+    """Root of every error this project raises on purpose."""
+
+    #: the CLI's exit code for this error: 1 failure, 2 usage/validation, 3 unreachable
+    exit_code = 1
+
+
+class ConfigIssue:
+    """One problem in a config file: where (a dotted path) and what."""
+
+    __slots__ = ("message", "path")
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+    def __repr__(self) -> str:
+        return f"ConfigIssue({self.path!r}, {self.message!r})"
+
+
+class ConfigError(StreetlightError):
+    """A config file that cannot be used; ``issues`` names every offending path."""
+
+    exit_code = 2
+
+    def __init__(self, source: str, issues: list[ConfigIssue]) -> None:
+        self.source = source
+        self.issues = issues
+        lines = "\n".join(f"  {issue}" for issue in issues)
+        super().__init__(f"invalid config {source}:\n{lines}")
+
+
+class UnknownIdError(StreetlightError, KeyError):
+    """A lamp, cluster or sensor id that the site does not have."""
+
+    exit_code = 2
+
+    def __init__(self, kind: str, ident: str, suggestions: list[str]) -> None:
+        self.kind = kind
+        self.ident = ident
+        self.suggestions = suggestions
+        hint = f" (did you mean {', '.join(suggestions)}?)" if suggestions else ""
+        super().__init__(f"unknown {kind} {ident!r}{hint}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class FrameError(StreetlightError, ValueError):
+    """A serial frame that cannot be decoded; ``reason`` is a short counter label."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{reason}: {detail}")

@@ -1,0 +1,1 @@
+"""The street model: traffic, sensors, lamp nodes, fake firmware, scenarios and reports."""

@@ -1,0 +1,1 @@
+"""Test helpers: a private mosquitto, pty pairs, CLI runner."""
