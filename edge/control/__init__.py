@@ -1,1 +1,57 @@
-"""The pure dimming policy: numpy arrays in, arrays out; no I/O, no clocks read."""
+"""The pure dimming policy: numpy arrays in, arrays out; no I/O, no clocks read.
+
+Build a ``DimmingController`` from a ``SiteSpec`` and ``PolicyParams`` (``edge.site``
+makes both from the config), then call ``step(now, observations)`` once per tick.
+"""
+
+from edge.control._classes import LIGHTING_CLASSES, class_ratio
+from edge.control._controller import DimmingController
+from edge.control._explain import explain
+from edge.control._inputs import (
+    KINDS,
+    LampReport,
+    LuxReading,
+    Observation,
+    Override,
+    Profile,
+    SensorCounts,
+    SensorFault,
+)
+from edge.control._result import Event, Explanation, LayerEffect, StepResult
+from edge.control._spec import (
+    ClusterSpec,
+    EnergyParams,
+    LampTable,
+    NightParams,
+    PolicyParams,
+    PresenceParams,
+    SensorSpec,
+    SiteSpec,
+)
+
+__all__ = [
+    "KINDS",
+    "LIGHTING_CLASSES",
+    "ClusterSpec",
+    "DimmingController",
+    "EnergyParams",
+    "Event",
+    "Explanation",
+    "LampReport",
+    "LampTable",
+    "LayerEffect",
+    "LuxReading",
+    "NightParams",
+    "Observation",
+    "Override",
+    "PolicyParams",
+    "PresenceParams",
+    "Profile",
+    "SensorCounts",
+    "SensorFault",
+    "SensorSpec",
+    "SiteSpec",
+    "StepResult",
+    "class_ratio",
+    "explain",
+]

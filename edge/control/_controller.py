@@ -1,0 +1,441 @@
+"""The vectorised dimming controller: one ``step(now, observations)`` per tick, no lamp loops.
+
+Order of a step (DESIGN.md, "The control policy"): energy for the interval just ended,
+observations in, night?, flow -> class per cluster, fail-safe, target (class level, presence
+boost, profiles, fail-safe, overrides), clamp to floor/ceiling, CLO, ramp, leases to send.
+Lamps of a cluster are contiguous, so per-cluster work is slice work.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.control import _events as ev
+from edge.control._energy import EnergyLedger
+from edge.control._inputs import (
+    LampReport,
+    LuxReading,
+    Observation,
+    Override,
+    Profile,
+    SensorCounts,
+    SensorFault,
+)
+from edge.control._layers import Selection, apply_op
+from edge.control._night import NightClock, NightVerdict
+from edge.control._presence import PresenceGeometry, travel_speed
+from edge.control._result import Event, StepResult
+from edge.control._spec import PolicyParams, SiteSpec
+from edge.control._traffic import FlowWindow, class_steps
+from edge.errors import UnknownIdError
+
+__all__ = ["DimmingController"]
+
+_GOLDEN = 0.6180339887498949
+
+
+class DimmingController:
+    """Owns the per-lamp and per-cluster state arrays of one gateway's street."""
+
+    def __init__(
+        self,
+        *,
+        site: SiteSpec,
+        params: PolicyParams,
+        start: float,
+        profiles: Sequence[Profile] = (),
+        seq_base: int = 0,
+    ) -> None:
+        self.site, self.params = site, params
+        lamps = site.lamps
+        n, c, s = len(lamps), len(site.clusters), len(site.sensors)
+        self.n_lamps, self.n_clusters, self.n_sensors = n, c, s
+        self._now = float(start)
+        self._clock = NightClock(params.night)
+        self._geometry = PresenceGeometry(site, params.presence)
+        self._flows = FlowWindow(
+            sensors=s, window_s=params.flow_window_s, bins=params.flow_bins, start=start
+        )
+        # Cluster geometry: lamps of cluster k are lamps[starts[k]:ends[k]].
+        self._starts = np.searchsorted(lamps.cluster, np.arange(c), side="left")
+        self._ends = np.searchsorted(lamps.cluster, np.arange(c), side="right")
+        self._capacity = np.array([cl.capacity_per_h for cl in site.clusters], dtype=np.float64)
+        width = max(len(cl.ladder) for cl in site.clusters)
+        self._ladder_len = np.array([len(cl.ladder) for cl in site.clusters], dtype=np.intp)
+        self._ladder_levels = np.array(
+            [
+                cl.ladder_levels + (cl.ladder_levels[-1],) * (width - len(cl.ladder))
+                for cl in site.clusters
+            ]
+        )
+        self._thresholds = np.asarray(params.class_thresholds, dtype=np.float64)
+        self._sensor_cluster = np.array([se.cluster for se in site.sensors], dtype=np.intp)
+        self._has_sensors = np.bincount(self._sensor_cluster, minlength=c) > 0
+        self._sensor_index = {se.id: i for i, se in enumerate(site.sensors)}
+        self._cluster_index = {cl.id: i for i, cl in enumerate(site.clusters)}
+        self._lamp_index: dict[str, int] | None = None
+        # Per-sensor state.
+        self.sensor_last_seen = np.full(s, float(start))
+        self.sensor_faulty = np.zeros(s, dtype=bool)
+        self.sensor_fault_reason: list[str] = [""] * s
+        # Per-cluster state.
+        self.cluster_flow = np.zeros(c)
+        self.cluster_step = np.zeros(c, dtype=np.intp)
+        self.cluster_failsafe = np.zeros(c, dtype=bool)
+        self.cluster_level = np.ones(c)
+        # Per-lamp state. Nodes power on at full, so the controller starts there too.
+        self._clo = lamps.clo
+        self._has_clo = bool(np.any(lamps.clo != 1.0))
+        self._floor_eff = lamps.floor.copy()  # the night floor, 0 where an allow_dark layer is
+        self._floor_cmd = lamps.floor * lamps.clo
+        self._floor_check = True
+        self.level = np.ones(n)
+        self._next = np.empty(n)
+        self.base = np.ones(n)  # class level (light terms) before boost and layers
+        self.target = np.ones(n)  # command target after layers, clamp and CLO
+        self.boost_until = np.full(n, -math.inf)
+        self.boost_sensor = np.full(n, -1, dtype=np.intp)
+        self._max_boost_until = -math.inf
+        self.last_sent = np.full(n, np.nan)
+        self.last_sent_at = np.full(n, -math.inf)
+        self._next_refresh = np.full(n, -math.inf)
+        phase = (np.arange(n) * _GOLDEN) % 1.0
+        self._refresh_every = params.lease_refresh_s * (1.0 - 0.2 * phase)
+        self.seq = np.full(n, seq_base, dtype=np.int64)
+        self.reported_level = np.full(n, np.nan)
+        self.lamp_faulty = np.zeros(n, dtype=bool)
+        self.energy = EnergyLedger(
+            lamps=lamps, params=params.energy, starts=self._starts, n_clusters=c,
+            levels=self.level, start=start,
+        )  # fmt: skip
+        # Scratch buffers, reused every step.
+        self._mask = np.empty(n, dtype=bool)
+        self._tmp = np.empty(n)
+        self._lower = np.empty(n)
+        self._upper = np.empty(n)
+        # Layers.
+        self._profiles: list[tuple[Profile, Selection]] = [
+            (p, self._select(p.target)) for p in profiles
+        ]
+        self._overrides: dict[str, tuple[Override, Selection]] = {}
+        self._active_profiles: list[Profile] = []
+        self.night: bool | None = None
+        self.verdict: NightVerdict | None = None
+        self.class_reason: list[dict[str, float | str]] = [{} for _ in range(c)]
+
+    # ----------------------------------------------------------------- lookups
+    def lamp_index(self, lamp_id: str) -> int:
+        """Index of a lamp id; UnknownIdError with the closest ids when absent."""
+        if self._lamp_index is None:
+            self._lamp_index = {lid: i for i, lid in enumerate(self.site.lamps.ids)}
+        try:
+            return self._lamp_index[lamp_id]
+        except KeyError:
+            close = difflib.get_close_matches(lamp_id, self.site.lamps.ids, n=3, cutoff=0.6)
+            raise UnknownIdError("lamp", lamp_id, close) from None
+
+    def cluster_index(self, cluster_id: str) -> int:
+        try:
+            return self._cluster_index[cluster_id]
+        except KeyError:
+            close = difflib.get_close_matches(cluster_id, list(self._cluster_index), n=3)
+            raise UnknownIdError("cluster", cluster_id, close) from None
+
+    def cluster_slice(self, k: int) -> slice:
+        return slice(int(self._starts[k]), int(self._ends[k]))
+
+    def _select(self, target: str) -> Selection:
+        if target == "all":
+            return None
+        if target in self._cluster_index:
+            return self.cluster_slice(self._cluster_index[target])
+        try:
+            return np.array([self.lamp_index(target)], dtype=np.intp)
+        except UnknownIdError as exc:
+            names = [*self._cluster_index, "all", *self.site.lamps.ids]
+            close = difflib.get_close_matches(target, names, n=3, cutoff=0.6)
+            raise UnknownIdError("lamp or cluster", target, close) from exc
+
+    # --------------------------------------------------------------- overrides
+    @property
+    def overrides(self) -> list[Override]:
+        return [o for o, _ in self._overrides.values()]
+
+    @property
+    def profiles(self) -> list[Profile]:
+        return [p for p, _ in self._profiles]
+
+    @property
+    def active_profiles(self) -> list[Profile]:
+        return list(self._active_profiles)
+
+    def add_override(self, override: Override) -> None:
+        """Add (or replace, by id) a manual layer. Unknown targets raise UnknownIdError."""
+        self._overrides[override.id] = (override, self._select(override.target))
+        self._refresh_floor()
+
+    def clear_override(self, key: str) -> list[Override]:
+        """Remove overrides by id, or every override on a target; returns what was removed."""
+        gone = [o for o, _ in self._overrides.values() if key in (o.id, o.target)]
+        for o in gone:
+            del self._overrides[o.id]
+        if gone:
+            self._refresh_floor()
+        return gone
+
+    def _refresh_floor(self) -> None:
+        np.copyto(self._floor_eff, self.site.lamps.floor)
+        for o, sel in self._overrides.values():
+            if o.allow_dark and o.op in ("set", "min"):
+                apply_op(self._floor_eff, sel, "min", 0.0)
+        np.multiply(self._floor_eff, self._clo, out=self._floor_cmd)
+        self._floor_check = True
+
+    # ------------------------------------------------------------------ energy
+    @property
+    def energy_wh(self) -> npt.NDArray[np.float64]:
+        """Energy drawn per cluster since start (Wh)."""
+        return self.energy.energy_wh
+
+    @property
+    def baseline_full_wh(self) -> npt.NDArray[np.float64]:
+        return self.energy.baseline_full_wh
+
+    @property
+    def baseline_schedule_wh(self) -> npt.NDArray[np.float64]:
+        return self.energy.baseline_schedule_wh
+
+    @property
+    def power(self) -> npt.NDArray[np.float64]:
+        return self.energy.power
+
+    def lamp_energy_wh(self, now: float | None = None) -> npt.NDArray[np.float64]:
+        """Energy drawn per lamp since start (Wh), up to ``now`` (default: the last step)."""
+        return self.energy.lamp_wh(self._now if now is None else now)
+
+    # ------------------------------------------------------------ observations
+    def _observe(self, now: float, obs: Observation, events: list[Event]) -> None:
+        if isinstance(obs, SensorCounts):
+            i = self._sensor_index.get(obs.sensor)
+            bad = [n for n in (*obs.forward, *obs.backward) if n < 0]
+            if i is None or bad or obs.interval_s <= 0:
+                why = "unknown sensor" if i is None else "negative count or interval"
+                events.append(ev.rejected(now, obs.sensor, why))
+                return
+            self.sensor_last_seen[i] = now
+            total = obs.total
+            if total:
+                self._flows.add(i, float(total))
+            spec = self.site.sensors[i]
+            limit = self.site.clusters[spec.cluster].speed_limit_mps
+            hold_until = now + self.params.presence.hold_s
+            for direction, counts in ((1, obs.forward), (-1, obs.backward)):
+                if sum(counts) <= 0:
+                    continue
+                speed = travel_speed(counts, obs.mean_speed_mps, limit)
+                idx = self._geometry.lamps_for(i, direction, speed)
+                self.boost_until[idx] = np.maximum(self.boost_until[idx], hold_until)
+                self.boost_sensor[idx] = i
+                self._max_boost_until = max(self._max_boost_until, hold_until)
+        elif isinstance(obs, SensorFault):
+            i = self._sensor_index.get(obs.sensor)
+            if i is None:
+                events.append(ev.rejected(now, obs.sensor, "unknown sensor"))
+                return
+            self.sensor_faulty[i] = obs.faulty
+            self.sensor_fault_reason[i] = obs.reason if obs.faulty else ""
+            self.sensor_last_seen[i] = now
+        elif isinstance(obs, LuxReading):
+            if obs.sensor == self.params.night.lux_sensor:
+                self._clock.observe_lux(now, obs.lux)
+            else:
+                events.append(ev.rejected(now, obs.sensor, "not the configured lux sensor"))
+        elif isinstance(obs, LampReport):
+            try:
+                j = self.lamp_index(obs.lamp)
+            except UnknownIdError:
+                events.append(ev.rejected(now, obs.lamp, "unknown lamp"))
+                return
+            self.reported_level[j] = obs.level
+            faulty = bool(obs.faults)
+            if faulty != self.lamp_faulty[j]:
+                events.append(
+                    ev.lamp_fault(now, obs.lamp, obs.faults)
+                    if faulty
+                    else ev.lamp_ok(now, obs.lamp)
+                )
+            self.lamp_faulty[j] = faulty
+
+    def sensor_problem(self, now: float, i: int) -> str:
+        """Why sensor ``i`` is unhealthy ("" when it is fine)."""
+        if self.sensor_faulty[i]:
+            return f"faulty ({self.sensor_fault_reason[i] or 'flagged'})"
+        silent = now - self.sensor_last_seen[i]
+        return f"silent for {silent:.0f} s" if silent > self.params.stale_s else ""
+
+    # --------------------------------------------------------------- clusters
+    def _update_clusters(self, now: float, events: list[Event]) -> bool:
+        """Flows, classes and fail-safe per cluster; True when any cluster's level changed."""
+        unhealthy = self.sensor_faulty | (now - self.sensor_last_seen > self.params.stale_s)
+        n_c = self.n_clusters
+        failsafe = np.bincount(self._sensor_cluster, weights=unhealthy, minlength=n_c) > 0
+        flows = np.where(unhealthy, 0.0, self._flows.flows_per_h(now))
+        cluster_flow = np.zeros(n_c)
+        np.maximum.at(cluster_flow, self._sensor_cluster, flows)
+        ratio = cluster_flow / self._capacity
+        steps = class_steps(ratio, self._thresholds, self._ladder_len)
+        adaptive = self._has_sensors & ~failsafe & self._flows.warm(now)
+        steps = np.where(adaptive, steps, 0)
+        level = self._ladder_levels[np.arange(n_c), steps]
+        self.cluster_flow = cluster_flow
+        for k in np.flatnonzero(failsafe != self.cluster_failsafe).tolist():
+            cid = self.site.clusters[k].id
+            if failsafe[k]:
+                mine = np.flatnonzero(unhealthy & (self._sensor_cluster == k)).tolist()
+                problems = {self.site.sensors[i].id: self.sensor_problem(now, i) for i in mine}
+                events.append(ev.failsafe_enter(now, cid, problems))
+            else:
+                events.append(ev.failsafe_exit(now, cid))
+        for k in np.flatnonzero(steps != self.cluster_step).tolist():
+            cl, old, new = self.site.clusters[k], int(self.cluster_step[k]), int(steps[k])
+            reason: dict[str, float | str] = {
+                "from": cl.ladder[old], "to": cl.ladder[new], "flow_per_h": float(cluster_flow[k]),
+                "ratio": float(ratio[k]), "window_s": self.params.flow_window_s, "t": now,
+            }  # fmt: skip
+            if 0 < new <= len(self._thresholds):
+                reason["threshold"] = float(self._thresholds[new - 1])
+            self.class_reason[k] = reason
+            events.append(ev.class_change(now, cl.id, reason))
+        level_changed = bool(np.any(level != self.cluster_level))
+        self.cluster_step, self.cluster_failsafe, self.cluster_level = steps, failsafe, level
+        return level_changed
+
+    # -------------------------------------------------------------------- step
+    def step(self, now: float, observations: Iterable[Observation] = ()) -> StepResult:
+        """Advance to ``now`` (epoch seconds), taking the observations that arrived since."""
+        events: list[Event] = []
+        dt = max(0.0, now - self._now)
+        prev_minute = self._clock.local(self._now).minute
+        prev_night = self.night if self.night is not None else self._clock.verdict(self._now).night
+        actual, full, sched = self.energy.integrate(dt, prev_night, prev_minute)
+        self._flows.advance(now)
+        for obs in observations:
+            self._observe(now, obs, events)
+
+        verdict = self._clock.verdict(now)
+        night = verdict.night
+        rebuild = night != self.night
+        if rebuild and self.night is not None:
+            events.append(ev.night_switch(now, night, verdict.source))
+        if rebuild and night:
+            self._floor_check = True
+        self.night, self.verdict = night, verdict
+        rebuild |= self._update_clusters(now, events)
+        self._expire_overrides(now, events)
+
+        tgt = self.target
+        if rebuild:
+            self._rebuild_base(night)
+        np.copyto(tgt, self.base)
+        if night:
+            self._apply_boost(now, tgt)
+            local = self._clock.local(now)
+            self._active_profiles = []
+            for profile, sel in self._profiles:
+                if profile.active(local.minute, local.weekday):
+                    apply_op(tgt, sel, profile.op, profile.level)
+                    self._active_profiles.append(profile)
+            for k in np.flatnonzero(self.cluster_failsafe).tolist():
+                tgt[self.cluster_slice(k)] = 1.0
+        else:
+            self._active_profiles = []
+        for o, sel in self._overrides.values():
+            apply_op(tgt, sel, o.op, o.level)
+        lamps = self.site.lamps
+        np.minimum(tgt, lamps.ceiling, out=tgt)
+        if night:
+            np.maximum(tgt, self._floor_eff, out=tgt)
+        else:
+            np.maximum(tgt, 0.0, out=tgt)
+        if self._has_clo:
+            np.multiply(tgt, self._clo, out=tgt)
+
+        changed = self._ramp(dt, night)
+        send = self._leases(now, changed)
+        self.energy.levels_changed(now, changed, self.level)
+        self._now = now
+        levels = self.level.view()
+        levels.flags.writeable = False
+        return StepResult(
+            now=now,
+            night=night,
+            levels=levels,
+            send=send,
+            send_levels=self.level[send],
+            send_seq=self.seq[send],
+            lease_s=self.params.lease_s,
+            events=tuple(events),
+            cluster_wh=actual,
+            baseline_full_wh=full,
+            baseline_schedule_wh=sched,
+            power_w=float(self.energy.cluster_power.sum()),
+        )
+
+    def _rebuild_base(self, night: bool) -> None:
+        if not night:
+            self.base.fill(self.params.night.day_level)
+            return
+        for k in range(self.n_clusters):
+            self.base[self.cluster_slice(k)] = self.cluster_level[k]
+
+    def _apply_boost(self, now: float, tgt: npt.NDArray[np.float64]) -> None:
+        if self._max_boost_until <= now:
+            return
+        np.greater(self.boost_until, now, out=self._mask)
+        np.multiply(self._mask, self.params.presence.level, out=self._tmp)
+        np.maximum(tgt, self._tmp, out=tgt)
+
+    def _expire_overrides(self, now: float, events: list[Event]) -> None:
+        expired = [o for o, _ in self._overrides.values() if o.expires_at <= now]
+        for o in expired:
+            del self._overrides[o.id]
+            events.append(ev.override_expired(now, o))
+        if expired:
+            self._refresh_floor()
+
+    def _ramp(self, dt: float, night: bool) -> npt.NDArray[np.intp]:
+        """Move levels toward the target within the ramp rates; returns the lamps that moved."""
+        level, nxt = self.level, self._next
+        np.subtract(level, self.params.ramp_down_per_s * dt, out=self._lower)
+        np.add(level, self.params.ramp_up_per_s * dt, out=self._upper)
+        np.minimum(self.target, self._upper, out=nxt)
+        np.maximum(nxt, self._lower, out=nxt)
+        if night and self._floor_check:
+            # Safety over comfort: a lamp below its night floor (dusk, a lifted allow-dark
+            # override) goes straight to the floor rather than ramping up to it.
+            np.maximum(nxt, self._floor_cmd, out=nxt)
+            self._floor_check = False
+        np.not_equal(nxt, level, out=self._mask)
+        changed = np.flatnonzero(self._mask)
+        self.level, self._next = nxt, level
+        return changed
+
+    def _leases(self, now: float, changed: npt.NDArray[np.intp]) -> npt.NDArray[np.intp]:
+        """Lamps whose setpoint must go out: moved past the deadband, settled, or lease due."""
+        new = self.level[changed]
+        moved = np.abs(new - self.last_sent[changed]) >= self.params.deadband
+        settled = (new == self.target[changed]) & (new != self.last_sent[changed])
+        cand = changed[moved | settled]
+        np.less_equal(self._next_refresh, now, out=self._mask)
+        due = np.flatnonzero(self._mask)
+        send = np.union1d(cand, due) if len(due) else cand
+        self.last_sent[send] = self.level[send]
+        self.last_sent_at[send] = now
+        self._next_refresh[send] = now + self._refresh_every[send]
+        self.seq[send] += 1
+        return send

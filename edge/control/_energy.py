@@ -1,0 +1,120 @@
+"""Power from level (the driver curve) and the fixed-schedule baseline's level."""
+
+from __future__ import annotations
+
+import bisect
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.control._spec import EnergyParams, LampTable
+
+__all__ = ["DriverCurve", "EnergyLedger", "schedule_level"]
+
+_RESYNC_STEPS = 600
+
+
+class DriverCurve:
+    """Fraction of nominal power drawn at a dimming level; level 0 means off (standby)."""
+
+    def __init__(self, params: EnergyParams) -> None:
+        self._x = np.asarray(params.curve_levels, dtype=np.float64)
+        self._y = np.asarray(params.curve_power, dtype=np.float64)
+        self.standby_w = float(params.standby_w)
+
+    def fraction(self, level: float) -> float:
+        return float(np.interp(level, self._x, self._y))
+
+    def power_w(
+        self, levels: npt.NDArray[np.float64], nominal_w: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.float64]:
+        """Watts for each (level, nominal) pair; standby where the level is 0."""
+        watts: npt.NDArray[np.float64] = np.where(
+            levels > 0.0, nominal_w * np.interp(levels, self._x, self._y), self.standby_w
+        )
+        return watts
+
+
+def schedule_level(schedule: tuple[tuple[int, float], ...], minute: int) -> float:
+    """Level of a cyclic daily schedule at ``minute`` of the local day."""
+    if not schedule:
+        return 1.0
+    steps = sorted(schedule)
+    starts = [s for s, _ in steps]
+    k = bisect.bisect_right(starts, minute) - 1
+    return steps[k][1]  # k == -1 wraps to the last step of the previous day
+
+
+class EnergyLedger:
+    """Per-lamp power, integrated lazily (banked + power x time since its last change),
+    per-cluster totals, and the two counterfactual baselines, all in Wh."""
+
+    def __init__(
+        self,
+        *,
+        lamps: LampTable,
+        params: EnergyParams,
+        starts: npt.NDArray[np.intp],
+        n_clusters: int,
+        levels: npt.NDArray[np.float64],
+        start: float,
+    ) -> None:
+        self._lamps, self._params, self._starts = lamps, params, starts
+        self.curve = DriverCurve(params)
+        counts = np.bincount(lamps.cluster, minlength=n_clusters)
+        self._cluster_n = counts.astype(np.float64)
+        self._nominal_sum = np.bincount(
+            lamps.cluster, weights=lamps.nominal_w, minlength=n_clusters
+        )
+        self.power = self.curve.power_w(levels, lamps.nominal_w)
+        self._banked_wh = np.zeros(len(lamps))
+        self._since = np.full(len(lamps), float(start))
+        self._steps = 0
+        self.cluster_power = np.zeros(n_clusters)
+        self._resync()
+        self.energy_wh = np.zeros(n_clusters)
+        self.baseline_full_wh = np.zeros(n_clusters)
+        self.baseline_schedule_wh = np.zeros(n_clusters)
+
+    def _resync(self) -> None:
+        if len(self._lamps):
+            self.cluster_power = np.add.reduceat(self.power, self._starts)
+            self.cluster_power[self._cluster_n == 0] = 0.0
+
+    def integrate(
+        self, dt: float, night: bool, minute: int
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Add the interval just ended (at the power held during it); returns its Wh."""
+        hours = dt / 3600.0
+        actual: npt.NDArray[np.float64] = self.cluster_power * hours
+        standby: npt.NDArray[np.float64] = self._cluster_n * (self.curve.standby_w * hours)
+        full, sched = standby, standby.copy()
+        if night:
+            full = self._nominal_sum * (self.curve.fraction(1.0) * hours)
+            level = schedule_level(self._params.schedule, minute)
+            if level > 0:
+                sched = self._nominal_sum * (self.curve.fraction(level) * hours)
+        self.energy_wh += actual
+        self.baseline_full_wh += full
+        self.baseline_schedule_wh += sched
+        return actual, full, sched
+
+    def levels_changed(
+        self, now: float, changed: npt.NDArray[np.intp], levels: npt.NDArray[np.float64]
+    ) -> None:
+        """New power for the lamps whose level moved; bank what they drew until now."""
+        self._steps += 1
+        if len(changed):
+            old = self.power[changed]
+            new = self.curve.power_w(levels[changed], self._lamps.nominal_w[changed])
+            self._banked_wh[changed] += old * (now - self._since[changed]) / 3600.0
+            self._since[changed] = now
+            self.power[changed] = new
+            np.add.at(self.cluster_power, self._lamps.cluster[changed], new - old)
+        if self._steps % _RESYNC_STEPS == 0:
+            self._resync()  # exact re-sum now and then: incremental updates never drift
+
+    def lamp_wh(self, now: float) -> npt.NDArray[np.float64]:
+        """Energy drawn per lamp since start (Wh), integrated up to ``now``."""
+        out: npt.NDArray[np.float64] = self._banked_wh + self.power * (now - self._since) / 3600.0
+        return out

@@ -1,0 +1,109 @@
+"""Explain one lamp: replay the controller's last step for it, stage by stage, in scalars."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from edge.control._layers import Selection, op_scalar
+from edge.control._result import Explanation, LayerEffect
+
+if TYPE_CHECKING:
+    from edge.control._controller import DimmingController
+
+__all__ = ["explain"]
+
+
+def _selected(sel: Selection, i: int) -> bool:
+    if sel is None:
+        return True
+    if isinstance(sel, slice):
+        return bool(sel.start <= i < sel.stop)
+    return bool(np.any(sel == i))
+
+
+def explain(ctrl: DimmingController, lamp_id: str) -> Explanation:
+    """The chain that produced ``lamp_id``'s level at the controller's last step."""
+    i = ctrl.lamp_index(lamp_id)
+    lamps = ctrl.site.lamps
+    k = int(lamps.cluster[i])
+    cl = ctrl.site.clusters[k]
+    now = ctrl._now
+    verdict = ctrl.verdict
+    night = bool(ctrl.night)
+    flows = ctrl._flows
+    step = int(ctrl.cluster_step[k])
+    flow = float(ctrl.cluster_flow[k])
+    ratio = flow / cl.capacity_per_h
+    class_level = float(ctrl.cluster_level[k])
+    failsafe = bool(ctrl.cluster_failsafe[k])
+    reasons = []
+    for si in np.flatnonzero(ctrl._sensor_cluster == k).tolist():
+        sensor = ctrl.site.sensors[si]
+        if ctrl.sensor_faulty[si]:
+            reasons.append(
+                f"sensor {sensor.id} faulty ({ctrl.sensor_fault_reason[si] or 'flagged'})"
+            )
+        elif now - ctrl.sensor_last_seen[si] > ctrl.params.stale_s:
+            reasons.append(f"sensor {sensor.id} silent for {now - ctrl.sensor_last_seen[si]:.0f} s")
+    boost = night and bool(ctrl.boost_until[i] > now)
+    sensor_idx = int(ctrl.boost_sensor[i])
+    value = class_level if night else ctrl.params.night.day_level
+    if boost:
+        value = max(value, ctrl.params.presence.level)
+    adaptive = value
+    layers: list[LayerEffect] = []
+    if night:
+        for profile, sel in ctrl._profiles:
+            if profile in ctrl._active_profiles and _selected(sel, i):
+                after = op_scalar(profile.op, value, profile.level)
+                layers.append(
+                    LayerEffect(kind="profile", id=profile.id, op=profile.op,
+                                level=profile.level, before=value, after=after)
+                )  # fmt: skip
+                value = after
+        if failsafe:
+            value = 1.0
+    for o, sel in ctrl._overrides.values():
+        if _selected(sel, i):
+            after = op_scalar(o.op, value, o.level)
+            layers.append(LayerEffect(kind="override", id=o.id, op=o.op, level=o.level,
+                                      before=value, after=after))  # fmt: skip
+            value = after
+    floor = float(ctrl._floor_eff[i]) if night else 0.0
+    ceiling = float(lamps.ceiling[i])
+    clamped = max(min(value, ceiling), floor)
+    thresholds = ctrl.params.class_thresholds
+    return Explanation(
+        lamp=lamp_id,
+        cluster=cl.id,
+        t=now,
+        night=night,
+        night_source=verdict.source if verdict else "not stepped yet",
+        lights_on_at=verdict.lights_on_at if verdict else None,
+        lights_off_at=verdict.lights_off_at if verdict else None,
+        flow_per_h=flow,
+        window_s=flows.window_s,
+        capacity_per_h=cl.capacity_per_h,
+        flow_ratio=ratio,
+        warm=flows.warm(now),
+        rated_class=cl.rated_class,
+        cls=cl.ladder[step],
+        class_level=class_level,
+        threshold=thresholds[step - 1] if 0 < step <= len(thresholds) else None,
+        failsafe=failsafe,
+        failsafe_reason="; ".join(reasons),
+        boost=boost,
+        boost_until=float(ctrl.boost_until[i]),
+        boost_sensor=ctrl.site.sensors[sensor_idx].id if sensor_idx >= 0 else None,
+        adaptive_target=adaptive,
+        layers=tuple(layers),
+        floor=floor,
+        ceiling=ceiling,
+        clamped=clamped,
+        clo=float(lamps.clo[i]),
+        target=float(ctrl.target[i]),
+        level=float(ctrl.level[i]),
+        ramp_limited=bool(ctrl.level[i] != ctrl.target[i]),
+    )

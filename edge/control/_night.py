@@ -1,0 +1,104 @@
+"""Is it night? Sun times from astral (cached per local date), or a lux sensor with hysteresis."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
+
+import astral
+import astral.sun
+
+from edge.control._spec import NightParams
+
+__all__ = ["LocalTime", "NightClock", "NightVerdict"]
+
+
+@dataclass(frozen=True, slots=True)
+class LocalTime:
+    """The site's wall clock at a moment: date, minute of day, weekday (Monday 0)."""
+
+    date: date
+    minute: int
+    weekday: int
+
+
+@dataclass(frozen=True, slots=True)
+class NightVerdict:
+    """Night or day, and why (for explain)."""
+
+    night: bool
+    source: str  # "sun", "lux" or "polar"
+    lights_on_at: float | None  # epoch seconds of today's switch-on (sun mode)
+    lights_off_at: float | None  # epoch seconds of today's switch-off (sun mode)
+    lux: float | None = None
+
+
+class NightClock:
+    """Pure: time is a parameter. Caches sun times per local date."""
+
+    def __init__(self, params: NightParams) -> None:
+        self._p = params
+        self._tz = ZoneInfo(params.timezone)
+        self._observer = astral.Observer(params.latitude, params.longitude, params.elevation_m)
+        self._sun_cache: dict[date, tuple[float | None, float | None, bool]] = {}
+        self._lux: float | None = None
+        self._lux_at = -float("inf")
+        self._lux_night = False
+        self._local_cache: tuple[int, LocalTime] | None = None
+
+    @property
+    def params(self) -> NightParams:
+        return self._p
+
+    def local(self, now: float) -> LocalTime:
+        """Wall-clock minute and weekday at ``now`` (cached per minute)."""
+        key = int(now // 60)
+        cached = self._local_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        dt = datetime.fromtimestamp(now, self._tz)
+        value = LocalTime(dt.date(), dt.hour * 60 + dt.minute, dt.weekday())
+        self._local_cache = (key, value)
+        return value
+
+    def sun_times(self, day: date) -> tuple[float | None, float | None, bool]:
+        """(lights on, lights off) epoch seconds for a local date; polar days give Nones.
+
+        The third item is the polar verdict: True when the sun never rises that day.
+        """
+        cached = self._sun_cache.get(day)
+        if cached is not None:
+            return cached
+        try:
+            sunset = astral.sun.sunset(self._observer, day, tzinfo=self._tz).timestamp()
+            sunrise = astral.sun.sunrise(self._observer, day, tzinfo=self._tz).timestamp()
+            value: tuple[float | None, float | None, bool] = (
+                sunset + self._p.sunset_offset_s,
+                sunrise - self._p.sunrise_offset_s,
+                False,
+            )
+        except ValueError:
+            noon = datetime.combine(day, time(12), self._tz).astimezone(UTC)
+            value = (None, None, astral.sun.elevation(self._observer, noon) < 0)
+        if len(self._sun_cache) > 64:
+            self._sun_cache.clear()
+        self._sun_cache[day] = value
+        return value
+
+    def observe_lux(self, now: float, lux: float) -> None:
+        """A reading from the configured lux sensor; hysteresis between lux_on and lux_off."""
+        self._lux, self._lux_at = lux, now
+        if lux < self._p.lux_on:
+            self._lux_night = True
+        elif lux > self._p.lux_off:
+            self._lux_night = False
+
+    def verdict(self, now: float) -> NightVerdict:
+        """Night or day at ``now``: the lux sensor when configured and fresh, else the sun."""
+        if self._p.mode == "lux" and now - self._lux_at <= self._p.lux_stale_s:
+            return NightVerdict(self._lux_night, "lux", None, None, self._lux)
+        on, off, polar_night = self.sun_times(self.local(now).date)
+        if on is None or off is None:
+            return NightVerdict(polar_night, "polar", None, None)
+        return NightVerdict(now >= on or now < off, "sun", on, off)

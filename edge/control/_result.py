@@ -1,0 +1,123 @@
+"""What a step gives back: levels, leases to send, events, energy; and explain's answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["Event", "Explanation", "LayerEffect", "StepResult"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """Something an operator should know: class change, fail-safe, night, override expiry..."""
+
+    t: float
+    kind: str
+    subject: str
+    message: str
+    severity: str = "info"  # "info", "warning" or "critical"
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepResult:
+    """One tick's output. Arrays are read-only views valid until the next step."""
+
+    now: float
+    night: bool
+    levels: npt.NDArray[np.float64]
+    send: npt.NDArray[np.intp]
+    send_levels: npt.NDArray[np.float64]
+    send_seq: npt.NDArray[np.int64]
+    lease_s: float
+    events: tuple[Event, ...]
+    cluster_wh: npt.NDArray[np.float64]
+    baseline_full_wh: npt.NDArray[np.float64]
+    baseline_schedule_wh: npt.NDArray[np.float64]
+    power_w: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LayerEffect:
+    """One profile or override that touched the lamp, and the level before and after."""
+
+    kind: str  # "profile" or "override"
+    id: str
+    op: str
+    level: float
+    before: float
+    after: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Explanation:
+    """Why a lamp is at its level: the chain the controller followed at its last step."""
+
+    lamp: str
+    cluster: str
+    t: float
+    night: bool
+    night_source: str
+    lights_on_at: float | None
+    lights_off_at: float | None
+    flow_per_h: float
+    window_s: float
+    capacity_per_h: float
+    flow_ratio: float
+    warm: bool
+    rated_class: str
+    cls: str
+    class_level: float
+    threshold: float | None
+    failsafe: bool
+    failsafe_reason: str
+    boost: bool
+    boost_until: float
+    boost_sensor: str | None
+    adaptive_target: float
+    layers: tuple[LayerEffect, ...]
+    floor: float
+    ceiling: float
+    clamped: float
+    clo: float
+    target: float
+    level: float
+    ramp_limited: bool
+
+    def lines(self) -> list[str]:
+        """The chain as short human sentences, in order."""
+        out = [f"lamp {self.lamp} in cluster {self.cluster}"]
+        out.append(f"night: {'yes' if self.night else 'no'} (by {self.night_source})")
+        if self.night:
+            state = "" if self.warm else " (warming up: rated class until a full window)"
+            thr = f", threshold {self.threshold:.2f}" if self.threshold is not None else ""
+            out.append(
+                f"flow {self.flow_per_h:.0f}/h over {self.window_s / 60:.0f} min = "
+                f"{self.flow_ratio:.1%} of capacity {self.capacity_per_h:.0f}/h{thr}{state}"
+            )
+            out.append(
+                f"class {self.cls} (rated {self.rated_class}) -> level {self.class_level:.0%}"
+            )
+            if self.failsafe:
+                out.append(f"FAIL-SAFE: {self.failsafe_reason} -> rated level 100%")
+            if self.boost:
+                out.append(
+                    f"presence boost from sensor {self.boost_sensor} until t={self.boost_until:.0f}"
+                )
+            out.append(f"adaptive target {self.adaptive_target:.0%}")
+        for layer in self.layers:
+            out.append(
+                f"{layer.kind} {layer.id}: {layer.op} {layer.level:.0%} "
+                f"({layer.before:.0%} -> {layer.after:.0%})"
+            )
+        out.append(
+            f"clamp to [{self.floor:.0%}, {self.ceiling:.0%}] -> {self.clamped:.0%}"
+            + (f", CLO x{self.clo:.2f}" if self.clo != 1.0 else "")
+        )
+        ramp = " (ramping)" if self.ramp_limited else ""
+        out.append(f"target {self.target:.0%}, level now {self.level:.0%}{ramp}")
+        return out

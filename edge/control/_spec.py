@@ -1,0 +1,203 @@
+"""What the controller is built from: the site as arrays, and the policy's parameters.
+
+Plain frozen dataclasses so the core depends on nothing of the project; ``edge.site``
+builds them from the validated config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import pairwise
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.control._classes import CLASS_FAMILIES, LIGHTING_CLASSES
+
+__all__ = [
+    "ClusterSpec",
+    "EnergyParams",
+    "LampTable",
+    "NightParams",
+    "PolicyParams",
+    "PresenceParams",
+    "SensorSpec",
+    "SiteSpec",
+]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.intp]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClusterSpec:
+    """A straight road segment. ``ladder`` is the rated class, then lower classes allowed."""
+
+    id: str
+    length_m: float
+    speed_limit_mps: float
+    capacity_per_h: float
+    ladder: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not self.ladder:
+            raise ValueError(f"cluster {self.id}: empty class ladder")
+        families = {c[0] for c in self.ladder}
+        if len(families) != 1 or not families <= set(CLASS_FAMILIES):
+            raise ValueError(f"cluster {self.id}: classes must share one family: {self.ladder}")
+        values = [LIGHTING_CLASSES[c] for c in self.ladder]
+        if any(b >= a for a, b in pairwise(values)):
+            raise ValueError(f"cluster {self.id}: ladder must descend in light: {self.ladder}")
+
+    @property
+    def rated_class(self) -> str:
+        return self.ladder[0]
+
+    @property
+    def ladder_levels(self) -> tuple[float, ...]:
+        """Each class's light relative to the rated class (EN 13201-2 ratios)."""
+        rated = LIGHTING_CLASSES[self.ladder[0]]
+        return tuple(LIGHTING_CLASSES[c] / rated for c in self.ladder)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SensorSpec:
+    """A road-user counter on cluster index ``cluster`` at ``position_m``."""
+
+    id: str
+    cluster: int
+    position_m: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LampTable:
+    """Every lamp as parallel arrays; lamps of one cluster are contiguous, clusters in order."""
+
+    ids: tuple[str, ...]
+    cluster: IntArray
+    position_m: FloatArray
+    nominal_w: FloatArray
+    floor: FloatArray
+    ceiling: FloatArray
+    clo: FloatArray
+
+    def __post_init__(self) -> None:
+        n = len(self.ids)
+        for name in ("cluster", "position_m", "nominal_w", "floor", "ceiling", "clo"):
+            arr = getattr(self, name)
+            if arr.shape != (n,):
+                raise ValueError(f"lamp table: {name} has shape {arr.shape}, expected ({n},)")
+            arr.setflags(write=False)
+        if n and np.any(np.diff(self.cluster) < 0):
+            raise ValueError("lamp table: lamps must be grouped by cluster, clusters in order")
+        if np.any(self.floor > self.ceiling):
+            raise ValueError("lamp table: a floor is above its ceiling")
+
+    @classmethod
+    def from_columns(
+        cls,
+        *,
+        ids: list[str] | tuple[str, ...],
+        cluster: npt.ArrayLike,
+        position_m: npt.ArrayLike,
+        nominal_w: npt.ArrayLike,
+        floor: npt.ArrayLike,
+        ceiling: npt.ArrayLike,
+        clo: npt.ArrayLike | None = None,
+    ) -> LampTable:
+        n = len(ids)
+        return cls(
+            ids=tuple(ids),
+            cluster=np.asarray(cluster, dtype=np.intp).copy(),
+            position_m=np.asarray(position_m, dtype=np.float64).copy(),
+            nominal_w=np.asarray(nominal_w, dtype=np.float64).copy(),
+            floor=np.asarray(floor, dtype=np.float64).copy(),
+            ceiling=np.asarray(ceiling, dtype=np.float64).copy(),
+            clo=np.ones(n) if clo is None else np.asarray(clo, dtype=np.float64).copy(),
+        )
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SiteSpec:
+    """The whole street a controller owns."""
+
+    clusters: tuple[ClusterSpec, ...]
+    sensors: tuple[SensorSpec, ...]
+    lamps: LampTable
+
+    def __post_init__(self) -> None:
+        n_c = len(self.clusters)
+        if len(self.lamps) and (self.lamps.cluster.min() < 0 or self.lamps.cluster.max() >= n_c):
+            raise ValueError("lamp table: cluster index out of range")
+        for s in self.sensors:
+            if not 0 <= s.cluster < n_c:
+                raise ValueError(f"sensor {s.id}: cluster index {s.cluster} out of range")
+        for kind, ids in (
+            ("cluster", [c.id for c in self.clusters]),
+            ("sensor", [s.id for s in self.sensors]),
+            ("lamp", list(self.lamps.ids)),
+        ):
+            if len(set(ids)) != len(ids):
+                raise ValueError(f"duplicate {kind} ids")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NightParams:
+    """Sun times from the site's position (or a lux sensor with hysteresis)."""
+
+    latitude: float
+    longitude: float
+    timezone: str = "UTC"
+    elevation_m: float = 0.0
+    sunset_offset_s: float = 0.0
+    sunrise_offset_s: float = 0.0
+    mode: str = "sun"
+    lux_sensor: str | None = None
+    lux_on: float = 20.0
+    lux_off: float = 40.0
+    lux_stale_s: float = 600.0
+    day_level: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PresenceParams:
+    """ "Light follows you": level, lead time, minimum lamps ahead, distance behind, hold."""
+
+    level: float = 1.0
+    lead_s: float = 8.0
+    min_lamps_ahead: int = 3
+    behind_m: float = 30.0
+    hold_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EnergyParams:
+    """Driver curve (level -> fraction of nominal power), standby and the schedule baseline."""
+
+    standby_w: float = 0.5
+    curve_levels: tuple[float, ...] = (0.0, 0.1, 0.5, 1.0)
+    curve_power: tuple[float, ...] = (0.08, 0.15, 0.53, 1.0)
+    # (minute of the local day, level) steps; each holds until the next (cyclic).
+    schedule: tuple[tuple[int, float], ...] = ((720, 1.0), (1380, 0.7), (300, 1.0))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PolicyParams:
+    """Every knob of DESIGN.md's control policy, with its defaults."""
+
+    tick_s: float = 1.0
+    flow_window_s: float = 900.0
+    flow_bins: int = 15
+    class_thresholds: tuple[float, ...] = (0.30, 0.15, 0.05, 0.02)
+    presence: PresenceParams = field(default_factory=PresenceParams)
+    ramp_up_per_s: float = 1.0
+    ramp_down_per_s: float = 0.02
+    stale_s: float = 300.0
+    deadband: float = 0.02
+    lease_s: float = 90.0
+    lease_refresh_s: float = 30.0
+    night: NightParams = field(default_factory=lambda: NightParams(latitude=52.0, longitude=5.0))
+    energy: EnergyParams = field(default_factory=EnergyParams)

@@ -1,0 +1,133 @@
+"""Build the pure control core's inputs (SiteSpec, PolicyParams, profiles) from a SiteConfig."""
+
+from __future__ import annotations
+
+from edge.config import SiteConfig
+from edge.control import (
+    ClusterSpec,
+    DimmingController,
+    EnergyParams,
+    LampTable,
+    NightParams,
+    PolicyParams,
+    PresenceParams,
+    Profile,
+    SensorSpec,
+    SiteSpec,
+)
+
+__all__ = ["build_controller", "policy_params", "profiles_from_config", "site_spec"]
+
+_WEEKDAY = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
+
+
+def site_spec(site: SiteConfig) -> SiteSpec:
+    """The street as arrays: lamps grouped by cluster, in config order."""
+    clusters = tuple(
+        ClusterSpec(
+            id=c.id,
+            length_m=c.length_m,
+            speed_limit_mps=c.speed_limit_kmh / 3.6,
+            capacity_per_h=c.capacity_per_h,
+            ladder=(c.rated_class, *c.adapt_classes),
+        )
+        for c in site.clusters
+    )
+    sensors = tuple(
+        SensorSpec(id=s.id, cluster=k, position_m=s.position_m)
+        for k, c in enumerate(site.clusters)
+        for s in c.sensors
+    )
+    ids: list[str] = []
+    cols: dict[str, list[float]] = {k: [] for k in ("cluster", "pos", "w", "floor", "ceil", "clo")}
+    for k, c in enumerate(site.clusters):
+        for lamp in c.resolved_lamps():
+            ids.append(lamp.id)
+            cols["cluster"].append(k)
+            cols["pos"].append(lamp.position_m)
+            cols["w"].append(lamp.nominal_w)
+            cols["floor"].append(lamp.floor)
+            cols["ceil"].append(lamp.ceiling)
+            cols["clo"].append(lamp.clo_factor)
+    table = LampTable.from_columns(
+        ids=ids,
+        cluster=cols["cluster"],
+        position_m=cols["pos"],
+        nominal_w=cols["w"],
+        floor=cols["floor"],
+        ceiling=cols["ceil"],
+        clo=cols["clo"],
+    )
+    return SiteSpec(clusters=clusters, sensors=sensors, lamps=table)
+
+
+def policy_params(site: SiteConfig) -> PolicyParams:
+    """The controller's parameters from the config's controller, site and energy sections."""
+    c, n, e = site.controller, site.controller.night, site.energy
+    return PolicyParams(
+        tick_s=c.tick_s,
+        flow_window_s=c.flow_window_s,
+        flow_bins=c.flow_bins,
+        class_thresholds=tuple(c.class_thresholds),
+        presence=PresenceParams(
+            level=c.presence.level,
+            lead_s=c.presence.lead_s,
+            min_lamps_ahead=c.presence.min_lamps_ahead,
+            behind_m=c.presence.behind_m,
+            hold_s=c.presence.hold_s,
+        ),
+        ramp_up_per_s=c.ramp_up_per_s,
+        ramp_down_per_s=c.ramp_down_per_s,
+        stale_s=c.stale_s,
+        deadband=c.deadband,
+        lease_s=c.lease_s,
+        lease_refresh_s=c.lease_refresh_s,
+        night=NightParams(
+            latitude=site.site.latitude,
+            longitude=site.site.longitude,
+            timezone=site.site.timezone,
+            elevation_m=site.site.elevation_m,
+            sunset_offset_s=n.sunset_offset_min * 60.0,
+            sunrise_offset_s=n.sunrise_offset_min * 60.0,
+            mode=n.mode,
+            lux_sensor=n.lux_sensor,
+            lux_on=n.lux_on,
+            lux_off=n.lux_off,
+            lux_stale_s=n.lux_stale_s,
+            day_level=n.day_level,
+        ),
+        energy=EnergyParams(
+            standby_w=e.standby_w,
+            curve_levels=tuple(p[0] for p in e.driver_curve),
+            curve_power=tuple(p[1] for p in e.driver_curve),
+            schedule=tuple(
+                (s.start.hour * 60 + s.start.minute, s.level) for s in e.schedule_baseline
+            ),
+        ),
+    )
+
+
+def profiles_from_config(site: SiteConfig) -> list[Profile]:
+    return [
+        Profile(
+            id=p.id,
+            target=p.target,
+            op=p.op,
+            level=p.level,
+            start_min=p.start.hour * 60 + p.start.minute,
+            end_min=p.end.hour * 60 + p.end.minute,
+            days=frozenset(_WEEKDAY[d] for d in p.days) if p.days is not None else None,
+        )
+        for p in site.profiles
+    ]
+
+
+def build_controller(site: SiteConfig, *, start: float, seq_base: int = 0) -> DimmingController:
+    """A controller for the whole site, its clock starting at ``start`` (epoch seconds)."""
+    return DimmingController(
+        site=site_spec(site),
+        params=policy_params(site),
+        start=start,
+        profiles=profiles_from_config(site),
+        seq_base=seq_base,
+    )

@@ -1,0 +1,223 @@
+"""Example-based tests of the control core: classes, boost, leases, energy, explain, layers."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from edge.config import load_config
+from edge.control import (
+    DimmingController,
+    LampReport,
+    Override,
+    PolicyParams,
+    PresenceParams,
+    Profile,
+    SensorCounts,
+    explain,
+)
+from edge.errors import UnknownIdError
+from edge.site import build_controller
+from tests.conftest import EXAMPLE
+from tests.edge.control_strategies import NIGHT_T0, small_site
+
+PARAMS = PolicyParams(flow_window_s=300.0, flow_bins=5, stale_s=120.0)
+
+
+def _cars(sensor: str, n: int, direction: int = 1, speed: float | None = 13.9) -> SensorCounts:
+    fwd, bwd = ((n, 0, 0), (0, 0, 0)) if direction > 0 else ((0, 0, 0), (n, 0, 0))
+    return SensorCounts(
+        sensor=sensor, interval_s=10.0, forward=fwd, backward=bwd, mean_speed_mps=speed
+    )
+
+
+def _keepalive(sensor: str = "east") -> SensorCounts:
+    return SensorCounts(sensor=sensor, interval_s=10.0)
+
+
+def test_first_step_leases_every_lamp_and_nodes_start_full() -> None:
+    ctrl = DimmingController(site=small_site(), params=PARAMS, start=NIGHT_T0)
+    r = ctrl.step(NIGHT_T0 + 1)
+    assert r.night
+    assert list(r.send) == list(range(10))
+    assert r.lease_s == PARAMS.lease_s
+    np.testing.assert_allclose(r.send_levels, 1.0)  # warming up: rated class
+
+
+def test_quiet_road_steps_down_classes_with_reasons_and_explain() -> None:
+    ctrl = DimmingController(site=small_site(), params=PARAMS, start=NIGHT_T0)
+    t = NIGHT_T0
+    events = []
+    for _ in range(400):  # light traffic: 1 car per 10 s = 360/h = 30% of 1200/h
+        t += 1
+        obs = [_keepalive("west"), _keepalive("east")] if int(t) % 10 else []
+        events += ctrl.step(t, obs).events
+    assert ctrl.cluster_step[0] == 3  # 0 flow: below every threshold, to the ladder's end (M6)
+    changes = [e for e in events if e.kind == "class_change"]
+    assert changes[-1].data["to"] == "M6"
+    assert changes[-1].data["flow_per_h"] == 0.0
+    ex = explain(ctrl, "l4")
+    assert ex.cls == "M6"
+    assert ex.class_level == pytest.approx(0.3)
+    assert ex.target == pytest.approx(0.3)
+    assert any("class M6 (rated M3)" in line for line in ex.lines())
+    # the ramp down is slow: 2 %/s, so ~35 s from 100 % to 30 %
+    assert ctrl.level[4] == pytest.approx(0.3)
+
+    # heavy traffic returns the rated class within the window
+    for _ in range(120):
+        t += 1
+        ctrl.step(t, [_cars("west", 2, speed=None), _keepalive("east")])
+    assert ctrl.cluster_step[0] == 0
+    assert explain(ctrl, "l4").cls == "M3"
+
+
+def test_presence_boost_ahead_then_release_after_hold() -> None:
+    params = dataclasses.replace(PARAMS, flow_window_s=60.0, flow_bins=6)
+    ctrl = DimmingController(site=small_site(), params=params, start=NIGHT_T0)
+    t = NIGHT_T0
+    for _ in range(150):
+        t += 1
+        ctrl.step(t, [_keepalive("west"), _keepalive("east")])
+    assert np.all(ctrl.level == pytest.approx(0.3))
+    t += 1
+    r = ctrl.step(t, [_cars("west", 1, speed=10.0), _keepalive("east")])  # 10 m/s x 8 s = 80 m
+    boosted = np.flatnonzero(ctrl.level == 1.0)
+    assert list(boosted) == [0, 1, 2]  # lamps at 15, 45, 75 m (and >= 3 lamps)
+    assert set(boosted) <= set(r.send)
+    ex = explain(ctrl, "l1")
+    assert ex.boost
+    assert ex.boost_sensor == "west"
+    # held for hold_s after the last count, then ramping back down
+    for _ in range(int(params.presence.hold_s) - 1):
+        t += 1
+        ctrl.step(t, [_keepalive("west"), _keepalive("east")])
+    assert ctrl.level[1] == 1.0
+    for _ in range(5):
+        t += 1
+        ctrl.step(t, [_keepalive("west"), _keepalive("east")])
+    # released at count + hold_s: five ticks of ramping down at 2 %/s
+    assert ctrl.level[1] == pytest.approx(1.0 - 0.02 * 5)
+
+
+def test_backward_traffic_boosts_lamps_towards_zero() -> None:
+    ctrl = DimmingController(site=small_site(), params=PARAMS, start=NIGHT_T0)
+    t = NIGHT_T0 + 400
+    ctrl.step(t, [_keepalive("west"), _keepalive("east")])
+    ctrl.add_override(Override(id="dim", target="all", op="set", level=0.3, expires_at=t + 5))
+    t += 1
+    ctrl.step(t, [_cars("east", 1, direction=-1, speed=5.0), _keepalive("west")])
+    ex = explain(ctrl, "l9")
+    assert ex.boost  # at 285 m, the nearest lamp ahead of a road user leaving the east end
+    assert ex.layers[0].op == "set"
+
+
+def test_lease_refreshed_before_it_lapses() -> None:
+    ctrl = DimmingController(site=small_site(), params=PARAMS, start=NIGHT_T0)
+    t = NIGHT_T0
+    sent_at: dict[int, list[float]] = {i: [] for i in range(10)}
+    for _ in range(200):
+        t += 1
+        r = ctrl.step(t, [_keepalive("west"), _keepalive("east")])
+        for i in r.send.tolist():
+            sent_at[i].append(t)
+    for times in sent_at.values():
+        gaps = np.diff([NIGHT_T0 + 1, *times])
+        assert gaps.max() <= PARAMS.lease_refresh_s < PARAMS.lease_s
+
+
+def test_energy_savings_against_both_baselines() -> None:
+    ctrl = DimmingController(site=small_site(), params=PARAMS, start=NIGHT_T0)
+    t = NIGHT_T0
+    for _ in range(3600):
+        t += 1
+        ctrl.step(t, [_keepalive("west"), _keepalive("east")] if int(t) % 60 == 0 else [])
+    # full power all night: 10 lamps x 60 W x 1 h
+    assert ctrl.baseline_full_wh.sum() == pytest.approx(600.0)
+    # 22:00 UTC is 23:00 Amsterdam... but these params use UTC: 100 % before 23:00 local
+    assert 0 < ctrl.energy_wh.sum() < 0.5 * ctrl.baseline_full_wh.sum()
+    assert ctrl.lamp_energy_wh().sum() == pytest.approx(ctrl.energy_wh.sum())
+
+
+def test_day_is_dark_and_night_follows_the_sun_at_the_example_site() -> None:
+    site = load_config(EXAMPLE)
+    noon = datetime(2026, 6, 21, 11, 0, tzinfo=UTC).timestamp()
+    ctrl = build_controller(site, start=noon)
+    r = ctrl.step(noon + 1)
+    assert not r.night
+    np.testing.assert_allclose(r.levels, 0.98)  # ramping down from power-on at 2 %/s
+    np.testing.assert_allclose(ctrl.target, 0.0)
+    midnight = datetime(2026, 6, 21, 23, 0, tzinfo=UTC).timestamp()
+    r = ctrl.step(midnight)
+    assert r.night
+    assert np.all(r.levels >= 0.2)
+    assert [e.kind for e in r.events][:1] == ["night_start"]
+    assert explain(ctrl, "art-001").night_source == "sun"
+
+
+def test_profiles_apply_at_night_in_their_window_and_day() -> None:
+    prof = Profile(id="late", target="road", op="min", level=0.5, start_min=22 * 60, end_min=2 * 60,
+                   days=frozenset({4}))  # fmt: skip
+    params = dataclasses.replace(PARAMS, presence=PresenceParams())
+    ctrl = DimmingController(site=small_site(), params=params, start=NIGHT_T0, profiles=[prof])
+    # NIGHT_T0 is Saturday 22:00 UTC; the window belongs to Fridays only.
+    ctrl.step(NIGHT_T0 + 1)
+    assert ctrl.active_profiles == []
+    assert prof.active(60, 5)  # Saturday 01:00 belongs to Friday's window
+    assert not prof.active(60, 6)
+    assert prof.active(23 * 60, 4)
+    assert not prof.active(12 * 60, 4)
+
+
+def test_override_unknown_target_suggests_close_ids() -> None:
+    ctrl = DimmingController(site=small_site(), params=PARAMS, start=NIGHT_T0)
+    with pytest.raises(UnknownIdError) as info:
+        ctrl.add_override(
+            Override(id="x", target="rod", op="set", level=1.0, expires_at=NIGHT_T0 + 9)
+        )
+    assert "road" in info.value.suggestions
+    with pytest.raises(UnknownIdError, match="did you mean"):
+        explain(ctrl, "l99")
+
+
+def test_allow_dark_override_goes_below_floor_only_while_active() -> None:
+    ctrl = DimmingController(site=small_site(), params=PARAMS, start=NIGHT_T0)
+    ctrl.add_override(Override(id="off", target="l0", op="set", level=0.0, expires_at=NIGHT_T0 + 60,
+                               allow_dark=True))  # fmt: skip
+    ctrl.add_override(
+        Override(id="low", target="l1", op="set", level=0.0, expires_at=NIGHT_T0 + 60)
+    )
+    t = NIGHT_T0
+    for _ in range(59):
+        t += 1
+        ctrl.step(t)
+    assert ctrl.level[0] == pytest.approx(0.0)
+    assert ctrl.level[1] == pytest.approx(0.3)  # no allow_dark: the floor holds
+    t += 2
+    r = ctrl.step(t)
+    assert ctrl.level[0] == pytest.approx(ctrl.target[0])  # rated while warming: up fast
+    assert ctrl.overrides == []
+    assert {e.data["id"] for e in r.events if e.kind == "override_expired"} == {"off", "low"}
+
+
+def test_lamp_fault_report_raises_one_event_and_unknown_lamp_is_rejected() -> None:
+    ctrl = DimmingController(site=small_site(), params=PARAMS, start=NIGHT_T0)
+    r1 = ctrl.step(NIGHT_T0 + 1, [LampReport(lamp="l3", level=0.0, faults=("driver",))])
+    r2 = ctrl.step(NIGHT_T0 + 2, [LampReport(lamp="l3", level=0.0, faults=("driver",))])
+    r3 = ctrl.step(NIGHT_T0 + 3, [LampReport(lamp="nope", level=1.0)])
+    assert [e.kind for e in r1.events] == ["lamp_fault"]
+    assert r2.events == ()
+    assert [e.kind for e in r3.events] == ["rejected"]
+
+
+def test_example_site_builds_and_explains_every_lamp() -> None:
+    site = load_config(EXAMPLE)
+    ctrl = build_controller(site, start=NIGHT_T0)
+    ctrl.step(NIGHT_T0 + 1)
+    for lamp in site.all_lamps():
+        ex = explain(ctrl, lamp.id)
+        assert ex.target == pytest.approx(ctrl.target[ctrl.lamp_index(lamp.id)])
+        assert ex.clamped * ex.clo == pytest.approx(ex.target)
