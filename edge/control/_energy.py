@@ -63,9 +63,8 @@ class EnergyLedger:
         self.curve = DriverCurve(params)
         counts = np.bincount(lamps.cluster, minlength=n_clusters)
         self._cluster_n = counts.astype(np.float64)
-        self._nominal_sum = np.bincount(
-            lamps.cluster, weights=lamps.nominal_w, minlength=n_clusters
-        )
+        weights = np.bincount(lamps.cluster, weights=lamps.nominal_w, minlength=n_clusters)
+        self._nominal_sum: npt.NDArray[np.float64] = weights.astype(np.float64)
         self.power = self.curve.power_w(levels, lamps.nominal_w)
         self._banked_wh = np.zeros(len(lamps))
         self._since = np.full(len(lamps), float(start))
