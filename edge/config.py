@@ -193,11 +193,14 @@ class ControllerConfig(_Strict):
     # Fractions of road capacity, descending: flow/capacity >= t[0] keeps the rated class,
     # >= t[1] one class down, and so on; below the last, the lowest class allowed.
     class_thresholds: list[float] = Field(default_factory=lambda: [0.30, 0.15, 0.05, 0.02])
+    # Dimmer only once flow/capacity is below threshold x (1 - class_hysteresis): no flapping.
+    class_hysteresis: float = Field(default=0.2, ge=0, lt=1)
     presence: PresenceConfig = PresenceConfig()
     ramp_up_per_s: float = Field(default=1.0, gt=0)
     ramp_down_per_s: float = Field(default=0.02, gt=0)
     stale_s: float = Field(default=300.0, gt=0)
-    deadband: float = Field(default=0.02, ge=0, le=0.5)
+    # Resend a setpoint only once the level moved this far (the node ramps in between).
+    deadband: float = Field(default=0.05, ge=0, le=0.5)
     lease_s: float = Field(default=90.0, gt=0)
     lease_refresh_s: float = Field(default=30.0, gt=0)
     night: NightConfig = NightConfig()

@@ -69,6 +69,7 @@ def policy_params(site: SiteConfig) -> PolicyParams:
         flow_window_s=c.flow_window_s,
         flow_bins=c.flow_bins,
         class_thresholds=tuple(c.class_thresholds),
+        class_hysteresis=c.class_hysteresis,
         presence=PresenceParams(
             level=c.presence.level,
             lead_s=c.presence.lead_s,

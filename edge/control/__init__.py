@@ -9,6 +9,7 @@ from edge.control._controller import DimmingController
 from edge.control._explain import explain
 from edge.control._inputs import (
     KINDS,
+    CountsBatch,
     LampReport,
     LuxReading,
     Observation,
@@ -33,6 +34,7 @@ __all__ = [
     "KINDS",
     "LIGHTING_CLASSES",
     "ClusterSpec",
+    "CountsBatch",
     "DimmingController",
     "EnergyParams",
     "Event",

@@ -18,6 +18,7 @@ import numpy.typing as npt
 from edge.control import _events as ev
 from edge.control._energy import EnergyLedger
 from edge.control._inputs import (
+    CountsBatch,
     LampReport,
     LuxReading,
     Observation,
@@ -28,7 +29,7 @@ from edge.control._inputs import (
 )
 from edge.control._layers import Selection, apply_op
 from edge.control._night import NightClock, NightVerdict
-from edge.control._presence import PresenceGeometry, travel_speed
+from edge.control._presence import PresenceGeometry, travel_speeds
 from edge.control._result import Event, StepResult
 from edge.control._spec import PolicyParams, SiteSpec
 from edge.control._traffic import FlowWindow, class_steps
@@ -74,6 +75,7 @@ class DimmingController:
             ]
         )
         self._thresholds = np.asarray(params.class_thresholds, dtype=np.float64)
+        self._thresholds_down = self._thresholds * (1.0 - params.class_hysteresis)
         self._sensor_cluster = np.array([se.cluster for se in site.sensors], dtype=np.intp)
         self._has_sensors = np.bincount(self._sensor_cluster, minlength=c) > 0
         self._sensor_index = {se.id: i for i, se in enumerate(site.sensors)}
@@ -115,6 +117,8 @@ class DimmingController:
         )  # fmt: skip
         # Scratch buffers, reused every step.
         self._mask = np.empty(n, dtype=bool)
+        self._send_mask = np.empty(n, dtype=bool)
+        self._changed_mask = np.empty(n, dtype=bool)
         self._tmp = np.empty(n)
         self._lower = np.empty(n)
         self._upper = np.empty(n)
@@ -219,30 +223,41 @@ class DimmingController:
         return self.energy.lamp_wh(self._now if now is None else now)
 
     # ------------------------------------------------------------ observations
+    def _ingest_counts(self, now: float, batch: CountsBatch, events: list[Event]) -> None:
+        """Every count of the tick at once: last seen, flow bins, presence boosts."""
+        index = self._sensor_index
+        k = len(batch.sensors)
+        sidx = np.fromiter((index.get(s, -1) for s in batch.sensors), np.intp, k)
+        fwd, bwd, mean = batch.forward, batch.backward, batch.mean_speed_mps
+        ok = (sidx >= 0) & (fwd.min(axis=1) >= 0) & (bwd.min(axis=1) >= 0)
+        ok &= batch.interval_s > 0
+        if not ok.all():
+            for j in np.flatnonzero(~ok).tolist():
+                why = "unknown sensor" if sidx[j] < 0 else "negative count or interval"
+                events.append(ev.rejected(now, batch.sensors[j], why))
+            sidx, fwd, bwd, mean = sidx[ok], fwd[ok], bwd[ok], mean[ok]
+        self.sensor_last_seen[sidx] = now
+        self._flows.add_many(sidx, (fwd.sum(axis=1) + bwd.sum(axis=1)).astype(np.float64))
+        hold_until = now + self.params.presence.hold_s
+        geo = self._geometry
+        moving = np.concatenate((fwd, bwd))  # both directions of travel in one pass
+        rows = np.flatnonzero(moving.sum(axis=1) > 0)
+        if not len(rows):
+            return
+        k = len(sidx)
+        direction = np.where(rows < k, 1, -1)
+        who = sidx[rows % k]
+        speeds = travel_speeds(
+            moving[rows], np.concatenate((mean, mean))[rows], geo.sensor_limit[who]
+        )
+        lamps, span = geo.expand(*geo.spans(who, direction, speeds))
+        # now + hold_s is never earlier than a boost set before, so plain assignment
+        self.boost_until[lamps] = hold_until
+        self.boost_sensor[lamps] = who[span]
+        self._max_boost_until = hold_until
+
     def _observe(self, now: float, obs: Observation, events: list[Event]) -> None:
-        if isinstance(obs, SensorCounts):
-            i = self._sensor_index.get(obs.sensor)
-            bad = [n for n in (*obs.forward, *obs.backward) if n < 0]
-            if i is None or bad or obs.interval_s <= 0:
-                why = "unknown sensor" if i is None else "negative count or interval"
-                events.append(ev.rejected(now, obs.sensor, why))
-                return
-            self.sensor_last_seen[i] = now
-            total = obs.total
-            if total:
-                self._flows.add(i, float(total))
-            spec = self.site.sensors[i]
-            limit = self.site.clusters[spec.cluster].speed_limit_mps
-            hold_until = now + self.params.presence.hold_s
-            for direction, counts in ((1, obs.forward), (-1, obs.backward)):
-                if sum(counts) <= 0:
-                    continue
-                speed = travel_speed(counts, obs.mean_speed_mps, limit)
-                idx = self._geometry.lamps_for(i, direction, speed)
-                self.boost_until[idx] = np.maximum(self.boost_until[idx], hold_until)
-                self.boost_sensor[idx] = i
-                self._max_boost_until = max(self._max_boost_until, hold_until)
-        elif isinstance(obs, SensorFault):
+        if isinstance(obs, SensorFault):
             i = self._sensor_index.get(obs.sensor)
             if i is None:
                 events.append(ev.rejected(now, obs.sensor, "unknown sensor"))
@@ -279,8 +294,8 @@ class DimmingController:
         return f"silent for {silent:.0f} s" if silent > self.params.stale_s else ""
 
     # --------------------------------------------------------------- clusters
-    def _update_clusters(self, now: float, events: list[Event]) -> bool:
-        """Flows, classes and fail-safe per cluster; True when any cluster's level changed."""
+    def _update_clusters(self, now: float, events: list[Event]) -> npt.NDArray[np.intp]:
+        """Flows, classes and fail-safe per cluster; returns the clusters whose level moved."""
         unhealthy = self.sensor_faulty | (now - self.sensor_last_seen > self.params.stale_s)
         n_c = self.n_clusters
         failsafe = np.bincount(self._sensor_cluster, weights=unhealthy, minlength=n_c) > 0
@@ -288,7 +303,10 @@ class DimmingController:
         cluster_flow = np.zeros(n_c)
         np.maximum.at(cluster_flow, self._sensor_cluster, flows)
         ratio = cluster_flow / self._capacity
-        steps = class_steps(ratio, self._thresholds, self._ladder_len)
+        # Brighter at once (safety); dimmer only once the flow is clearly below a threshold.
+        up = class_steps(ratio, self._thresholds, self._ladder_len)
+        down = class_steps(ratio, self._thresholds_down, self._ladder_len)
+        steps = np.minimum(up, np.maximum(self.cluster_step, down))
         adaptive = self._has_sensors & ~failsafe & self._flows.warm(now)
         steps = np.where(adaptive, steps, 0)
         level = self._ladder_levels[np.arange(n_c), steps]
@@ -311,9 +329,9 @@ class DimmingController:
                 reason["threshold"] = float(self._thresholds[new - 1])
             self.class_reason[k] = reason
             events.append(ev.class_change(now, cl.id, reason))
-        level_changed = bool(np.any(level != self.cluster_level))
+        moved = np.flatnonzero(level != self.cluster_level)
         self.cluster_step, self.cluster_failsafe, self.cluster_level = steps, failsafe, level
-        return level_changed
+        return moved
 
     # -------------------------------------------------------------------- step
     def step(self, now: float, observations: Iterable[Observation] = ()) -> StepResult:
@@ -324,8 +342,16 @@ class DimmingController:
         prev_night = self.night if self.night is not None else self._clock.verdict(self._now).night
         actual, full, sched = self.energy.integrate(dt, prev_night, prev_minute)
         self._flows.advance(now)
+        counts: list[SensorCounts] = []
         for obs in observations:
-            self._observe(now, obs, events)
+            if type(obs) is SensorCounts:
+                counts.append(obs)
+            elif type(obs) is CountsBatch:
+                self._ingest_counts(now, obs, events)
+            else:
+                self._observe(now, obs, events)
+        if counts:
+            self._ingest_counts(now, CountsBatch.of(counts), events)
 
         verdict = self._clock.verdict(now)
         night = verdict.night
@@ -335,12 +361,14 @@ class DimmingController:
         if rebuild and night:
             self._floor_check = True
         self.night, self.verdict = night, verdict
-        rebuild |= self._update_clusters(now, events)
+        moved_clusters = self._update_clusters(now, events)
         self._expire_overrides(now, events)
 
         tgt = self.target
         if rebuild:
-            self._rebuild_base(night)
+            self._rebuild_base(night, None)
+        elif night and len(moved_clusters):
+            self._rebuild_base(night, moved_clusters)
         np.copyto(tgt, self.base)
         if night:
             self._apply_boost(now, tgt)
@@ -367,7 +395,7 @@ class DimmingController:
 
         changed = self._ramp(dt, night)
         send = self._leases(now, changed)
-        self.energy.levels_changed(now, changed, self.level)
+        self.energy.levels_changed(now, np.flatnonzero(changed), self.level)
         self._now = now
         levels = self.level.view()
         levels.flags.writeable = False
@@ -386,12 +414,15 @@ class DimmingController:
             power_w=float(self.energy.cluster_power.sum()),
         )
 
-    def _rebuild_base(self, night: bool) -> None:
+    def _rebuild_base(self, night: bool, clusters: npt.NDArray[np.intp] | None) -> None:
+        """Class level per lamp (or the day level): all lamps, or only ``clusters``'."""
         if not night:
             self.base.fill(self.params.night.day_level)
-            return
-        for k in range(self.n_clusters):
-            self.base[self.cluster_slice(k)] = self.cluster_level[k]
+        elif clusters is None:
+            np.take(self.cluster_level, self.site.lamps.cluster, out=self.base)
+        else:
+            for k in clusters.tolist():
+                self.base[self.cluster_slice(k)] = self.cluster_level[k]
 
     def _apply_boost(self, now: float, tgt: npt.NDArray[np.float64]) -> None:
         if self._max_boost_until <= now:
@@ -408,8 +439,8 @@ class DimmingController:
         if expired:
             self._refresh_floor()
 
-    def _ramp(self, dt: float, night: bool) -> npt.NDArray[np.intp]:
-        """Move levels toward the target within the ramp rates; returns the lamps that moved."""
+    def _ramp(self, dt: float, night: bool) -> npt.NDArray[np.bool_]:
+        """Move levels toward the target within the ramp rates; returns which lamps moved."""
         level, nxt = self.level, self._next
         np.subtract(level, self.params.ramp_down_per_s * dt, out=self._lower)
         np.add(level, self.params.ramp_up_per_s * dt, out=self._upper)
@@ -420,20 +451,26 @@ class DimmingController:
             # override) goes straight to the floor rather than ramping up to it.
             np.maximum(nxt, self._floor_cmd, out=nxt)
             self._floor_check = False
-        np.not_equal(nxt, level, out=self._mask)
-        changed = np.flatnonzero(self._mask)
+        changed = self._changed_mask
+        np.not_equal(nxt, level, out=changed)
         self.level, self._next = nxt, level
         return changed
 
-    def _leases(self, now: float, changed: npt.NDArray[np.intp]) -> npt.NDArray[np.intp]:
+    def _leases(self, now: float, changed: npt.NDArray[np.bool_]) -> npt.NDArray[np.intp]:
         """Lamps whose setpoint must go out: moved past the deadband, settled, or lease due."""
-        new = self.level[changed]
-        moved = np.abs(new - self.last_sent[changed]) >= self.params.deadband
-        settled = (new == self.target[changed]) & (new != self.last_sent[changed])
-        cand = changed[moved | settled]
-        np.less_equal(self._next_refresh, now, out=self._mask)
-        due = np.flatnonzero(self._mask)
-        send = np.union1d(cand, due) if len(due) else cand
+        level, sent, tmp = self.level, self.last_sent, self._tmp
+        send, flag = self._send_mask, self._mask
+        np.subtract(level, sent, out=tmp)
+        np.abs(tmp, out=tmp)
+        np.greater_equal(tmp, self.params.deadband, out=send)  # moved past the deadband
+        np.equal(level, self.target, out=flag)
+        send |= flag  # settled on its target (sent below unless already sent)
+        np.not_equal(level, sent, out=flag)
+        send &= flag
+        send &= changed
+        np.less_equal(self._next_refresh, now, out=flag)
+        send |= flag  # lease refresh due
+        send = np.flatnonzero(send)
         self.last_sent[send] = self.level[send]
         self.last_sent_at[send] = now
         self._next_refresh[send] = now + self._refresh_every[send]

@@ -5,8 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+import numpy.typing as npt
+
 __all__ = [
     "KINDS",
+    "CountsBatch",
     "LampReport",
     "LuxReading",
     "Observation",
@@ -39,6 +43,10 @@ class SensorCounts:
     forward: tuple[int, ...] = (0, 0, 0)
     backward: tuple[int, ...] = (0, 0, 0)
     mean_speed_mps: float | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.forward) != len(KINDS) or len(self.backward) != len(KINDS):
+            raise ValueError(f"counts need one number per kind {KINDS}")
 
     @property
     def total(self) -> int:
@@ -73,7 +81,42 @@ class LampReport:
     faults: tuple[str, ...] = ()
 
 
-Observation = SensorCounts | SensorFault | LuxReading | LampReport
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class CountsBatch:
+    """Many sensors' counts as arrays (what an ingest loop accumulates over a tick).
+
+    ``sensors`` are sensor ids; ``forward``/``backward`` have shape (k, len(KINDS));
+    ``mean_speed_mps`` is 0 where unknown. Same meaning as k ``SensorCounts``.
+    """
+
+    sensors: tuple[str, ...]
+    interval_s: npt.NDArray[np.float64]
+    forward: npt.NDArray[np.int64]
+    backward: npt.NDArray[np.int64]
+    mean_speed_mps: npt.NDArray[np.float64]
+
+    def __post_init__(self) -> None:
+        k = len(self.sensors)
+        shape = (k, len(KINDS))
+        if self.forward.shape != shape or self.backward.shape != shape:
+            raise ValueError(f"counts must have shape {shape}")
+        if self.interval_s.shape != (k,) or self.mean_speed_mps.shape != (k,):
+            raise ValueError(f"interval_s and mean_speed_mps must have shape ({k},)")
+
+    @classmethod
+    def of(cls, counts: list[SensorCounts]) -> CountsBatch:
+        """Pack SensorCounts objects into one batch."""
+        k = len(counts)
+        return cls(
+            sensors=tuple(o.sensor for o in counts),
+            interval_s=np.fromiter((o.interval_s for o in counts), np.float64, k),
+            forward=np.array([o.forward for o in counts], dtype=np.int64).reshape(k, len(KINDS)),
+            backward=np.array([o.backward for o in counts], dtype=np.int64).reshape(k, len(KINDS)),
+            mean_speed_mps=np.fromiter((o.mean_speed_mps or 0.0 for o in counts), np.float64, k),
+        )
+
+
+Observation = SensorCounts | CountsBatch | SensorFault | LuxReading | LampReport
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

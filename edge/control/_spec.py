@@ -192,11 +192,13 @@ class PolicyParams:
     flow_window_s: float = 900.0
     flow_bins: int = 15
     class_thresholds: tuple[float, ...] = (0.30, 0.15, 0.05, 0.02)
+    # A class steps down (dimmer) only when flow/capacity is below threshold x (1 - this).
+    class_hysteresis: float = 0.2
     presence: PresenceParams = field(default_factory=PresenceParams)
     ramp_up_per_s: float = 1.0
     ramp_down_per_s: float = 0.02
     stale_s: float = 300.0
-    deadband: float = 0.02
+    deadband: float = 0.05
     lease_s: float = 90.0
     lease_refresh_s: float = 30.0
     night: NightParams = field(default_factory=lambda: NightParams(latitude=52.0, longitude=5.0))

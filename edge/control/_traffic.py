@@ -40,6 +40,11 @@ class FlowWindow:
         self.counts[sensor, self._bin % self.bins] += count
         self.totals[sensor] += count
 
+    def add_many(self, sensors: npt.NDArray[np.intp], counts: npt.NDArray[np.float64]) -> None:
+        """Add counts for many sensors at once (a sensor may appear more than once)."""
+        np.add.at(self.counts[:, self._bin % self.bins], sensors, counts)
+        np.add.at(self.totals, sensors, counts)
+
     def effective_window(self, now: float) -> float:
         """Seconds the bins cover: the full bins plus the running one (at least one bin)."""
         return max((self.bins - 1) * self.bin_s + (now - self._bin * self.bin_s), self.bin_s)

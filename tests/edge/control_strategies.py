@@ -71,6 +71,7 @@ def policies(draw: st.DrawFn, *, lux: bool = False) -> PolicyParams:
         tick_s=1.0,
         flow_window_s=draw(st.sampled_from([60.0, 120.0, 900.0])),
         flow_bins=draw(st.sampled_from([1, 4, 15])),
+        class_hysteresis=draw(st.sampled_from([0.0, 0.2, 0.5])),
         presence=PresenceParams(
             level=draw(st.sampled_from([1.0, 0.8])),
             lead_s=draw(st.sampled_from([0.0, 4.0, 8.0])),

@@ -79,7 +79,14 @@ class ReferenceController:
         for i, lamp in enumerate(self.lamps):
             lamp.refresh_every = params.lease_refresh_s * (1.0 - 0.2 * ((i * golden) % 1.0))
             lamp.power = self._power(lamp, lamp.level)
+        self.members = [
+            [m for m in self.lamps if m.cluster == k] for k in range(len(site.clusters))
+        ]
         self.sensors = [_Sensor(s.id, s.cluster, s.position_m, start) for s in site.sensors]
+        self.by_id = {s.id: s for s in self.sensors}
+        self.cluster_sensors = [
+            [s for s in self.sensors if s.cluster == k] for k in range(len(site.clusters))
+        ]
         self.clock = NightClock(params.night)
         self.profiles = list(profiles)
         self.overrides: dict[str, Override] = {}
@@ -90,14 +97,13 @@ class ReferenceController:
         self.baseline_schedule_wh = [0.0] * len(site.clusters)
         self.cluster_level = [1.0] * len(site.clusters)
         self.cluster_failsafe = [False] * len(site.clusters)
+        self.cluster_step = [0] * len(site.clusters)
 
     def _power(self, lamp: _Lamp, level: float) -> float:
+        """Driver curve at the level resolved to 1/4096; what rounds to 0 is off (standby)."""
         e = self.p.energy
-        return (
-            lamp.nominal * _interp(level, e.curve_levels, e.curve_power)
-            if level > 0
-            else e.standby_w
-        )
+        q = min(max(math.floor(level * 4096 + 0.5), 0), 4096)
+        return lamp.nominal * _interp(q / 4096, e.curve_levels, e.curve_power) if q else e.standby_w
 
     def _frac(self, level: float) -> float:
         e = self.p.energy
@@ -117,9 +123,7 @@ class ReferenceController:
             ]
             speed = max(seen) if seen else limit
         reach = speed * self.p.presence.lead_s
-        members = sorted(
-            (lamp for lamp in self.lamps if lamp.cluster == s.cluster), key=lambda m: m.pos
-        )
+        members = sorted(self.members[s.cluster], key=lambda m: m.pos)
         ahead = [m for m in members if (m.pos - s.pos) * direction >= 0]
         if direction < 0:
             ahead.reverse()  # nearest first
@@ -134,7 +138,7 @@ class ReferenceController:
         prev_night = self.night if self.night is not None else self.clock.verdict(self.now).night
         minute = self.clock.local(self.now).minute
         for k in range(len(self.site.clusters)):
-            members = [m for m in self.lamps if m.cluster == k]
+            members = self.members[k]
             self.energy_wh[k] += sum(m.power for m in members) * dt / 3600
             if prev_night:
                 full = sum(m.nominal for m in members) * self._frac(1.0)
@@ -150,7 +154,7 @@ class ReferenceController:
             self.baseline_schedule_wh[k] += sched * dt / 3600
         current_bin = math.floor(now / self.bin_s)
         for obs in observations:
-            sensor = next((s for s in self.sensors if s.id == getattr(obs, "sensor", None)), None)
+            sensor = self.by_id.get(getattr(obs, "sensor", ""))
             if isinstance(obs, SensorCounts):
                 if sensor is None or min((*obs.forward, *obs.backward)) < 0 or obs.interval_s <= 0:
                     continue
@@ -172,7 +176,7 @@ class ReferenceController:
         )
         warm = now - self.start >= self.p.flow_window_s
         for k, cl in enumerate(self.site.clusters):
-            mine = [s for s in self.sensors if s.cluster == k]
+            mine = self.cluster_sensors[k]
             bad = [s.faulty or now - s.last_seen > self.p.stale_s for s in mine]
             flows = [
                 0.0
@@ -184,9 +188,14 @@ class ReferenceController:
             ]
             failsafe = any(bad)
             ratio = max(flows, default=0.0) / cl.capacity_per_h
-            step = min(sum(1 for t in self.p.class_thresholds if ratio < t), len(cl.ladder) - 1)
+            top = len(cl.ladder) - 1
+            up = min(sum(1 for t in self.p.class_thresholds if ratio < t), top)
+            h = 1.0 - self.p.class_hysteresis
+            down = min(sum(1 for t in self.p.class_thresholds if ratio < t * h), top)
+            step = min(up, max(self.cluster_step[k], down))
             if not mine or failsafe or not warm:
                 step = 0
+            self.cluster_step[k] = step
             self.cluster_level[k] = cl.ladder_levels[step]
             self.cluster_failsafe[k] = failsafe
         for o in [o for o in self.overrides.values() if o.expires_at <= now]:
@@ -228,7 +237,11 @@ class ReferenceController:
             changed = new != m.level
             m.target, m.level = cmd, new
             if changed:
-                moved = m.last_sent is not None and abs(new - m.last_sent) >= self.p.deadband
+                moved = (
+                    m.last_sent is not None
+                    and abs(new - m.last_sent) >= self.p.deadband
+                    and new != m.last_sent
+                )
                 settled = new == cmd and new != m.last_sent
                 send = moved or settled
             else:
