@@ -28,7 +28,8 @@ def machine_line() -> str:
         pass
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
-        f"Measured {when} on {cpu}, {os.cpu_count()} cores{mem}; Python {platform.python_version()}, "
+        f"Measured {when} on {cpu}, {os.cpu_count()} cores{mem}; "
+        f"Python {platform.python_version()}, "
         f"numpy {np.__version__}. A shared machine: figures vary run to run; ratios are measured "
         "side by side in one run."
     )

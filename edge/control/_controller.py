@@ -74,6 +74,7 @@ class DimmingController:
                 for cl in site.clusters
             ]
         )
+        self._cluster_range = np.arange(c)
         self._thresholds = np.asarray(params.class_thresholds, dtype=np.float64)
         self._thresholds_down = self._thresholds * (1.0 - params.class_hysteresis)
         self._sensor_cluster = np.array([se.cluster for se in site.sensors], dtype=np.intp)
@@ -99,6 +100,13 @@ class DimmingController:
         self.level = np.ones(n)
         self._next = np.empty(n)
         self.base = np.ones(n)  # class level (light terms) before boost and layers
+        self.base_cmd = np.ones(n)  # the same clamped to [floor, ceiling] and times CLO
+        self._boost_cmd = np.ones(n)  # the presence level clamped, times CLO
+        self._base_stale = True
+        self._no_lamps = np.zeros(0, dtype=np.intp)
+        self._boosted = self._no_lamps
+        self._new_boost = self._no_lamps
+        self._in_boost = np.zeros(n, dtype=bool)  # whether a lamp is in _boosted/_new_boost
         self.target = np.ones(n)  # command target after layers, clamp and CLO
         self.boost_until = np.full(n, -math.inf)
         self.boost_sensor = np.full(n, -1, dtype=np.intp)
@@ -117,7 +125,6 @@ class DimmingController:
         )  # fmt: skip
         # Scratch buffers, reused every step.
         self._mask = np.empty(n, dtype=bool)
-        self._send_mask = np.empty(n, dtype=bool)
         self._changed_mask = np.empty(n, dtype=bool)
         self._tmp = np.empty(n)
         self._lower = np.empty(n)
@@ -199,6 +206,7 @@ class DimmingController:
                 apply_op(self._floor_eff, sel, "min", 0.0)
         np.multiply(self._floor_eff, self._clo, out=self._floor_cmd)
         self._floor_check = True
+        self._base_stale = True
 
     # ------------------------------------------------------------------ energy
     @property
@@ -229,32 +237,36 @@ class DimmingController:
         k = len(batch.sensors)
         sidx = np.fromiter((index.get(s, -1) for s in batch.sensors), np.intp, k)
         fwd, bwd, mean = batch.forward, batch.backward, batch.mean_speed_mps
-        ok = (sidx >= 0) & (fwd.min(axis=1) >= 0) & (bwd.min(axis=1) >= 0)
-        ok &= batch.interval_s > 0
-        if not ok.all():
+        negative = k > 0 and min(sidx.min(), fwd.min(), bwd.min()) < 0
+        if negative or not (batch.interval_s > 0).all():
+            ok = (sidx >= 0) & (fwd.min(axis=1) >= 0) & (bwd.min(axis=1) >= 0)
+            ok &= batch.interval_s > 0
             for j in np.flatnonzero(~ok).tolist():
                 why = "unknown sensor" if sidx[j] < 0 else "negative count or interval"
                 events.append(ev.rejected(now, batch.sensors[j], why))
             sidx, fwd, bwd, mean = sidx[ok], fwd[ok], bwd[ok], mean[ok]
         self.sensor_last_seen[sidx] = now
-        self._flows.add_many(sidx, (fwd.sum(axis=1) + bwd.sum(axis=1)).astype(np.float64))
-        hold_until = now + self.params.presence.hold_s
-        geo = self._geometry
         moving = np.concatenate((fwd, bwd))  # both directions of travel in one pass
-        rows = np.flatnonzero(moving.sum(axis=1) > 0)
+        per_row = moving.sum(axis=1)
+        k = len(sidx)
+        self._flows.add_many(sidx, (per_row[:k] + per_row[k:]).astype(np.float64))
+        rows = np.flatnonzero(per_row)
         if not len(rows):
             return
-        k = len(sidx)
-        direction = np.where(rows < k, 1, -1)
+        geo = self._geometry
         who = sidx[rows % k]
         speeds = travel_speeds(
             moving[rows], np.concatenate((mean, mean))[rows], geo.sensor_limit[who]
         )
-        lamps, span = geo.expand(*geo.spans(who, direction, speeds))
+        lamps, span = geo.expand(*geo.spans(who, np.where(rows < k, 1, -1), speeds))
         # now + hold_s is never earlier than a boost set before, so plain assignment
+        hold_until = now + self.params.presence.hold_s
         self.boost_until[lamps] = hold_until
         self.boost_sensor[lamps] = who[span]
         self._max_boost_until = hold_until
+        fresh = lamps[~self._in_boost[lamps]]
+        self._in_boost[fresh] = True
+        self._new_boost = np.concatenate((self._new_boost, fresh))
 
     def _observe(self, now: float, obs: Observation, events: list[Event]) -> None:
         if isinstance(obs, SensorFault):
@@ -309,7 +321,7 @@ class DimmingController:
         steps = np.minimum(up, np.maximum(self.cluster_step, down))
         adaptive = self._has_sensors & ~failsafe & self._flows.warm(now)
         steps = np.where(adaptive, steps, 0)
-        level = self._ladder_levels[np.arange(n_c), steps]
+        level = self._ladder_levels[self._cluster_range, steps]
         self.cluster_flow = cluster_flow
         for k in np.flatnonzero(failsafe != self.cluster_failsafe).tolist():
             cid = self.site.clusters[k].id
@@ -364,38 +376,29 @@ class DimmingController:
         moved_clusters = self._update_clusters(now, events)
         self._expire_overrides(now, events)
 
-        tgt = self.target
-        if rebuild:
+        if rebuild or self._base_stale:
             self._rebuild_base(night, None)
         elif night and len(moved_clusters):
             self._rebuild_base(night, moved_clusters)
-        np.copyto(tgt, self.base)
-        if night:
-            self._apply_boost(now, tgt)
-            local = self._clock.local(now)
-            self._active_profiles = []
-            for profile, sel in self._profiles:
-                if profile.active(local.minute, local.weekday):
-                    apply_op(tgt, sel, profile.op, profile.level)
-                    self._active_profiles.append(profile)
-            for k in np.flatnonzero(self.cluster_failsafe).tolist():
-                tgt[self.cluster_slice(k)] = 1.0
+        local = self._clock.local(now)
+        self._active_profiles = (
+            [p for p, _ in self._profiles if p.active(local.minute, local.weekday)] if night else []
+        )
+        boosted = self._boosted_lamps(now)
+        if not night:
+            boosted = self._no_lamps
+        if self._active_profiles or self._overrides:
+            self._layered_target(night, boosted)
         else:
-            self._active_profiles = []
-        for o, sel in self._overrides.values():
-            apply_op(tgt, sel, o.op, o.level)
-        lamps = self.site.lamps
-        np.minimum(tgt, lamps.ceiling, out=tgt)
-        if night:
-            np.maximum(tgt, self._floor_eff, out=tgt)
-        else:
-            np.maximum(tgt, 0.0, out=tgt)
-        if self._has_clo:
-            np.multiply(tgt, self._clo, out=tgt)
+            # Fast path: the clamped class level, raised where a road user is near.
+            tgt = self.target
+            np.copyto(tgt, self.base_cmd)
+            if len(boosted):
+                tgt[boosted] = np.maximum(tgt[boosted], self._boost_cmd[boosted])
 
-        changed = self._ramp(dt, night)
+        changed = np.flatnonzero(self._ramp(dt, night))
         send = self._leases(now, changed)
-        self.energy.levels_changed(now, np.flatnonzero(changed), self.level)
+        self.energy.levels_changed(now, changed, self.level)
         self._now = now
         levels = self.level.view()
         levels.flags.writeable = False
@@ -415,21 +418,59 @@ class DimmingController:
         )
 
     def _rebuild_base(self, night: bool, clusters: npt.NDArray[np.intp] | None) -> None:
-        """Class level per lamp (or the day level): all lamps, or only ``clusters``'."""
-        if not night:
-            self.base.fill(self.params.night.day_level)
-        elif clusters is None:
-            np.take(self.cluster_level, self.site.lamps.cluster, out=self.base)
+        """Class level per lamp (or the day level), raw and clamped to command space;
+        for all lamps, or only for ``clusters``."""
+        lamps = self.site.lamps
+        everything = [slice(0, self.n_lamps)]
+        sel = everything if clusters is None else [self.cluster_slice(k) for k in clusters]
+        lo = self._floor_eff if night else np.zeros(self.n_lamps)
+        if clusters is None:
+            if night:
+                np.take(self.cluster_level, lamps.cluster, out=self.base)
+            else:
+                self.base.fill(self.params.night.day_level)
+            presence = np.minimum(self.params.presence.level, lamps.ceiling)
+            np.maximum(presence, lo, out=self._boost_cmd)
+            self._boost_cmd *= self._clo
         else:
-            for k in clusters.tolist():
-                self.base[self.cluster_slice(k)] = self.cluster_level[k]
+            for k, sl in zip(clusters.tolist(), sel, strict=True):
+                self.base[sl] = self.cluster_level[k]
+        for sl in sel:
+            cmd = self.base_cmd[sl]
+            np.minimum(self.base[sl], lamps.ceiling[sl], out=cmd)
+            np.maximum(cmd, lo[sl], out=cmd)
+            cmd *= self._clo[sl]
+        self._base_stale = False
 
-    def _apply_boost(self, now: float, tgt: npt.NDArray[np.float64]) -> None:
-        if self._max_boost_until <= now:
-            return
-        np.greater(self.boost_until, now, out=self._mask)
-        np.multiply(self._mask, self.params.presence.level, out=self._tmp)
-        np.maximum(tgt, self._tmp, out=tgt)
+    def _boosted_lamps(self, now: float) -> npt.NDArray[np.intp]:
+        """Lamps boosted now: last step's set less the expired, plus the newly boosted."""
+        if not len(self._boosted) and not len(self._new_boost):
+            return self._no_lamps
+        boosted = np.concatenate((self._boosted, self._new_boost))
+        self._new_boost = self._no_lamps
+        live = self.boost_until[boosted] > now
+        self._in_boost[boosted[~live]] = False
+        self._boosted = boosted[live]
+        return self._boosted
+
+    def _layered_target(self, night: bool, boosted: npt.NDArray[np.intp]) -> None:
+        """The full chain, when profiles or overrides are active: layers, fail-safe, clamp."""
+        tgt = self.target
+        np.copyto(tgt, self.base)
+        if night:
+            if len(boosted):
+                tgt[boosted] = np.maximum(tgt[boosted], self.params.presence.level)
+            for profile, sel in self._profiles:
+                if profile in self._active_profiles:
+                    apply_op(tgt, sel, profile.op, profile.level)
+            for k in np.flatnonzero(self.cluster_failsafe).tolist():
+                tgt[self.cluster_slice(k)] = 1.0
+        for o, sel in self._overrides.values():
+            apply_op(tgt, sel, o.op, o.level)
+        np.minimum(tgt, self.site.lamps.ceiling, out=tgt)
+        np.maximum(tgt, self._floor_eff if night else 0.0, out=tgt)
+        if self._has_clo:
+            np.multiply(tgt, self._clo, out=tgt)
 
     def _expire_overrides(self, now: float, events: list[Event]) -> None:
         expired = [o for o, _ in self._overrides.values() if o.expires_at <= now]
@@ -456,21 +497,17 @@ class DimmingController:
         self.level, self._next = nxt, level
         return changed
 
-    def _leases(self, now: float, changed: npt.NDArray[np.bool_]) -> npt.NDArray[np.intp]:
+    def _leases(self, now: float, changed: npt.NDArray[np.intp]) -> npt.NDArray[np.intp]:
         """Lamps whose setpoint must go out: moved past the deadband, settled, or lease due."""
-        level, sent, tmp = self.level, self.last_sent, self._tmp
-        send, flag = self._send_mask, self._mask
-        np.subtract(level, sent, out=tmp)
-        np.abs(tmp, out=tmp)
-        np.greater_equal(tmp, self.params.deadband, out=send)  # moved past the deadband
-        np.equal(level, self.target, out=flag)
-        send |= flag  # settled on its target (sent below unless already sent)
-        np.not_equal(level, sent, out=flag)
-        send &= flag
-        send &= changed
-        np.less_equal(self._next_refresh, now, out=flag)
-        send |= flag  # lease refresh due
-        send = np.flatnonzero(send)
+        flag = self._mask
+        np.less_equal(self._next_refresh, now, out=flag)  # lease refresh due
+        if len(changed):
+            new, sent = self.level[changed], self.last_sent[changed]
+            fresh = new != sent
+            moved = (np.abs(new - sent) >= self.params.deadband) & fresh
+            settled = (new == self.target[changed]) & fresh
+            flag[changed[moved | settled]] = True
+        send = np.flatnonzero(flag)
         self.last_sent[send] = self.level[send]
         self.last_sent_at[send] = now
         self._next_refresh[send] = now + self._refresh_every[send]

@@ -25,6 +25,8 @@ def travel_speeds(
 ) -> npt.NDArray[np.float64]:
     """Speed that sets each lead distance: the measured mean (when > 0), else the fastest
     kind counted (cars at the speed limit, bikes 5.5 m/s, pedestrians 1.4 m/s)."""
+    if mean_speed.min(initial=1.0) > 0:
+        return mean_speed  # a radar gave every speed
     per_kind = np.where(_KIND_SPEED[None, :] == 0.0, limit[:, None], _KIND_SPEED[None, :])
     seen = np.where(counts > 0, per_kind, 0.0).max(axis=1)
     seen = np.where(seen > 0, seen, limit)

@@ -69,6 +69,7 @@ def class_steps(
 
     Capped at each cluster's ladder (the classes it may adapt down to).
     """
-    steps = (ratio[:, None] < thresholds[None, :]).sum(axis=1)
-    capped: npt.NDArray[np.intp] = np.minimum(steps, ladder_len - 1).astype(np.intp)
+    # thresholds descend: the count of those above the ratio is a search in the reversed list
+    above = len(thresholds) - np.searchsorted(thresholds[::-1], ratio, side="right")
+    capped: npt.NDArray[np.intp] = np.minimum(above, ladder_len - 1)
     return capped
