@@ -1,0 +1,278 @@
+"""The asyncio serial link: open (in an executor, exclusively), read frames, ACK, retry, reopen.
+
+The only module that touches pyserial. The session above never sees raw bytes: it reads
+``Frame`` objects from ``link.frames`` (a bounded queue) and calls ``await link.send(msg)``.
+A vanished device (USB unplug, EIO) closes the transport; ``run()`` reopens it with
+exponential backoff and jitter, sleeping in between (no busy loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+
+import serial
+import serial_asyncio_fast
+
+from edge.errors import StreetlightError
+from firmware_bridge.frames import (
+    Ack,
+    Deframer,
+    Discover,
+    Frame,
+    Heartbeat,
+    Message,
+    Nack,
+    encode_frame,
+)
+
+__all__ = ["AckTimeoutError", "LinkDownError", "LinkStats", "NackError", "SerialLink"]
+
+log = logging.getLogger("streetlight.serial")
+
+
+class LinkDownError(StreetlightError):
+    """The serial device is not open (unplugged, or not opened yet)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        super().__init__(f"serial link {url} is down")
+
+
+class AckTimeoutError(StreetlightError, TimeoutError):
+    """No ACK after every retransmission."""
+
+    def __init__(self, url: str, type_name: str, seq: int, attempts: int) -> None:
+        self.url, self.type_name, self.seq, self.attempts = url, type_name, seq, attempts
+        super().__init__(f"{url}: no ACK for {type_name} seq {seq} after {attempts} attempts")
+
+
+class NackError(StreetlightError):
+    """The node refused the frame."""
+
+    def __init__(self, url: str, nack: Nack) -> None:
+        self.url, self.nack = url, nack
+        super().__init__(f"{url}: frame seq {nack.acked_seq} refused, reason {nack.reason}")
+
+
+@dataclass
+class LinkStats:
+    """Counters a link keeps for metrics and `serial monitor`."""
+
+    opens: int = 0
+    open_failures: int = 0
+    disconnects: int = 0
+    frames_in: int = 0
+    frames_out: int = 0
+    duplicates: int = 0
+    dropped: int = 0  # incoming frames dropped because the queue was full
+    retries: int = 0
+    lost: int = 0  # frames that never got their ACK
+    handler_errors: int = 0
+    last_error: str = ""
+    rejected: dict[str, int] = field(default_factory=dict)
+
+
+class _Protocol(asyncio.Protocol):
+    def __init__(self, link: SerialLink) -> None:
+        self._link = link
+        self.lost = asyncio.Event()
+        self.transport: asyncio.BaseTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        link = self._link
+        link.last_rx = time.monotonic()
+        for frame in link.deframer.feed(data):
+            try:
+                link._on_frame(frame)
+            except Exception as exc:  # the reader must never die of a handler error
+                link.stats.handler_errors += 1
+                link.stats.last_error = f"handler: {exc!r}"
+                log.exception("serial %s: error handling %s", link.url, frame)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None:
+            self._link.stats.last_error = f"lost: {exc}"
+        self.lost.set()
+
+
+class SerialLink:
+    """One serial line to node firmware. Run ``run()`` as a task; read ``frames``; ``send()``."""
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        baudrate: int = 115200,
+        queue_size: int = 1024,
+        heartbeat_s: float = 5.0,
+        ack_timeout_s: float = 0.25,
+        retries: int = 3,
+        backoff_min_s: float = 0.05,
+        backoff_max_s: float = 5.0,
+        discover_on_open: bool = True,
+        auto_ack: bool = True,
+    ) -> None:
+        self.url, self.baudrate = url, baudrate
+        self.heartbeat_s, self.ack_timeout_s, self.retries = heartbeat_s, ack_timeout_s, retries
+        self.backoff_min_s, self.backoff_max_s = backoff_min_s, backoff_max_s
+        self.discover_on_open, self.auto_ack = discover_on_open, auto_ack
+        self.frames: asyncio.Queue[Frame] = asyncio.Queue(maxsize=queue_size)
+        self.connected = asyncio.Event()
+        self.deframer = Deframer()
+        self.stats = LinkStats()
+        self.last_rx = 0.0
+        self._started = time.monotonic()
+        self._transport: asyncio.Transport | None = None
+        self._seq = random.randrange(0x10000)
+        self._pending: dict[tuple[int, int], asyncio.Future[Message]] = {}
+        self._last_seen: dict[tuple[int, int], int] = {}
+        self._last_tx = 0.0
+
+    # ---------------------------------------------------------------- lifecycle
+    async def run(self) -> None:
+        """Open, serve until the device vanishes, reopen with backoff; until cancelled."""
+        backoff = self.backoff_min_s
+        while True:
+            try:
+                protocol = await self._open()
+            except (OSError, serial.SerialException, ValueError) as exc:
+                self.stats.open_failures += 1
+                self.stats.last_error = f"open: {exc}"
+                if self.stats.open_failures in (1, 10) or self.stats.open_failures % 100 == 0:
+                    log.warning("serial %s: cannot open (%s); retrying", self.url, exc)
+                await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
+                backoff = min(backoff * 2, self.backoff_max_s)
+                continue
+            backoff = self.backoff_min_s
+            try:
+                await self._serve(protocol)
+            finally:
+                await self._close(protocol)
+            self.stats.disconnects += 1
+            log.warning("serial %s: device lost (%s); reopening", self.url, self.stats.last_error)
+            await asyncio.sleep(self.backoff_min_s)
+
+    async def _open(self) -> _Protocol:
+        loop = asyncio.get_running_loop()
+        transport, protocol = await serial_asyncio_fast.create_serial_connection(
+            loop, lambda: _Protocol(self), self.url, baudrate=self.baudrate, exclusive=True
+        )
+        assert isinstance(protocol, _Protocol)
+        self._transport = transport
+        self.deframer._buf.clear()  # a partial frame from before the unplug is garbage
+        self.stats.opens += 1
+        self.last_rx = time.monotonic()
+        log.info("serial %s: open at %d baud", self.url, self.baudrate)
+        return protocol
+
+    async def _serve(self, protocol: _Protocol) -> None:
+        self.connected.set()
+        try:
+            if self.discover_on_open:
+                self._write(Discover())
+            async with asyncio.TaskGroup() as tg:
+                beat = tg.create_task(self._heartbeat(), name=f"serial-heartbeat {self.url}")
+                await protocol.lost.wait()
+                beat.cancel()
+        finally:
+            self.connected.clear()
+            for fut in self._pending.values():
+                if not fut.done():
+                    fut.set_exception(LinkDownError(self.url))
+
+    async def _close(self, protocol: _Protocol) -> None:
+        """Close the transport and wait for it to finish (it closes the port in an executor)."""
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            with contextlib.suppress(Exception):
+                transport.close()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(2.0):
+                await protocol.lost.wait()
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
+            if time.monotonic() - self._last_tx >= self.heartbeat_s * 0.9:
+                uptime = int(time.monotonic() - self._started)
+                self._write(Heartbeat(node=0, uptime_s=uptime))
+
+    @property
+    def silent_s(self) -> float:
+        """Seconds since anything arrived on this link."""
+        return time.monotonic() - self.last_rx
+
+    # ------------------------------------------------------------------ sending
+    def _next_seq(self) -> int:
+        self._seq = (self._seq + 1) & 0xFFFF
+        return self._seq
+
+    def _write(self, message: Message, seq: int | None = None) -> int:
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            raise LinkDownError(self.url)
+        seq = self._next_seq() if seq is None else seq
+        transport.write(encode_frame(message, seq))
+        self._last_tx = time.monotonic()
+        self.stats.frames_out += 1
+        return seq
+
+    async def send(self, message: Message) -> None:
+        """Send a frame; for types that need an ACK, retransmit until ACKed (or raise)."""
+        if not message.NEEDS_ACK:
+            self._write(message)
+            return
+        seq = self._next_seq()
+        key = (seq, message.TYPE)
+        fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._pending[key] = fut
+        try:
+            for attempt in range(self.retries + 1):
+                if attempt:
+                    self.stats.retries += 1
+                self._write(message, seq)
+                try:
+                    reply = await asyncio.wait_for(asyncio.shield(fut), self.ack_timeout_s)
+                except TimeoutError:
+                    continue
+                if isinstance(reply, Nack):
+                    raise NackError(self.url, reply)
+                return
+            self.stats.lost += 1
+            raise AckTimeoutError(self.url, type(message).__name__, seq, self.retries + 1)
+        finally:
+            self._pending.pop(key, None)
+            if not fut.done():
+                fut.cancel()
+
+    # ---------------------------------------------------------------- receiving
+    def _on_frame(self, frame: Frame) -> None:
+        self.stats.frames_in += 1
+        self.stats.rejected = dict(self.deframer.rejected)
+        msg = frame.message
+        if isinstance(msg, Ack | Nack):
+            fut = self._pending.get((msg.acked_seq, msg.acked_type))
+            if fut is not None and not fut.done():
+                fut.set_result(msg)
+            return
+        if msg.NEEDS_ACK:
+            node = getattr(msg, "node", 0)
+            if self.auto_ack:
+                self._write(Ack(acked_seq=frame.seq, acked_type=msg.TYPE))
+            key = (node, msg.TYPE)
+            if self._last_seen.get(key) == frame.seq:
+                self.stats.duplicates += 1  # a retransmission: ACKed again, not applied again
+                return
+            self._last_seen[key] = frame.seq
+        if self.frames.full():
+            self.frames.get_nowait()
+            self.stats.dropped += 1
+        self.frames.put_nowait(frame)

@@ -1,0 +1,153 @@
+"""The serial link over a real pty (and a TCP socket) against the fake node firmware."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from firmware_bridge.frames import Counts, Frame, Hello, Message, SetLevel, encode_frame
+from firmware_bridge.link import AckTimeoutError, NackError, SerialLink
+from simulator.firmware import FakeNode
+from tests.helpers.pty_pair import PtyPair
+
+
+async def next_of(link: SerialLink, kind: type[Message], timeout: float = 5.0) -> Frame:
+    """The next frame of ``kind`` from the link (others are skipped)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            frame = await link.frames.get()
+            if isinstance(frame.message, kind):
+                return frame
+
+
+def _point(link_path: Path, device: str) -> None:
+    """Re-point the stable device name (what udev does on replug), atomically."""
+    tmp = link_path.with_suffix(".new")
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(device)
+    os.replace(tmp, link_path)
+
+
+async def test_counts_arrive_set_level_is_acked_and_the_lease_lapses(tmp_path: Path) -> None:
+    pair = PtyPair.open()
+    dev = tmp_path / "ttyNODE"
+    _point(dev, pair.device)
+    node = FakeNode(node=17, lamp=True, model="RD-24", firmware=(1, 4, 2))
+    link = SerialLink(url=str(dev), heartbeat_s=0.5)
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tasks = [tg.create_task(link.run(), name="link"),
+                     tg.create_task(node.serve_pty(pair.node_fd), name="node")]  # fmt: skip
+            hello = await next_of(link, Hello)  # answer to the DISCOVER sent on open
+            assert hello.message == node.hello()
+
+            seq = node.send_counts((2, 1, 0), (0, 0, 1), speed_cms=1250)
+            counts = await next_of(link, Counts)
+            assert counts.seq == seq
+            assert counts.message.forward == (2, 1, 0)
+            async with asyncio.timeout(2):
+                while seq not in node.acked:
+                    await asyncio.sleep(0.01)
+
+            await link.send(SetLevel(node=17, level=0.4, lease_ms=400, lease_seq=1))
+            assert node.lamp is not None
+            assert node.lamp.level_at(time.monotonic()) == 0.4
+            await asyncio.sleep(0.5)
+            assert node.lamp.level_at(time.monotonic()) == 1.0  # lease lapsed: failsafe
+            assert node.status().flags & 4
+
+            node.lamp = None
+            with pytest.raises(NackError):  # a sensor-only node refuses SET_LEVEL
+                await link.send(SetLevel(node=17, level=0.4, lease_ms=400, lease_seq=2))
+            with pytest.raises(AckTimeoutError):  # nobody at node 99: retried, then lost
+                await link.send(SetLevel(node=99, level=0.4, lease_ms=400, lease_seq=3))
+            assert link.stats.retries >= 3
+            assert link.stats.lost == 1
+            for task in tasks:
+                task.cancel()
+    finally:
+        pair.close()
+
+
+async def test_duplicate_counts_are_acked_but_delivered_once(tmp_path: Path) -> None:
+    pair = PtyPair.open()
+    link = SerialLink(url=pair.device, discover_on_open=False)
+    try:
+        async with asyncio.TaskGroup() as tg:
+            task = tg.create_task(link.run(), name="link")
+            async with asyncio.timeout(5):
+                await link.connected.wait()
+            wire = encode_frame(Counts(node=5, sensor=0, interval_ms=1000, forward=(1, 0, 0),
+                                       backward=(0, 0, 0)), 77)  # fmt: skip
+            os.write(pair.node_fd, wire + wire + b"\x00garbage\x00" + wire)
+            await next_of(link, Counts)
+            await asyncio.sleep(0.2)
+            assert link.frames.empty()
+            assert link.stats.duplicates == 2
+            assert link.deframer.rejected_total == 1
+            os.set_blocking(pair.node_fd, False)
+            acks = os.read(pair.node_fd, 4096).count(b"\x00")
+            assert acks == 3  # every copy ACKed
+            task.cancel()
+    finally:
+        pair.close()
+
+
+async def test_unplug_and_replug_twenty_times(tmp_path: Path) -> None:
+    dev = tmp_path / "ttyUSB-stable"
+    pair = PtyPair.open()
+    _point(dev, pair.device)
+    link = SerialLink(url=str(dev), heartbeat_s=0.2, backoff_min_s=0.02, backoff_max_s=0.2)
+    try:
+        async with asyncio.TaskGroup() as tg:
+            link_task = tg.create_task(link.run(), name="link")
+            for cycle in range(20):
+                node = FakeNode(node=100 + cycle)
+                serve = tg.create_task(node.serve_pty(pair.node_fd), name=f"node-{cycle}")
+                hello = await next_of(link, Hello, timeout=5)
+                assert hello.message.node == 100 + cycle
+                assert link.stats.opens == cycle + 1
+                serve.cancel()
+                await asyncio.gather(serve, return_exceptions=True)
+                pair.close()  # unplug: the gateway's fd now reads EIO
+                async with asyncio.timeout(5):
+                    while link.connected.is_set():
+                        await asyncio.sleep(0.01)
+                pair = PtyPair.open()  # replug: a new device behind the same stable name
+                _point(dev, pair.device)
+            assert link.stats.disconnects == 20
+            link_task.cancel()
+    finally:
+        pair.close()
+
+
+async def test_socket_url_is_accepted() -> None:
+    node = FakeNode(node=42)
+    server = await asyncio.start_server(node.serve_tcp, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    link = SerialLink(url=f"socket://127.0.0.1:{port}")
+    try:
+        async with asyncio.TaskGroup() as tg:
+            task = tg.create_task(link.run(), name="link")
+            hello = await next_of(link, Hello)
+            assert hello.message.node == 42
+            task.cancel()
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_missing_device_backs_off_without_spinning(tmp_path: Path) -> None:
+    link = SerialLink(url=str(tmp_path / "absent"), backoff_min_s=0.05, backoff_max_s=0.4)
+    cpu0 = time.process_time()
+    task = asyncio.create_task(link.run(), name="link")
+    await asyncio.sleep(1.5)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert 3 <= link.stats.open_failures <= 12  # 0.05, 0.1, 0.2, 0.4, 0.4 ... not thousands
+    assert time.process_time() - cpu0 < 0.5
+    assert "open" in link.stats.last_error

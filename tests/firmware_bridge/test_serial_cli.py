@@ -1,0 +1,83 @@
+"""`streetlight serial probe|monitor` against the fake node firmware on a real pty."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from simulator.firmware import FakeNode
+from tests.helpers.pty_pair import PtyPair
+
+CLI = str(Path(sys.executable).with_name("streetlight"))
+
+
+async def _cli(*args: str, timeout: float = 30) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        CLI, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    async with asyncio.timeout(timeout):
+        out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_probe_lists_the_node_with_firmware_and_rtt() -> None:
+    pair = PtyPair.open()
+    node = FakeNode(node=23, firmware=(2, 1, 0), model="RD-24", lamp=True)
+    try:
+        async with asyncio.TaskGroup() as tg:
+            serve = tg.create_task(node.serve_pty(pair.node_fd), name="node")
+            code, out, err = await _cli(
+                "serial", "probe", pair.device, "--timeout", "0.5", "--json"
+            )
+            assert code == 0, err
+            nodes = json.loads(out)["nodes"]
+            assert [(n["node"], n["firmware"], n["model"]) for n in nodes] == [
+                (23, "2.1.0", "RD-24")
+            ]
+            assert nodes[0]["rtt_ms"] is not None
+            assert nodes[0]["rtt_ms"] < 500
+
+            code, out, err = await _cli("serial", "probe", pair.device, "--timeout", "0.5")
+            assert code == 0, err
+            assert "RD-24" in out
+            assert "2.1.0" in out
+            serve.cancel()
+    finally:
+        pair.close()
+
+
+async def test_monitor_prints_decoded_frames_and_counts_rejections() -> None:
+    pair = PtyPair.open()
+    node = FakeNode(node=5)
+    try:
+        async with asyncio.TaskGroup() as tg:
+            serve = tg.create_task(node.serve_pty(pair.node_fd), name="node")
+            mon = tg.create_task(
+                _cli("serial", "monitor", pair.device, "--json", "--count", "2", "--duration", "10")
+            )
+            await asyncio.sleep(1.0)  # let the monitor open the port
+            node._write(b"\x05garbage\x00")
+            node.send_counts((1, 0, 0), (0, 2, 0), speed_cms=900)
+            node.send_counts((0, 0, 1), (0, 0, 0))
+            code, out, err = await mon
+            assert code == 0, err
+            lines = [json.loads(line) for line in out.splitlines()]
+            assert [ln["type"] for ln in lines] == ["COUNTS", "COUNTS"]
+            assert lines[0]["backward"] == [0, 2, 0]
+            assert lines[0]["mean_speed_cms"] == 900
+            summary = json.loads(err.strip().splitlines()[-1])
+            assert sum(summary["rejected"].values()) == 1
+            assert len(node.acked) == 2  # the monitor ACKs like the gateway does
+            serve.cancel()
+    finally:
+        pair.close()
+
+
+async def test_probe_of_a_missing_port_fails_clearly(tmp_path: Path) -> None:
+    code, out, err = await _cli("serial", "probe", str(tmp_path / "nope"), "--timeout", "0.5")
+    assert code == 1
+    assert "cannot open" in err
+    assert "Traceback" not in err
