@@ -182,6 +182,8 @@ class PresenceConfig(_Strict):
     min_lamps_ahead: int = Field(default=3, ge=0)
     behind_m: float = Field(default=30.0, ge=0)
     hold_s: float = Field(default=30.0, ge=0)
+    # Follow a counted road user along the road at its speed for up to track_s (0: off).
+    track_s: float = Field(default=60.0, ge=0)
 
 
 class ControllerConfig(_Strict):

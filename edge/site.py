@@ -76,6 +76,7 @@ def policy_params(site: SiteConfig) -> PolicyParams:
             min_lamps_ahead=c.presence.min_lamps_ahead,
             behind_m=c.presence.behind_m,
             hold_s=c.presence.hold_s,
+            track_s=c.presence.track_s,
         ),
         ramp_up_per_s=c.ramp_up_per_s,
         ramp_down_per_s=c.ramp_down_per_s,

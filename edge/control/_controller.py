@@ -29,7 +29,7 @@ from edge.control._inputs import (
 )
 from edge.control._layers import Selection, apply_op
 from edge.control._night import NightClock, NightVerdict
-from edge.control._presence import PresenceGeometry, travel_speeds
+from edge.control._presence import PresenceGeometry, Tracks, travel_speeds
 from edge.control._result import Event, StepResult
 from edge.control._spec import PolicyParams, SiteSpec
 from edge.control._traffic import FlowWindow, class_steps
@@ -59,6 +59,10 @@ class DimmingController:
         self._now = float(start)
         self._clock = NightClock(params.night)
         self._geometry = PresenceGeometry(site, params.presence)
+        self._tracks = Tracks(
+            track_s=params.presence.track_s,
+            lengths=np.array([cl.length_m for cl in site.clusters], dtype=np.float64),
+        )
         self._flows = FlowWindow(
             sensors=s, window_s=params.flow_window_s, bins=params.flow_bins, start=start
         )
@@ -258,11 +262,21 @@ class DimmingController:
         speeds = travel_speeds(
             moving[rows], np.concatenate((mean, mean))[rows], geo.sensor_limit[who]
         )
-        lamps, span = geo.expand(*geo.spans(who, np.where(rows < k, 1, -1), speeds))
+        direction = np.where(rows < k, 1, -1)
+        self._tracks.add(now, who, geo.sensor_cluster[who], geo.sensor_pos[who], direction, speeds)
+
+    def _boost_tracks(self, now: float) -> None:
+        """Boost the lamps around every tracked road user's position now (dead reckoning)."""
+        tr = self._tracks
+        tr.expire(now)
+        if not tr.size:
+            return
+        geo = self._geometry
+        lamps, span = geo.expand(*geo.spans(tr.cluster, tr.position(now), tr.direction, tr.speed))
         # now + hold_s is never earlier than a boost set before, so plain assignment
         hold_until = now + self.params.presence.hold_s
         self.boost_until[lamps] = hold_until
-        self.boost_sensor[lamps] = who[span]
+        self.boost_sensor[lamps] = tr.sensor[span]
         self._max_boost_until = hold_until
         fresh = lamps[~self._in_boost[lamps]]
         self._in_boost[fresh] = True
@@ -384,6 +398,7 @@ class DimmingController:
         self._active_profiles = (
             [p for p, _ in self._profiles if p.active(local.minute, local.weekday)] if night else []
         )
+        self._boost_tracks(now)
         boosted = self._boosted_lamps(now)
         if not night:
             boosted = self._no_lamps

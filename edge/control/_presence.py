@@ -13,7 +13,7 @@ import numpy.typing as npt
 from edge.control._inputs import DEFAULT_SPEED_MPS, KINDS
 from edge.control._spec import PresenceParams, SiteSpec
 
-__all__ = ["PresenceGeometry", "travel_speeds"]
+__all__ = ["PresenceGeometry", "Tracks", "travel_speeds"]
 
 _KIND_SPEED = np.array([0.0 if k == "car" else DEFAULT_SPEED_MPS[k] for k in KINDS])
 
@@ -59,18 +59,20 @@ class PresenceGeometry:
 
     def spans(
         self,
-        sensors: npt.NDArray[np.intp],
+        clusters: npt.NDArray[np.intp],
+        positions: npt.NDArray[np.float64],
         direction: npt.NDArray[np.int_],
         speeds: npt.NDArray[np.float64],
     ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
-        """[lo, hi) positions in ``order`` of the lamps to boost for each count.
+        """[lo, hi) positions in ``order`` of the lamps to boost for road users at
+        ``positions`` along their clusters' roads.
 
-        ``direction`` is +1 (travelling towards increasing position) or -1 per count.
+        ``direction`` is +1 (travelling towards increasing position) or -1 per road user.
         Ahead: every lamp within speed x lead_s, and at least ``min_lamps_ahead``.
-        Behind: lamps within ``behind_m``. A lamp level with the sensor counts as ahead.
+        Behind: lamps within ``behind_m``. A lamp level with the road user counts as ahead.
         """
-        c = self.sensor_cluster[sensors]
-        at = self._offset[c] + self.sensor_pos[sensors]
+        c = clusters
+        at = self._offset[c] + positions
         reach = np.maximum(speeds, 0.0) * self._p.lead_s
         behind = self._p.behind_m
         k = self._p.min_lamps_ahead
@@ -104,3 +106,62 @@ class PresenceGeometry:
         pos = lo[span] + (np.arange(total) - starts[span])
         lamps = pos if self.identity else self.order[pos]
         return lamps.astype(np.intp), span
+
+
+class Tracks:
+    """Road users followed by dead reckoning: where they were counted, which way, how fast.
+
+    A track lasts ``track_s`` after its count, or until its projected position leaves the road.
+    """
+
+    def __init__(self, *, track_s: float, lengths: npt.NDArray[np.float64]) -> None:
+        self.track_s = track_s
+        self._lengths = lengths
+        self.t0 = np.zeros(0)
+        self.sensor = np.zeros(0, dtype=np.intp)
+        self.cluster = np.zeros(0, dtype=np.intp)
+        self.pos0 = np.zeros(0)
+        self.direction = np.zeros(0, dtype=np.intp)
+        self.speed = np.zeros(0)
+
+    @property
+    def size(self) -> int:
+        return len(self.t0)
+
+    def add(
+        self,
+        now: float,
+        sensor: npt.NDArray[np.intp],
+        cluster: npt.NDArray[np.intp],
+        pos: npt.NDArray[np.float64],
+        direction: npt.NDArray[np.intp],
+        speed: npt.NDArray[np.float64],
+    ) -> None:
+        self.t0 = np.concatenate((self.t0, np.full(len(sensor), now)))
+        self.sensor = np.concatenate((self.sensor, sensor))
+        self.cluster = np.concatenate((self.cluster, cluster))
+        self.pos0 = np.concatenate((self.pos0, pos))
+        self.direction = np.concatenate((self.direction, direction))
+        self.speed = np.concatenate((self.speed, speed))
+
+    def position(self, now: float) -> npt.NDArray[np.float64]:
+        """Each tracked road user's projected position along its road."""
+        pos: npt.NDArray[np.float64] = self.pos0 + self.direction * self.speed * (now - self.t0)
+        return pos
+
+    def expire(self, now: float) -> None:
+        if not self.size:
+            return
+        pos = self.position(now)
+        keep = (now - self.t0 <= self.track_s) & (pos >= 0.0) & (pos <= self._lengths[self.cluster])
+        if not keep.all():
+            self.t0, self.sensor, self.cluster = (
+                self.t0[keep],
+                self.sensor[keep],
+                self.cluster[keep],
+            )
+            self.pos0, self.direction, self.speed = (
+                self.pos0[keep],
+                self.direction[keep],
+                self.speed[keep],
+            )

@@ -171,6 +171,9 @@ class PresenceParams:
     min_lamps_ahead: int = 3
     behind_m: float = 30.0
     hold_s: float = 30.0
+    # Dead reckoning: follow a counted road user along the road at its speed for up to this
+    # long (0: light only around the sensor, as on detection).
+    track_s: float = 60.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

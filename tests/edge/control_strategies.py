@@ -78,6 +78,7 @@ def policies(draw: st.DrawFn, *, lux: bool = False) -> PolicyParams:
             min_lamps_ahead=draw(st.integers(0, 4)),
             behind_m=draw(st.sampled_from([0.0, 30.0])),
             hold_s=draw(st.sampled_from([5.0, 30.0])),
+            track_s=draw(st.sampled_from([0.0, 5.0, 60.0])),
         ),
         ramp_up_per_s=draw(st.sampled_from([1.0, 0.5, 2.0])),
         ramp_down_per_s=draw(st.sampled_from([0.02, 0.1])),

@@ -98,6 +98,7 @@ class ReferenceController:
         self.cluster_level = [1.0] * len(site.clusters)
         self.cluster_failsafe = [False] * len(site.clusters)
         self.cluster_step = [0] * len(site.clusters)
+        self.tracks: list[tuple[float, int, float, int, float]] = []
 
     def _power(self, lamp: _Lamp, level: float) -> float:
         """Driver curve at the level resolved to 1/4096; what rounds to 0 is off (standby)."""
@@ -122,14 +123,28 @@ class ReferenceController:
                 if n > 0
             ]
             speed = max(seen) if seen else limit
+        self.tracks.append((now, s.cluster, s.pos, direction, speed))
+
+    def _follow_tracks(self, now: float) -> None:
+        """Dead reckoning: each counted road user moves on at its speed; light around it."""
+        alive = []
+        for t0, cluster, pos0, direction, speed in self.tracks:
+            pos = pos0 + direction * speed * (now - t0)
+            length = self.site.clusters[cluster].length_m
+            if now - t0 <= self.p.presence.track_s and 0.0 <= pos <= length:
+                alive.append((t0, cluster, pos0, direction, speed))
+                self._boost_at(now, cluster, pos, direction, speed)
+        self.tracks = alive
+
+    def _boost_at(self, now: float, cluster: int, at: float, direction: int, speed: float) -> None:
         reach = speed * self.p.presence.lead_s
-        members = sorted(self.members[s.cluster], key=lambda m: m.pos)
-        ahead = [m for m in members if (m.pos - s.pos) * direction >= 0]
+        members = sorted(self.members[cluster], key=lambda m: m.pos)
+        ahead = [m for m in members if (m.pos - at) * direction >= 0]
         if direction < 0:
             ahead.reverse()  # nearest first
         chosen = {id(m) for m in ahead[: self.p.presence.min_lamps_ahead]}
         for m in members:
-            d = (m.pos - s.pos) * direction
+            d = (m.pos - at) * direction
             if 0 <= d <= reach or -self.p.presence.behind_m <= d < 0 or id(m) in chosen:
                 m.boost_until = max(m.boost_until, now + self.p.presence.hold_s)
 
@@ -170,6 +185,7 @@ class ReferenceController:
                 sensor.last_seen = now
             elif isinstance(obs, LuxReading) and obs.sensor == self.p.night.lux_sensor:
                 self.clock.observe_lux(now, obs.lux)
+        self._follow_tracks(now)
         night = self.clock.verdict(now).night
         window = max(
             (self.p.flow_bins - 1) * self.bin_s + (now - current_bin * self.bin_s), self.bin_s

@@ -76,7 +76,8 @@ def test_quiet_road_steps_down_classes_with_reasons_and_explain() -> None:
 
 
 def test_presence_boost_ahead_then_release_after_hold() -> None:
-    params = dataclasses.replace(PARAMS, flow_window_s=60.0, flow_bins=6)
+    no_tracking = PresenceParams(track_s=0.0)  # light around the sensor only, as counted
+    params = dataclasses.replace(PARAMS, flow_window_s=60.0, flow_bins=6, presence=no_tracking)
     ctrl = DimmingController(site=small_site(), params=params, start=NIGHT_T0)
     t = NIGHT_T0
     for _ in range(150):
@@ -221,3 +222,28 @@ def test_example_site_builds_and_explains_every_lamp() -> None:
         ex = explain(ctrl, lamp.id)
         assert ex.target == pytest.approx(ctrl.target[ctrl.lamp_index(lamp.id)])
         assert ex.clamped * ex.clo == pytest.approx(ex.target)
+
+
+def test_dead_reckoning_lights_the_road_ahead_as_the_road_user_moves() -> None:
+    params = dataclasses.replace(PARAMS, flow_window_s=60.0, flow_bins=6)  # track_s 60 s
+    ctrl = DimmingController(site=small_site(), params=params, start=NIGHT_T0)
+    t = NIGHT_T0
+    for _ in range(150):
+        t += 1
+        ctrl.step(t, [_keepalive("west"), _keepalive("east")])
+    t += 1
+    counted = t
+    ctrl.step(t, [_cars("west", 1, speed=10.0), _keepalive("east")])  # 10 m/s from 0 m
+    # l8 at 255 m is beyond 80 m of lead: at the class level only (one car in the
+    # 60 s window is 5 % of capacity: M5, brighter at once)
+    assert ctrl.level[8] == pytest.approx(0.5)
+    first_lit = None
+    while t < counted + 40:
+        t += 1
+        ctrl.step(t, [])
+        if first_lit is None and ctrl.level[8] == 1.0:
+            first_lit = t - counted
+    # lit once it is among the 3 lamps nearest ahead of the projected position (195, 225,
+    # 255 m from 170 m), 17 s after the count; 80 m of lead alone would take until 175 m
+    assert first_lit == 17
+    assert explain(ctrl, "l8").boost_sensor == "west"

@@ -77,7 +77,7 @@ async def test_monitor_prints_decoded_frames_and_counts_rejections() -> None:
 
 
 async def test_probe_of_a_missing_port_fails_clearly(tmp_path: Path) -> None:
-    code, out, err = await _cli("serial", "probe", str(tmp_path / "nope"), "--timeout", "0.5")
+    code, _, err = await _cli("serial", "probe", str(tmp_path / "nope"), "--timeout", "0.5")
     assert code == 1
     assert "cannot open" in err
     assert "Traceback" not in err
