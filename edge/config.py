@@ -75,7 +75,8 @@ def _hhmm(value: object) -> object:
         # YAML 1.1 reads unquoted 23:00 as the base-60 integer 1380.
         return time(value // 60 % 24, value % 60)
     if isinstance(value, str):
-        m = re.fullmatch(r"(\d{1,2}):(\d{2})", value.strip())
+        # HH:MM, or HH:MM:SS as `config show` prints it (seconds ignored)
+        m = re.fullmatch(r"(\d{1,2}):(\d{2})(?::\d{2})?", value.strip())
         if not m or int(m[1]) > 23 or int(m[2]) > 59:
             raise ValueError(f"expected a time of day HH:MM, got {value!r}")
         return time(int(m[1]), int(m[2]))
@@ -183,7 +184,7 @@ class PresenceConfig(_Strict):
     behind_m: float = Field(default=30.0, ge=0)
     hold_s: float = Field(default=30.0, ge=0)
     # Follow a counted road user along the road at its speed for up to track_s (0: off).
-    track_s: float = Field(default=60.0, ge=0)
+    track_s: float = Field(default=900.0, ge=0)
 
 
 class ControllerConfig(_Strict):

@@ -107,6 +107,9 @@ class DimmingController:
         self.base_cmd = np.ones(n)  # the same clamped to [floor, ceiling] and times CLO
         self._boost_cmd = np.ones(n)  # the presence level clamped, times CLO
         self._base_stale = True
+        self._clusters_dirty = True
+        self._was_warm = False
+        self._oldest_healthy = -math.inf
         self._no_lamps = np.zeros(0, dtype=np.intp)
         self._boosted = self._no_lamps
         self._new_boost = self._no_lamps
@@ -250,6 +253,7 @@ class DimmingController:
                 events.append(ev.rejected(now, batch.sensors[j], why))
             sidx, fwd, bwd, mean = sidx[ok], fwd[ok], bwd[ok], mean[ok]
         self.sensor_last_seen[sidx] = now
+        self._clusters_dirty = True
         moving = np.concatenate((fwd, bwd))  # both directions of travel in one pass
         per_row = moving.sum(axis=1)
         k = len(sidx)
@@ -289,6 +293,7 @@ class DimmingController:
                 events.append(ev.rejected(now, obs.sensor, "unknown sensor"))
                 return
             self.sensor_faulty[i] = obs.faulty
+            self._clusters_dirty = True
             self.sensor_fault_reason[i] = obs.reason if obs.faulty else ""
             self.sensor_last_seen[i] = now
         elif isinstance(obs, LuxReading):
@@ -325,7 +330,9 @@ class DimmingController:
         unhealthy = self.sensor_faulty | (now - self.sensor_last_seen > self.params.stale_s)
         n_c = self.n_clusters
         failsafe = np.bincount(self._sensor_cluster, weights=unhealthy, minlength=n_c) > 0
-        flows = np.where(unhealthy, 0.0, self._flows.flows_per_h(now))
+        flows = np.where(unhealthy, 0.0, self._flows.flows_per_h())
+        healthy_seen = self.sensor_last_seen[~unhealthy]
+        self._oldest_healthy = float(healthy_seen.min()) if len(healthy_seen) else math.inf
         cluster_flow = np.zeros(n_c)
         np.maximum.at(cluster_flow, self._sensor_cluster, flows)
         ratio = cluster_flow / self._capacity
@@ -367,7 +374,8 @@ class DimmingController:
         prev_minute = self._clock.local(self._now).minute
         prev_night = self.night if self.night is not None else self._clock.verdict(self._now).night
         actual, full, sched = self.energy.integrate(dt, prev_night, prev_minute)
-        self._flows.advance(now)
+        if self._flows.advance(now):
+            self._clusters_dirty = True
         counts: list[SensorCounts] = []
         for obs in observations:
             if type(obs) is SensorCounts:
@@ -387,7 +395,16 @@ class DimmingController:
         if rebuild and night:
             self._floor_check = True
         self.night, self.verdict = night, verdict
-        moved_clusters = self._update_clusters(now, events)
+        warm = self._flows.warm(now)
+        if (
+            self._clusters_dirty
+            or warm != self._was_warm
+            or now - self._oldest_healthy > self.params.stale_s
+        ):
+            moved_clusters = self._update_clusters(now, events)
+            self._clusters_dirty, self._was_warm = False, warm
+        else:
+            moved_clusters = self._no_lamps  # nothing an evaluation depends on has changed
         self._expire_overrides(now, events)
 
         if rebuild or self._base_stale:

@@ -88,9 +88,24 @@ class PresenceGeometry:
         hi = np.where(fwd, np.maximum(hi, first + k), hi)
         lo = np.where(fwd, lo, np.minimum(lo, last_end - k))
         cs, ce = self._cstart[c], self._cend[c]
-        lo = np.clip(lo, cs, ce)
-        hi = np.clip(hi, cs, ce)
+        lo = np.minimum(np.maximum(lo, cs), ce)
+        hi = np.minimum(np.maximum(hi, cs), ce)
         return lo.astype(np.intp), np.maximum(hi, lo).astype(np.intp)
+
+    def nearest(
+        self, clusters: npt.NDArray[np.intp], positions: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.intp]:
+        """The lamp nearest each position along its cluster's road (-1 if it has none)."""
+        at = self._offset[clusters] + positions
+        right = np.searchsorted(self._keys, at, side="left")
+        cs, ce = self._cstart[clusters], self._cend[clusters]
+        last = np.maximum(ce - 1, cs)
+        r = np.minimum(np.maximum(right, cs), last)
+        left = np.minimum(np.maximum(right - 1, cs), last)
+        pick = np.where(np.abs(self._keys[left] - at) <= np.abs(self._keys[r] - at), left, r)
+        pick = np.where(ce > cs, pick, -1)
+        lamps = np.where(pick >= 0, self.order[np.maximum(pick, 0)], -1)
+        return lamps.astype(np.intp)
 
     def expand(
         self, lo: npt.NDArray[np.intp], hi: npt.NDArray[np.intp]

@@ -173,7 +173,7 @@ class PresenceParams:
     hold_s: float = 30.0
     # Dead reckoning: follow a counted road user along the road at its speed for up to this
     # long (0: light only around the sensor, as on detection).
-    track_s: float = 60.0
+    track_s: float = 900.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -20,12 +20,13 @@ class FlowWindow:
         self._bin = int(start // self.bin_s)
         self.start = start
 
-    def advance(self, now: float) -> None:
-        """Move to the bin containing ``now``, clearing the bins that fell out of the window."""
+    def advance(self, now: float) -> bool:
+        """Move to the bin containing ``now``, clearing the bins that fell out of the window;
+        True when the bins moved (the flows changed)."""
         current = int(now // self.bin_s)
         passed = current - self._bin
         if passed <= 0:
-            return
+            return False
         if passed >= self.bins:
             self.counts[:] = 0.0
             self.totals[:] = 0.0
@@ -35,6 +36,7 @@ class FlowWindow:
             # Recompute rather than subtract: no float drift over years of ticks.
             self.counts.sum(axis=1, out=self.totals)
         self._bin = current
+        return True
 
     def add(self, sensor: int, count: float) -> None:
         self.counts[sensor, self._bin % self.bins] += count
@@ -45,18 +47,14 @@ class FlowWindow:
         np.add.at(self.counts[:, self._bin % self.bins], sensors, counts)
         np.add.at(self.totals, sensors, counts)
 
-    def effective_window(self, now: float) -> float:
-        """Seconds the bins cover: the full bins plus the running one (at least one bin)."""
-        return max((self.bins - 1) * self.bin_s + (now - self._bin * self.bin_s), self.bin_s)
-
     def warm(self, now: float) -> bool:
         """Whether a whole window has been observed since the start."""
         return now - self.start >= self.window_s
 
-    def flows_per_h(self, now: float) -> npt.NDArray[np.float64]:
-        """Road users per hour at each sensor over the rolling window."""
-        window = self.effective_window(now)
-        flows: npt.NDArray[np.float64] = self.totals * (3600.0 / window)
+    def flows_per_h(self) -> npt.NDArray[np.float64]:
+        """Road users per hour at each sensor: the counts in the window's bins (the running
+        one included) over the window's length. Changes only with counts and bin moves."""
+        flows: npt.NDArray[np.float64] = self.totals * (3600.0 / self.window_s)
         return flows
 
 

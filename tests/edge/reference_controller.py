@@ -187,9 +187,7 @@ class ReferenceController:
                 self.clock.observe_lux(now, obs.lux)
         self._follow_tracks(now)
         night = self.clock.verdict(now).night
-        window = max(
-            (self.p.flow_bins - 1) * self.bin_s + (now - current_bin * self.bin_s), self.bin_s
-        )
+        window = self.p.flow_window_s  # the bins' counts (running bin included) over the window
         warm = now - self.start >= self.p.flow_window_s
         for k, cl in enumerate(self.site.clusters):
             mine = self.cluster_sensors[k]

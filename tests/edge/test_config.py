@@ -182,3 +182,11 @@ def test_config_example_round_trips() -> None:
     result = run_cli("config", "example")
     assert result.returncode == 0
     assert yaml.safe_load(result.stdout)["gateway_id"] == "cabinet-0417"
+
+
+def test_config_show_output_loads_back(tmp_path: Path) -> None:
+    shown = run_cli("config", "show", str(EXAMPLE))
+    assert shown.returncode == 0, shown.stderr
+    path = tmp_path / "resolved.yaml"
+    path.write_text(shown.stdout)
+    assert load_config(path) == load_config(EXAMPLE)
