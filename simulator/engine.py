@@ -130,7 +130,7 @@ def simulate(
     active = np.zeros(0, dtype=np.intp)  # user ids on the road
     below_s = np.zeros(n_users)
     night_s = np.zeros(n_users)
-    detect_t = np.full(n_users, np.nan)
+    detect_t = np.full(n_users, np.inf)
     lit_t = np.full(n_users, np.nan)
     next_arrival = 0
     n_c = len(spec.clusters)
@@ -158,7 +158,7 @@ def simulate(
         now = window.start + (i + 1) * tick
         rel = now - window.start
         # road users enter
-        stop = int(np.searchsorted(arrivals.t_s, rel, side="right"))
+        stop = int(arrivals.t_s.searchsorted(rel, side="right"))
         if stop > next_arrival:
             new = np.arange(next_arrival, stop)
             entry = np.where(arrivals.direction[new] > 0, 0.0, lengths[arrivals.cluster[new]])
@@ -181,6 +181,7 @@ def simulate(
                 arrivals.direction[new] > 0, -1e-9, lengths[arrivals.cluster[new]] + 1e-9
             )
             sensors.detect(
+                now,
                 prev_new,
                 entry,
                 arrivals.cluster[new],
@@ -188,6 +189,7 @@ def simulate(
                 arrivals.kind[new],
                 arrivals.speed_mps[new],
                 new,
+                detect_t,
             )
             pos = np.concatenate((pos, entry))
             active = np.concatenate((active, new))
@@ -199,15 +201,11 @@ def simulate(
             speed = arrivals.speed_mps[active]
             entered_now = arrivals.t_s[active] > rel - tick
             pos = prev + np.where(entered_now, 0.0, dirn * speed * tick)
-            sensors.detect(prev, pos, cl, dirn, arrivals.kind[active], speed, active)
+            sensors.detect(now, prev, pos, cl, dirn, arrivals.kind[active], speed, active, detect_t)
             on_road = (pos >= 0.0) & (pos <= lengths[cl])
             if not on_road.all():
                 active, pos = active[on_road], pos[on_road]
-        batch, delivered = sensors.collect(now, tick)
-        for users, t_del in delivered:
-            for u in users:
-                if np.isnan(detect_t[u]):
-                    detect_t[u] = t_del
+        batch = sensors.collect(now, tick)
         result = ctrl.step(now, [batch] if batch is not None else [])
         if len(result.send):
             nodes.apply(now, result.send, result.send_levels, result.lease_s)
@@ -222,7 +220,8 @@ def simulate(
                 lit[ok] = nodes.output[near[ok]] >= need[near[ok]] - 1e-9
                 night_s[active] += tick
                 below_s[active[~lit]] += tick
-                newly = active[lit & ~np.isnan(detect_t[active]) & np.isnan(lit_t[active])]
+                heard = detect_t[active] <= now
+                newly = active[lit & heard & np.isnan(lit_t[active])]
                 lit_t[newly] = now
         k = i // per_series
         if i % per_series == 0:
@@ -354,9 +353,9 @@ def _kpis(
     seen = night_s > 0
     user_s = float(night_s.sum())
     share = float(below_s.sum() / user_s) if user_s > 0 else 0.0
-    seen_idx = np.flatnonzero(seen)
+    seen_idx = seen.nonzero()[0]
     worst = int(seen_idx[np.argmax(below_s[seen_idx])]) if len(seen_idx) else -1
-    latency = lit_t - detect_t
+    latency = lit_t - np.where(np.isinf(detect_t), np.nan, detect_t)
     latency = latency[~np.isnan(latency)]
     tz = ZoneInfo(site.site.timezone)
     return {

@@ -12,6 +12,7 @@ import numpy.typing as npt
 
 from edge.control import CountsBatch, SiteSpec
 from edge.control._energy import DriverCurve
+from edge.control._presence import sorted_search
 
 __all__ = ["LampNodes", "SensorBank"]
 
@@ -53,15 +54,14 @@ class SensorBank:
         self.pending = np.zeros((n, 2, 3), dtype=np.int64)  # [sensor, forward/backward, kind]
         self.speed_sum = np.zeros(n)
         self.speed_n = np.zeros(n)
-        self.pending_users: list[list[int]] = [[] for _ in range(n)]
         self.last_report = np.full(n, -np.inf)
         inf = np.full(n, np.inf)
         self.faults = _SensorFaults(
             inf.copy(), inf.copy(), inf.copy(), np.zeros(n), inf.copy(), np.zeros(n)
         )
-        self._late: deque[tuple[float, int, np.ndarray, float, list[int]]] = deque()
+        self._late: deque[tuple[float, int, np.ndarray, float]] = deque()
         self.reports = 0
-        self._seen: set[int] = set()  # sensors with something pending
+        self._has = np.zeros(n, dtype=bool)  # sensors with something pending
         self._next_due = -np.inf  # earliest liveness report due
 
     @property
@@ -72,80 +72,88 @@ class SensorBank:
         return self.ids.index(sensor_id)
 
     def detect(
-        self, prev: FloatArray, new: FloatArray, cluster: IntArray, direction: IntArray,
-        kind: IntArray, speed: FloatArray, user: IntArray,
+        self, now: float, prev: FloatArray, new: FloatArray, cluster: IntArray,
+        direction: IntArray, kind: IntArray, speed: FloatArray, user: IntArray,
+        detected_at: FloatArray,
     ) -> None:  # fmt: skip
-        """Count every road user whose move this tick crossed a sensor's position."""
+        """Count every road user whose move this tick crossed a sensor's position, and note
+        in ``detected_at`` (per user, min) when the gateway will hear of it."""
         if not len(prev) or not len(self._keys):
             return
         off = self._offset[cluster]
         a, b = off + prev, off + new
         fwd = direction > 0
-        lo = np.where(
-            fwd, np.searchsorted(self._keys, a, "right"), np.searchsorted(self._keys, b, "left")
-        )
-        hi = np.where(
-            fwd, np.searchsorted(self._keys, b, "right"), np.searchsorted(self._keys, a, "left")
-        )
-        for u in np.flatnonzero(hi > lo).tolist():
-            for pos in range(int(lo[u]), int(hi[u])):
-                s = int(self._order[pos])
-                self.pending[s, 0 if fwd[u] else 1, kind[u]] += 1
-                self.speed_sum[s] += speed[u]
-                self.speed_n[s] += 1
-                self.pending_users[s].append(int(user[u]))
-                self._seen.add(s)
+        keys = self._keys
+        lo = np.where(fwd, sorted_search(keys, a, "right"), sorted_search(keys, b, "left"))
+        hi = np.where(fwd, sorted_search(keys, b, "right"), sorted_search(keys, a, "left"))
+        lengths = np.maximum(hi - lo, 0)
+        total = int(lengths.sum())
+        if not total:
+            return
+        who = np.repeat(np.arange(len(lo)), lengths)
+        first = np.cumsum(lengths) - lengths
+        sensor = self._order[lo[who] + (np.arange(total) - first[who])]
+        np.add.at(self.pending, (sensor, np.where(fwd[who], 0, 1), kind[who]), 1)
+        np.add.at(self.speed_sum, sensor, speed[who])
+        np.add.at(self.speed_n, sensor, 1.0)
+        self._has[sensor] = True
+        f = self.faults
+        heard = (now < f.dead[sensor]) & (now < f.stuck[sensor])
+        when = np.where(now >= f.late[sensor], now + f.late_delay[sensor], now)
+        np.minimum.at(detected_at, user[who[heard]], when[heard])
 
-    def collect(
-        self, now: float, dt: float
-    ) -> tuple[CountsBatch | None, list[tuple[list[int], float]]]:
-        """The reports delivered at ``now``, and (road users, delivery time) per report."""
+    def collect(self, now: float, dt: float) -> CountsBatch | None:
+        """The reports the gateway receives at ``now``: at once after a detection, every
+        ``report_s`` otherwise; none from a dead sensor, zeros from a stuck one."""
         f = self.faults
         if self._any_noisy:
-            noisy = np.flatnonzero(now >= f.noisy)
+            noisy = (now >= f.noisy).nonzero()[0]
             if len(noisy):
                 phantoms = self.rng.poisson(f.noisy_rate[noisy] / 3600.0 * dt)
                 self.pending[noisy, 0, 0] += phantoms
-                self._seen.update(noisy[phantoms > 0].tolist())
+                self._has[noisy[phantoms > 0]] = True
+        due = self._has.copy()
         if now >= self._next_due:
-            due = set(np.flatnonzero(now - self.last_report >= self.report_s).tolist())
-        else:
-            due = set()
-        due |= self._seen
-        self._seen = set()
-        rows = [s for s in sorted(due) if now < f.dead[s]]
-        out_rows: list[tuple[int, np.ndarray, float, list[int]]] = []
-        for s in rows:
-            counts = self.pending[s].copy()
-            users = self.pending_users[s]
-            speed = self.speed_sum[s] / self.speed_n[s] if self.speed_n[s] else 0.0
-            if now >= f.stuck[s]:
-                counts[:] = 0  # stuck at zero: alive, but blind
-                users = []
-            self.pending[s] = 0
-            self.speed_sum[s] = self.speed_n[s] = 0.0
-            self.pending_users[s] = []
-            self.last_report[s] = now
-            if now >= f.late[s]:
-                self._late.append((now + f.late_delay[s], s, counts, speed, users))
-            else:
-                out_rows.append((s, counts, speed, users))
-        if rows:
+            due |= now - self.last_report >= self.report_s
+        due &= now < f.dead
+        rows = due.nonzero()[0]
+        parts: list[tuple[IntArray, np.ndarray, FloatArray]] = []
+        if len(rows):
+            counts = self.pending[rows].copy()
+            n = self.speed_n[rows]
+            speeds = np.where(n > 0, self.speed_sum[rows] / np.maximum(n, 1.0), 0.0)
+            counts[now >= f.stuck[rows]] = 0  # stuck at zero: alive, but blind
+            self.pending[rows] = 0
+            self.speed_sum[rows] = 0.0
+            self.speed_n[rows] = 0.0
+            self._has[rows] = False
+            self.last_report[rows] = now
             self._next_due = float(self.last_report.min()) + self.report_s
+            late = now >= f.late[rows]
+            for j in late.nonzero()[0].tolist():
+                s = int(rows[j])
+                self._late.append((now + f.late_delay[s], s, counts[j], float(speeds[j])))
+            keep = ~late
+            parts.append((rows[keep], counts[keep], speeds[keep]))
         while self._late and self._late[0][0] <= now:
-            _, s, counts, speed, users = self._late.popleft()
-            out_rows.append((s, counts, speed, users))
-        if not out_rows:
-            return None, []
-        self.reports += len(out_rows)
-        batch = CountsBatch(
-            sensors=tuple(self.ids[s] for s, _, _, _ in out_rows),
-            interval_s=np.full(len(out_rows), max(dt, 1e-3)),
-            forward=np.array([c[0] for _, c, _, _ in out_rows], dtype=np.int64),
-            backward=np.array([c[1] for _, c, _, _ in out_rows], dtype=np.int64),
-            mean_speed_mps=np.array([v for _, _, v, _ in out_rows]),
+            _, s, c, v = self._late.popleft()
+            parts.append((np.array([s]), c[None], np.array([v])))
+        if not parts:
+            return None
+        rows = np.concatenate([p[0] for p in parts])
+        if not len(rows):
+            return None
+        counts = np.concatenate([p[1] for p in parts])
+        speeds = np.concatenate([p[2] for p in parts])
+        self.reports += len(rows)
+        ids = self.ids
+        return CountsBatch(
+            sensors=tuple(ids[s] for s in rows.tolist()),
+            interval_s=np.full(len(rows), max(dt, 1e-3)),
+            forward=counts[:, 0, :].astype(np.int64),
+            backward=counts[:, 1, :].astype(np.int64),
+            mean_speed_mps=speeds.astype(np.float64),
         )
-        return batch, [(users, now) for _, _, _, users in out_rows]
 
 
 class LampNodes:
@@ -180,7 +188,7 @@ class LampNodes:
     def tick(self, now: float, dt: float) -> None:
         holding = now < self.lease_until
         np.copyto(self.commanded, self.lease_level)
-        lapsed = np.flatnonzero(~holding)
+        lapsed = (~holding).nonzero()[0]
         if len(lapsed):
             self.commanded[lapsed] = self.failsafe_level
             self.failsafe_lamp_s += len(lapsed) * dt

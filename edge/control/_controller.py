@@ -67,8 +67,8 @@ class DimmingController:
             sensors=s, window_s=params.flow_window_s, bins=params.flow_bins, start=start
         )
         # Cluster geometry: lamps of cluster k are lamps[starts[k]:ends[k]].
-        self._starts = np.searchsorted(lamps.cluster, np.arange(c), side="left")
-        self._ends = np.searchsorted(lamps.cluster, np.arange(c), side="right")
+        self._starts = lamps.cluster.searchsorted(np.arange(c), side="left")
+        self._ends = lamps.cluster.searchsorted(np.arange(c), side="right")
         self._capacity = np.array([cl.capacity_per_h for cl in site.clusters], dtype=np.float64)
         width = max(len(cl.ladder) for cl in site.clusters)
         self._ladder_len = np.array([len(cl.ladder) for cl in site.clusters], dtype=np.intp)
@@ -248,7 +248,7 @@ class DimmingController:
         if negative or not (batch.interval_s > 0).all():
             ok = (sidx >= 0) & (fwd.min(axis=1) >= 0) & (bwd.min(axis=1) >= 0)
             ok &= batch.interval_s > 0
-            for j in np.flatnonzero(~ok).tolist():
+            for j in (~ok).nonzero()[0].tolist():
                 why = "unknown sensor" if sidx[j] < 0 else "negative count or interval"
                 events.append(ev.rejected(now, batch.sensors[j], why))
             sidx, fwd, bwd, mean = sidx[ok], fwd[ok], bwd[ok], mean[ok]
@@ -258,7 +258,7 @@ class DimmingController:
         per_row = moving.sum(axis=1)
         k = len(sidx)
         self._flows.add_many(sidx, (per_row[:k] + per_row[k:]).astype(np.float64))
-        rows = np.flatnonzero(per_row)
+        rows = per_row.nonzero()[0]
         if not len(rows):
             return
         geo = self._geometry
@@ -344,15 +344,15 @@ class DimmingController:
         steps = np.where(adaptive, steps, 0)
         level = self._ladder_levels[self._cluster_range, steps]
         self.cluster_flow = cluster_flow
-        for k in np.flatnonzero(failsafe != self.cluster_failsafe).tolist():
+        for k in (failsafe != self.cluster_failsafe).nonzero()[0].tolist():
             cid = self.site.clusters[k].id
             if failsafe[k]:
-                mine = np.flatnonzero(unhealthy & (self._sensor_cluster == k)).tolist()
+                mine = (unhealthy & (self._sensor_cluster == k)).nonzero()[0].tolist()
                 problems = {self.site.sensors[i].id: self.sensor_problem(now, i) for i in mine}
                 events.append(ev.failsafe_enter(now, cid, problems))
             else:
                 events.append(ev.failsafe_exit(now, cid))
-        for k in np.flatnonzero(steps != self.cluster_step).tolist():
+        for k in (steps != self.cluster_step).nonzero()[0].tolist():
             cl, old, new = self.site.clusters[k], int(self.cluster_step[k]), int(steps[k])
             reason: dict[str, float | str] = {
                 "from": cl.ladder[old], "to": cl.ladder[new], "flow_per_h": float(cluster_flow[k]),
@@ -362,7 +362,7 @@ class DimmingController:
                 reason["threshold"] = float(self._thresholds[new - 1])
             self.class_reason[k] = reason
             events.append(ev.class_change(now, cl.id, reason))
-        moved = np.flatnonzero(level != self.cluster_level)
+        moved: npt.NDArray[np.intp] = (level != self.cluster_level).nonzero()[0]
         self.cluster_step, self.cluster_failsafe, self.cluster_level = steps, failsafe, level
         return moved
 
@@ -428,7 +428,7 @@ class DimmingController:
             if len(boosted):
                 tgt[boosted] = np.maximum(tgt[boosted], self._boost_cmd[boosted])
 
-        changed = np.flatnonzero(self._ramp(dt, night))
+        changed = (self._ramp(dt, night)).nonzero()[0]
         send = self._leases(now, changed)
         self.energy.levels_changed(now, changed, self.level)
         self._now = now
@@ -495,7 +495,7 @@ class DimmingController:
             for profile, sel in self._profiles:
                 if profile in self._active_profiles:
                     apply_op(tgt, sel, profile.op, profile.level)
-            for k in np.flatnonzero(self.cluster_failsafe).tolist():
+            for k in self.cluster_failsafe.nonzero()[0].tolist():
                 tgt[self.cluster_slice(k)] = 1.0
         for o, sel in self._overrides.values():
             apply_op(tgt, sel, o.op, o.level)
@@ -539,7 +539,7 @@ class DimmingController:
             moved = (np.abs(new - sent) >= self.params.deadband) & fresh
             settled = (new == self.target[changed]) & fresh
             flag[changed[moved | settled]] = True
-        send = np.flatnonzero(flag)
+        send = flag.nonzero()[0]
         self.last_sent[send] = self.level[send]
         self.last_sent_at[send] = now
         self._next_refresh[send] = now + self._refresh_every[send]

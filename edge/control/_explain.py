@@ -39,7 +39,7 @@ def explain(ctrl: DimmingController, lamp_id: str) -> Explanation:
     class_level = float(ctrl.cluster_level[k])
     failsafe = bool(ctrl.cluster_failsafe[k])
     reasons = []
-    for si in np.flatnonzero(ctrl._sensor_cluster == k).tolist():
+    for si in (ctrl._sensor_cluster == k).nonzero()[0].tolist():
         sensor = ctrl.site.sensors[si]
         if ctrl.sensor_faulty[si]:
             reasons.append(

@@ -13,7 +13,22 @@ import numpy.typing as npt
 from edge.control._inputs import DEFAULT_SPEED_MPS, KINDS
 from edge.control._spec import PresenceParams, SiteSpec
 
-__all__ = ["PresenceGeometry", "Tracks", "travel_speeds"]
+__all__ = ["PresenceGeometry", "Tracks", "sorted_search", "travel_speeds"]
+
+
+def sorted_search(
+    keys: npt.NDArray[np.float64], queries: npt.NDArray[np.float64], side: str
+) -> npt.NDArray[np.intp]:
+    """``keys.searchsorted(queries)``, sorting large query sets first: a search over
+    (nearly) ordered queries stays in cache and runs ~3x faster."""
+    if len(queries) <= 256:
+        found: npt.NDArray[np.intp] = keys.searchsorted(queries, side=side)  # type: ignore[call-overload]
+        return found
+    order = np.argsort(queries)
+    out = np.empty(len(queries), dtype=np.intp)
+    out[order] = keys.searchsorted(queries[order], side=side)  # type: ignore[call-overload]
+    return out
+
 
 _KIND_SPEED = np.array([0.0 if k == "car" else DEFAULT_SPEED_MPS[k] for k in KINDS])
 
@@ -49,8 +64,8 @@ class PresenceGeometry:
         self._offset = np.concatenate(([0.0], np.cumsum(lengths + reach_pad)[:-1]))
         self._keys = self._offset[lamps.cluster[self.order]] + lamps.position_m[self.order]
         n_c = len(site.clusters)
-        self._cstart = np.searchsorted(lamps.cluster[self.order], np.arange(n_c), side="left")
-        self._cend = np.searchsorted(lamps.cluster[self.order], np.arange(n_c), side="right")
+        self._cstart = lamps.cluster[self.order].searchsorted(np.arange(n_c), side="left")
+        self._cend = lamps.cluster[self.order].searchsorted(np.arange(n_c), side="right")
         self.sensor_cluster = np.array([s.cluster for s in site.sensors], dtype=np.intp)
         self.sensor_pos = np.array([s.position_m for s in site.sensors], dtype=np.float64)
         self.sensor_limit = np.array(
@@ -81,10 +96,10 @@ class PresenceGeometry:
         # Backward: [at - reach, at + behind], at least k lamps up to the last at/before `at`.
         low_key = np.where(fwd, at - behind, at - reach)
         high_key = np.where(fwd, at + reach, at + behind)
-        lo = np.searchsorted(self._keys, low_key, side="left")
-        hi = np.searchsorted(self._keys, high_key, side="right")
-        first = np.searchsorted(self._keys, at, side="left")
-        last_end = np.searchsorted(self._keys, at, side="right")
+        lo = sorted_search(self._keys, low_key, "left")
+        hi = sorted_search(self._keys, high_key, "right")
+        first = sorted_search(self._keys, at, "left")
+        last_end = sorted_search(self._keys, at, "right")
         hi = np.where(fwd, np.maximum(hi, first + k), hi)
         lo = np.where(fwd, lo, np.minimum(lo, last_end - k))
         cs, ce = self._cstart[c], self._cend[c]
@@ -97,7 +112,7 @@ class PresenceGeometry:
     ) -> npt.NDArray[np.intp]:
         """The lamp nearest each position along its cluster's road (-1 if it has none)."""
         at = self._offset[clusters] + positions
-        right = np.searchsorted(self._keys, at, side="left")
+        right = sorted_search(self._keys, at, "left")
         cs, ce = self._cstart[clusters], self._cend[clusters]
         last = np.maximum(ce - 1, cs)
         r = np.minimum(np.maximum(right, cs), last)
@@ -121,6 +136,10 @@ class PresenceGeometry:
         pos = lo[span] + (np.arange(total) - starts[span])
         lamps = pos if self.identity else self.order[pos]
         return lamps.astype(np.intp), span
+
+
+REACQUIRE_M = 20.0
+REACQUIRE_S = 2.0
 
 
 class Tracks:
@@ -152,6 +171,18 @@ class Tracks:
         direction: npt.NDArray[np.intp],
         speed: npt.NDArray[np.float64],
     ) -> None:
+        """Start tracks at the counting sensors. A track already there (same road and
+        direction, projected within max(20 m, 2 s of its travel) of the sensor) is the same
+        road user counted again: the new count replaces it."""
+        if self.size:
+            here = self.position(now)
+            near = np.maximum(REACQUIRE_M, REACQUIRE_S * self.speed)
+            same = (
+                (self.cluster[:, None] == cluster[None, :])
+                & (self.direction[:, None] == direction[None, :])
+                & (np.abs(here[:, None] - pos[None, :]) <= near[:, None])
+            )
+            self._keep(~same.any(axis=1))
         self.t0 = np.concatenate((self.t0, np.full(len(sensor), now)))
         self.sensor = np.concatenate((self.sensor, sensor))
         self.cluster = np.concatenate((self.cluster, cluster))
@@ -168,15 +199,12 @@ class Tracks:
         if not self.size:
             return
         pos = self.position(now)
-        keep = (now - self.t0 <= self.track_s) & (pos >= 0.0) & (pos <= self._lengths[self.cluster])
-        if not keep.all():
-            self.t0, self.sensor, self.cluster = (
-                self.t0[keep],
-                self.sensor[keep],
-                self.cluster[keep],
-            )
-            self.pos0, self.direction, self.speed = (
-                self.pos0[keep],
-                self.direction[keep],
-                self.speed[keep],
-            )
+        on_road = (pos >= 0.0) & (pos <= self._lengths[self.cluster])
+        self._keep((now - self.t0 <= self.track_s) & on_road)
+
+    def _keep(self, keep: npt.NDArray[np.bool_]) -> None:
+        if keep.all():
+            return
+        self.t0, self.sensor, self.cluster = self.t0[keep], self.sensor[keep], self.cluster[keep]
+        self.pos0, self.direction = self.pos0[keep], self.direction[keep]
+        self.speed = self.speed[keep]

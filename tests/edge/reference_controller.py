@@ -99,6 +99,7 @@ class ReferenceController:
         self.cluster_failsafe = [False] * len(site.clusters)
         self.cluster_step = [0] * len(site.clusters)
         self.tracks: list[tuple[float, int, float, int, float]] = []
+        self.new_tracks: list[tuple[float, int, float, int, float]] = []
 
     def _power(self, lamp: _Lamp, level: float) -> float:
         """Driver curve at the level resolved to 1/4096; what rounds to 0 is off (standby)."""
@@ -123,7 +124,20 @@ class ReferenceController:
                 if n > 0
             ]
             speed = max(seen) if seen else limit
-        self.tracks.append((now, s.cluster, s.pos, direction, speed))
+        self.new_tracks.append((now, s.cluster, s.pos, direction, speed))
+
+    def _start_tracks(self, now: float) -> None:
+        """New counts replace tracks of the same road user (same road and direction, within
+        max(20 m, 2 s of travel) of the counting sensor); then they are followed."""
+        for _, cluster, at, direction, _ in self.new_tracks:
+            kept = []
+            for t0, c, pos0, d, v in self.tracks:
+                here = pos0 + d * v * (now - t0)
+                if not (c == cluster and d == direction and abs(here - at) <= max(20.0, 2.0 * v)):
+                    kept.append((t0, c, pos0, d, v))
+            self.tracks = kept
+        self.tracks += self.new_tracks
+        self.new_tracks = []
 
     def _follow_tracks(self, now: float) -> None:
         """Dead reckoning: each counted road user moves on at its speed; light around it."""
@@ -185,6 +199,7 @@ class ReferenceController:
                 sensor.last_seen = now
             elif isinstance(obs, LuxReading) and obs.sensor == self.p.night.lux_sensor:
                 self.clock.observe_lux(now, obs.lux)
+        self._start_tracks(now)
         self._follow_tracks(now)
         night = self.clock.verdict(now).night
         window = self.p.flow_window_s  # the bins' counts (running bin included) over the window
