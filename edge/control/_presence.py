@@ -140,6 +140,8 @@ class PresenceGeometry:
 
 REACQUIRE_M = 20.0
 REACQUIRE_S = 2.0
+REACQUIRE_DV = 2.0  # m/s
+REACQUIRE_DV_SHARE = 0.3
 
 
 class Tracks:
@@ -172,15 +174,17 @@ class Tracks:
         speed: npt.NDArray[np.float64],
     ) -> None:
         """Start tracks at the counting sensors. A track already there (same road and
-        direction, projected within max(20 m, 2 s of its travel) of the sensor) is the same
-        road user counted again: the new count replaces it."""
+        direction, projected within max(20 m, 2 s of its travel) of the sensor, speed within
+        max(2 m/s, 30 %)) is the same road user counted again: the new count replaces it."""
         if self.size:
             here = self.position(now)
             near = np.maximum(REACQUIRE_M, REACQUIRE_S * self.speed)
+            similar = np.maximum(REACQUIRE_DV, REACQUIRE_DV_SHARE * speed)
             same = (
                 (self.cluster[:, None] == cluster[None, :])
                 & (self.direction[:, None] == direction[None, :])
                 & (np.abs(here[:, None] - pos[None, :]) <= near[:, None])
+                & (np.abs(self.speed[:, None] - speed[None, :]) <= similar[None, :])
             )
             self._keep(~same.any(axis=1))
         self.t0 = np.concatenate((self.t0, np.full(len(sensor), now)))

@@ -128,12 +128,18 @@ class ReferenceController:
 
     def _start_tracks(self, now: float) -> None:
         """New counts replace tracks of the same road user (same road and direction, within
-        max(20 m, 2 s of travel) of the counting sensor); then they are followed."""
-        for _, cluster, at, direction, _ in self.new_tracks:
+        max(20 m, 2 s of travel) of the counting sensor, speed within max(2 m/s, 30 %))."""
+        for _, cluster, at, direction, v_new in self.new_tracks:
             kept = []
             for t0, c, pos0, d, v in self.tracks:
                 here = pos0 + d * v * (now - t0)
-                if not (c == cluster and d == direction and abs(here - at) <= max(20.0, 2.0 * v)):
+                same = (
+                    c == cluster
+                    and d == direction
+                    and abs(here - at) <= max(20.0, 2.0 * v)
+                    and abs(v - v_new) <= max(2.0, 0.3 * v_new)
+                )
+                if not same:
                     kept.append((t0, c, pos0, d, v))
             self.tracks = kept
         self.tracks += self.new_tracks
