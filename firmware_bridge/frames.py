@@ -175,10 +175,9 @@ class Discover(Message):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Ping(Message):
-    """Either way: answer PONG with the same token (round-trip time)."""
+class _Token(Message):
+    """PING and PONG share a layout: node u16, token u32."""
 
-    TYPE: ClassVar[int] = 0x03
     node: int
     token: int
 
@@ -186,24 +185,23 @@ class Ping(Message):
         return struct.pack("<HI", _u16("node", self.node), _u32("token", self.token))
 
     @classmethod
-    def parse(cls, body: bytes) -> Ping:
-        node, token = _unpack("<HI", body, "PING")
+    def parse(cls, body: bytes) -> _Token:
+        node, token = _unpack("<HI", body, cls.__name__.upper())
         return cls(node=node, token=token)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Pong(Message):
+class Ping(_Token):
+    """Either way: answer PONG with the same token (round-trip time); node = the addressee."""
+
+    TYPE: ClassVar[int] = 0x03
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pong(_Token):
+    """The answer to PING, from ``node``, with its token."""
+
     TYPE: ClassVar[int] = 0x04
-    node: int
-    token: int
-
-    def body(self) -> bytes:
-        return struct.pack("<HI", _u16("node", self.node), _u32("token", self.token))
-
-    @classmethod
-    def parse(cls, body: bytes) -> Pong:
-        node, token = _unpack("<HI", body, "PONG")
-        return cls(node=node, token=token)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

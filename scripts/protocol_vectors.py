@@ -11,21 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from firmware_bridge.frames import (
-    Ack,
-    Counts,
-    Discover,
-    Heartbeat,
-    Hello,
-    LampStatus,
-    Lux,
-    Nack,
-    Ping,
-    Pong,
-    SensorFaultReport,
-    SetLevel,
-    encode_frame,
-)
+from firmware_bridge import frames
 
 VECTORS = [
     (1, 'Hello(node=17, firmware=(1, 4, 2), capabilities=3, model="RD-24")'),
@@ -53,23 +39,7 @@ VECTORS = [
     (65535, "SetLevel(node=301, level=0.65, lease_ms=90000, lease_seq=42)"),
 ]
 
-NAMESPACE = {
-    c.__name__: c
-    for c in (
-        Ack,
-        Counts,
-        Discover,
-        Heartbeat,
-        Hello,
-        LampStatus,
-        Lux,
-        Nack,
-        Ping,
-        Pong,
-        SensorFaultReport,
-        SetLevel,
-    )
-}
+NAMESPACE = {cls.__name__: cls for cls in frames.MESSAGE_TYPES.values()}
 
 
 def main() -> None:
@@ -77,7 +47,7 @@ def main() -> None:
         message = eval(text, {"__builtins__": {}}, NAMESPACE)  # our own literal table
         print(f"seq: {seq}")
         print(f"message: {text}")
-        print(f"frame: {encode_frame(message, seq).hex(' ')}")
+        print(f"frame: {frames.encode_frame(message, seq).hex(' ')}")
         print()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -46,7 +47,7 @@ def sim(
     ),
 ) -> None:
     """Replay a night of a street through the real control core and score energy and safety."""
-    from simulator.engine import simulate
+    from simulator.engine import SimResult, simulate
     from simulator.report import kpi_rows, write_report
     from simulator.scenario import Scenario, bundled_scenarios, load_scenario
     from simulator.traffic import read_trace
@@ -74,36 +75,18 @@ def sim(
     run_seed = seed if seed is not None else (scen.seed if scen.seed is not None else 1)
     arrivals = read_trace(trace, site) if trace is not None else None
 
-    show_progress = not as_json and sys.stderr.isatty()
-    if show_progress:
-        with Progress(
-            TextColumn("simulating {task.description}"),
-            BarColumn(),
-            TimeElapsedColumn(),
-            console=err_console,
-            transient=True,
-        ) as bar:
+    def run(progress: Callable[[float], None] | None) -> SimResult:
+        keep = record is not None
+        return simulate(site, scenario=scen, day=night, seed=run_seed, arrivals=arrivals,
+                        record=keep, presence=not no_presence, progress=progress)  # fmt: skip
+
+    if not as_json and sys.stderr.isatty():
+        columns = (TextColumn("simulating {task.description}"), BarColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=err_console, transient=True) as bar:
             task = bar.add_task(f"{site.gateway_id} {night}", total=1.0)
-            result = simulate(
-                site,
-                scenario=scen,
-                day=night,
-                seed=run_seed,
-                arrivals=arrivals,
-                record=record is not None,
-                presence=not no_presence,
-                progress=lambda f: bar.update(task, completed=f),
-            )
+            result = run(lambda f: bar.update(task, completed=f))
     else:
-        result = simulate(
-            site,
-            scenario=scen,
-            day=night,
-            seed=run_seed,
-            arrivals=arrivals,
-            record=record is not None,
-            presence=not no_presence,
-        )
+        result = run(None)
     if record is not None and result.record is not None:
         record.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(record, **result.record)
