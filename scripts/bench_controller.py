@@ -5,8 +5,11 @@
 
 Site: roads of 40 lamps (35 m apart), a sensor at each end and every ~500 m; default policy
 (15 min flow window, 1 s tick, ramps 100 %/s up and 2 %/s down, deadband 0.05).
-"typical": a mid-night street: every sensor reports every 10 s (staggered), Poisson counts at
-20 road users/h past each sensor, presence boosts. "busy": the evening, 110 road users/h
+"no tracks": the same with presence tracking off (track_s 0: light only around the counting
+sensor, the design's static boost); tracking follows every counted road user each tick, so
+its cost grows with the road users on the roads. "typical": a mid-night street: every
+sensor reports every 10 s (staggered), Poisson counts at 20 road users/h past each sensor,
+presence boosts. "busy": the evening, 110 road users/h
 (a third of all lamps boosted or ramping at any time). "all ramping": every lamp changes every
 tick (an override drops the whole site, ramping 2 %/s), the worst case.
 "floor": the time numpy needs to read and write once each per-lamp state array the step
@@ -17,6 +20,7 @@ With --write the table replaces its section of docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from datetime import UTC, datetime
@@ -146,14 +150,17 @@ def bench(n: int, with_reference: bool) -> dict[str, float]:
     ctrl, t = warm_controller(site, params)
     typical_all = step_times(ctrl, t, batches)
     typical, typical_median = float(typical_all.mean()), float(np.median(typical_all))
+    static = dataclasses.replace(params, presence=dataclasses.replace(params.presence, track_s=0.0))
+    ctrl_s, t_s = warm_controller(site, static)
+    no_tracks = float(np.median(step_times(ctrl_s, t_s, batches)))
     ctrl_b, t_b = warm_controller(site, params)
     busy = time_steps(ctrl_b, t_b, workload(site, ticks, seed=3, per_hour=110.0))
     ctrl2, t2 = warm_controller(site, params)
     ctrl2.add_override(Override(id="drop", target="all", op="set", level=0.3, expires_at=t2 + 1e6))
     ramp = time_steps(ctrl2, t2, [[] for _ in range(min(ticks, 30))])
     floor = streaming_floor(n, 50 if n <= 100_000 else 10)
-    row = {"n": n, "typical": typical, "median": typical_median, "busy": busy, "ramp": ramp,
-           "floor": floor}  # fmt: skip
+    row = {"n": n, "typical": typical, "median": typical_median, "static": no_tracks,
+           "busy": busy, "ramp": ramp, "floor": floor}  # fmt: skip
     if with_reference:
         from tests.edge.reference_controller import ReferenceController
 
@@ -169,11 +176,12 @@ def bench(n: int, with_reference: bool) -> dict[str, float]:
 
 def table(rows: list[dict[str, float]]) -> str:
     lines = [
-        "| lamps | typical mean (ms) | typical median (ms) | busy mean (ms) "
+        "| lamps | typical mean (ms) | typical median (ms) | typical, no tracks, median (ms) "
+        "| busy mean (ms) "
         "| all ramping mean (ms) "
         "| streaming floor (ms) | typical median / floor | naive reference mean (ms) "
         "| reference / typical (means) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         ref = r.get("reference")
@@ -181,6 +189,7 @@ def table(rows: list[dict[str, float]]) -> str:
         ratio = f"{ref / r['typical']:.0f}x" if ref is not None else "-"
         lines.append(
             f"| {int(r['n']):,} | {r['typical'] * 1e3:.3f} | {r['median'] * 1e3:.3f} | "
+            f"{r['static'] * 1e3:.3f} | "
             f"{r['busy'] * 1e3:.3f} | {r['ramp'] * 1e3:.3f} | {r['floor'] * 1e3:.3f} | "
             f"{r['median'] / r['floor']:.1f}x | {ref_cell} | {ratio} |"
         )
@@ -200,7 +209,8 @@ def main() -> None:
         rows.append(bench(n, with_reference=n <= args.reference_max))
         print(f"  {n:>9,} lamps done", file=sys.stderr)
     body = (
-        f"{machine_line()}\n\nCommand: `.venv/bin/python scripts/bench_controller.py --write`\n\n"
+        f"{machine_line()}\n\nCommand: `.venv/bin/python scripts/bench_controller.py "
+        f"{' '.join(sys.argv[1:])}`\n\n"
         + table(rows)
         + "\n\nTargets (issue 3): 100k lamps under 2 ms per step and within 3x the streaming "
         "floor; at 10k lamps at least 100x faster than the naive reference.\n"

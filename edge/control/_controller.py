@@ -117,7 +117,7 @@ class DimmingController:
         self.target = np.ones(n)  # command target after layers, clamp and CLO
         self.boost_until = np.full(n, -math.inf)
         self.boost_sensor = np.full(n, -1, dtype=np.intp)
-        self._max_boost_until = -math.inf
+        self._in_window = np.zeros(n, dtype=np.int32)  # track windows each lamp is in
         self.last_sent = np.full(n, np.nan)
         self.last_sent_at = np.full(n, -math.inf)
         self._next_refresh = np.full(n, -math.inf)
@@ -270,21 +270,41 @@ class DimmingController:
         self._tracks.add(now, who, geo.sensor_cluster[who], geo.sensor_pos[who], direction, speeds)
 
     def _boost_tracks(self, now: float) -> None:
-        """Boost the lamps around every tracked road user's position now (dead reckoning)."""
+        """Light the lamps around every tracked road user's position now (dead reckoning).
+
+        Only window edges are touched: a lamp entering a track's window is boosted for as
+        long as it stays in some window (boost_until = inf); when it leaves the last one its
+        boost runs hold_s from the last tick it was inside. Same result as re-boosting every
+        lamp in every window each tick, at the cost of the edges alone."""
         tr = self._tracks
         tr.expire(now)
-        if not tr.size:
-            return
         geo = self._geometry
-        lamps, span = geo.expand(*geo.spans(tr.cluster, tr.position(now), tr.direction, tr.speed))
-        # now + hold_s is never earlier than a boost set before, so plain assignment
-        hold_until = now + self.params.presence.hold_s
-        self.boost_until[lamps] = hold_until
-        self.boost_sensor[lamps] = tr.sensor[span]
-        self._max_boost_until = hold_until
-        fresh = lamps[~self._in_boost[lamps]]
-        self._in_boost[fresh] = True
-        self._new_boost = np.concatenate((self._new_boost, fresh))
+        old_lo, old_hi = tr.lo, tr.hi
+        if tr.size:
+            lo, hi = geo.spans(tr.cluster, tr.position(now), tr.direction, tr.speed)
+        else:
+            lo = hi = self._no_lamps
+        # entered: new window less old; left: old less new, and whole windows of dropped tracks
+        enter_lo = np.concatenate((lo, np.maximum(lo, old_hi)))
+        enter_hi = np.concatenate((np.minimum(hi, old_lo), hi))
+        gone_lo, gone_hi = tr.take_dropped()
+        leave_lo = np.concatenate((old_lo, np.maximum(old_lo, hi), gone_lo))
+        leave_hi = np.concatenate((np.minimum(old_hi, lo), old_hi, gone_hi))
+        tr.lo, tr.hi = lo, hi
+        entered, span = geo.expand(enter_lo, np.maximum(enter_hi, enter_lo))
+        left, _ = geo.expand(leave_lo, np.maximum(leave_hi, leave_lo))
+        if len(entered):
+            np.add.at(self._in_window, entered, 1)
+            self.boost_until[entered] = math.inf
+            self.boost_sensor[entered] = np.concatenate((tr.sensor, tr.sensor))[span]
+            fresh = entered[~self._in_boost[entered]]
+            self._in_boost[fresh] = True
+            self._new_boost = np.concatenate((self._new_boost, fresh))
+        if len(left):
+            np.add.at(self._in_window, left, -1)
+            out = left[self._in_window[left] == 0]
+            # the last tick they were lit by a road user was the previous one
+            self.boost_until[out] = self._now + self.params.presence.hold_s
 
     def _observe(self, now: float, obs: Observation, events: list[Event]) -> None:
         if isinstance(obs, SensorFault):

@@ -17,14 +17,19 @@ __all__ = ["PresenceGeometry", "Tracks", "sorted_search", "travel_speeds"]
 
 
 def sorted_search(
-    keys: npt.NDArray[np.float64], queries: npt.NDArray[np.float64], side: str
+    keys: npt.NDArray[np.float64],
+    queries: npt.NDArray[np.float64],
+    side: str,
+    order: npt.NDArray[np.intp] | None = None,
 ) -> npt.NDArray[np.intp]:
     """``keys.searchsorted(queries)``, sorting large query sets first: a search over
-    (nearly) ordered queries stays in cache and runs ~3x faster."""
+    (nearly) ordered queries stays in cache and runs ~3x faster. ``order`` may pass a
+    permutation that (nearly) sorts the queries, to share one argsort between searches."""
     if len(queries) <= 256:
         found: npt.NDArray[np.intp] = keys.searchsorted(queries, side=side)  # type: ignore[call-overload]
         return found
-    order = np.argsort(queries)
+    if order is None:
+        order = np.argsort(queries)
     out = np.empty(len(queries), dtype=np.intp)
     out[order] = keys.searchsorted(queries[order], side=side)  # type: ignore[call-overload]
     return out
@@ -96,10 +101,11 @@ class PresenceGeometry:
         # Backward: [at - reach, at + behind], at least k lamps up to the last at/before `at`.
         low_key = np.where(fwd, at - behind, at - reach)
         high_key = np.where(fwd, at + reach, at + behind)
-        lo = sorted_search(self._keys, low_key, "left")
-        hi = sorted_search(self._keys, high_key, "right")
-        first = sorted_search(self._keys, at, "left")
-        last_end = sorted_search(self._keys, at, "right")
+        order = np.argsort(at) if len(at) > 256 else None  # one sort serves all four searches
+        lo = sorted_search(self._keys, low_key, "left", order)
+        hi = sorted_search(self._keys, high_key, "right", order)
+        first = sorted_search(self._keys, at, "left", order)
+        last_end = sorted_search(self._keys, at, "right", order)
         hi = np.where(fwd, np.maximum(hi, first + k), hi)
         lo = np.where(fwd, lo, np.minimum(lo, last_end - k))
         cs, ce = self._cstart[c], self._cend[c]
@@ -159,6 +165,10 @@ class Tracks:
         self.pos0 = np.zeros(0)
         self.direction = np.zeros(0, dtype=np.intp)
         self.speed = np.zeros(0)
+        # each track's lamp window at its last evaluation, as [lo, hi) in lamp order
+        self.lo = np.zeros(0, dtype=np.intp)
+        self.hi = np.zeros(0, dtype=np.intp)
+        self.dropped: list[tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]] = []
 
     @property
     def size(self) -> int:
@@ -176,23 +186,36 @@ class Tracks:
         """Start tracks at the counting sensors. A track already there (same road and
         direction, projected within max(20 m, 2 s of its travel) of the sensor, speed within
         max(2 m/s, 30 %)) is the same road user counted again: the new count replaces it."""
-        if self.size:
-            here = self.position(now)
-            near = np.maximum(REACQUIRE_M, REACQUIRE_S * self.speed)
-            similar = np.maximum(REACQUIRE_DV, REACQUIRE_DV_SHARE * speed)
-            same = (
-                (self.cluster[:, None] == cluster[None, :])
-                & (self.direction[:, None] == direction[None, :])
-                & (np.abs(here[:, None] - pos[None, :]) <= near[:, None])
-                & (np.abs(self.speed[:, None] - speed[None, :]) <= similar[None, :])
+        if self.size and len(sensor):
+            # candidate pairs: existing tracks on the same road in the same direction
+            lane = self.cluster * 2 + (self.direction > 0)
+            by_lane = np.argsort(lane, kind="stable")
+            lanes = lane[by_lane]
+            new_lane = cluster * 2 + (direction > 0)
+            first = lanes.searchsorted(new_lane, side="left")
+            count = lanes.searchsorted(new_lane, side="right") - first
+            new_idx = np.repeat(np.arange(len(sensor)), count)
+            offsets = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+            old = by_lane[np.repeat(first, count) + offsets]
+            here = self.pos0[old] + self.direction[old] * self.speed[old] * (now - self.t0[old])
+            near = np.maximum(REACQUIRE_M, REACQUIRE_S * self.speed[old])
+            similar = np.maximum(REACQUIRE_DV, REACQUIRE_DV_SHARE * speed[new_idx])
+            same = (np.abs(here - pos[new_idx]) <= near) & (
+                np.abs(self.speed[old] - speed[new_idx]) <= similar
             )
-            self._keep(~same.any(axis=1))
+            if same.any():
+                keep = np.ones(self.size, dtype=bool)
+                keep[old[same]] = False
+                self._keep(keep)
         self.t0 = np.concatenate((self.t0, np.full(len(sensor), now)))
         self.sensor = np.concatenate((self.sensor, sensor))
         self.cluster = np.concatenate((self.cluster, cluster))
         self.pos0 = np.concatenate((self.pos0, pos))
         self.direction = np.concatenate((self.direction, direction))
         self.speed = np.concatenate((self.speed, speed))
+        empty = np.zeros(len(sensor), dtype=np.intp)
+        self.lo = np.concatenate((self.lo, empty))
+        self.hi = np.concatenate((self.hi, empty))
 
     def position(self, now: float) -> npt.NDArray[np.float64]:
         """Each tracked road user's projected position along its road."""
@@ -207,8 +230,20 @@ class Tracks:
         self._keep((now - self.t0 <= self.track_s) & on_road)
 
     def _keep(self, keep: npt.NDArray[np.bool_]) -> None:
+        """Drop the other tracks, remembering their windows (their lamps lose them)."""
         if keep.all():
             return
+        gone = ~keep
+        self.dropped.append((self.lo[gone], self.hi[gone]))
         self.t0, self.sensor, self.cluster = self.t0[keep], self.sensor[keep], self.cluster[keep]
         self.pos0, self.direction = self.pos0[keep], self.direction[keep]
-        self.speed = self.speed[keep]
+        self.speed, self.lo, self.hi = self.speed[keep], self.lo[keep], self.hi[keep]
+
+    def take_dropped(self) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+        """The windows of the tracks dropped since the last call."""
+        if not self.dropped:
+            return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+        lo = np.concatenate([d[0] for d in self.dropped])
+        hi = np.concatenate([d[1] for d in self.dropped])
+        self.dropped = []
+        return lo, hi
