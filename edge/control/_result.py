@@ -105,9 +105,12 @@ class Explanation:
             if self.failsafe:
                 out.append(f"FAIL-SAFE: {self.failsafe_reason} -> rated level 100%")
             if self.boost:
-                out.append(
-                    f"presence boost from sensor {self.boost_sensor} until t={self.boost_until:.0f}"
+                until = (
+                    "while a tracked road user is near"
+                    if self.boost_until == float("inf")
+                    else f"until t={self.boost_until:.0f}"
                 )
+                out.append(f"presence boost from sensor {self.boost_sensor} {until}")
             out.append(f"adaptive target {self.adaptive_target:.0%}")
         for layer in self.layers:
             out.append(

@@ -243,7 +243,11 @@ def test_dead_reckoning_lights_the_road_ahead_as_the_road_user_moves() -> None:
         ctrl.step(t, [])
         if first_lit is None and ctrl.level[8] == 1.0:
             first_lit = t - counted
+            lit_lines = explain(ctrl, "l8").lines()
     # lit once it is among the 3 lamps nearest ahead of the projected position (195, 225,
     # 255 m from 170 m), 17 s after the count; 80 m of lead alone would take until 175 m
     assert first_lit == 17
-    assert explain(ctrl, "l8").boost_sensor == "west"
+    assert any("from sensor west while a tracked road user is near" in ln for ln in lit_lines)
+    # the car left the 300 m road after 30 s: the boost now runs out hold_s after that
+    ex = explain(ctrl, "l8")
+    assert ex.boost_until == pytest.approx(counted + 30 + params.presence.hold_s)
