@@ -4,6 +4,7 @@ time, scoring energy against both baselines and safety for every road user."""
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import time as wallclock
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import numpy.typing as npt
 
 from edge.config import SiteConfig
 from edge.control import DimmingController, PresenceParams
+from edge.errors import ConfigError, ConfigIssue, UnknownIdError
 from edge.site import policy_params, profiles_from_config, site_spec
 from simulator.scenario import Scenario
 from simulator.street import LampNodes, SensorBank
@@ -291,6 +293,20 @@ def _apply_faults(
 ) -> None:
     tz = ZoneInfo(site.site.timezone)
     start_local = datetime.fromtimestamp(window.start, tz)
+    problems = []
+    for i, fault in enumerate(scenario.faults):
+        if fault.kind.startswith("sensor") and fault.sensor not in sensors.ids:
+            close = difflib.get_close_matches(str(fault.sensor), sensors.ids, n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            message = f"unknown sensor {fault.sensor!r}{hint}"
+            problems.append(ConfigIssue(f"faults[{i}].sensor", message))
+        if fault.kind.startswith(("lamp", "day")):
+            try:
+                ctrl.lamp_index(str(fault.lamp))
+            except UnknownIdError as exc:
+                problems.append(ConfigIssue(f"faults[{i}].lamp", str(exc)))
+    if problems:
+        raise ConfigError(scenario.source or scenario.name, problems)
     for fault in scenario.faults:
         if fault.at is None:
             at = window.start
@@ -299,17 +315,9 @@ def _apply_faults(
             if when < start_local:
                 when += timedelta(days=1)
             at = when.timestamp()
-        f = sensors.faults
         if fault.kind.startswith("sensor"):
-            s = sensors.index(str(fault.sensor))
-            if fault.kind == "sensor_dead":
-                f.dead[s] = at
-            elif fault.kind == "sensor_stuck":
-                f.stuck[s] = at
-            elif fault.kind == "sensor_noisy":
-                f.noisy[s], f.noisy_rate[s] = at, fault.rate_per_h
-            else:
-                f.late[s], f.late_delay[s] = at, fault.delay_s
+            sensors.set_fault(fault.kind, sensors.index(str(fault.sensor)), at,
+                              delay_s=fault.delay_s, rate_per_h=fault.rate_per_h)  # fmt: skip
         else:
             j = ctrl.lamp_index(str(fault.lamp))
             if fault.kind == "lamp_failure":

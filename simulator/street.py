@@ -63,10 +63,23 @@ class SensorBank:
         self.reports = 0
         self._has = np.zeros(n, dtype=bool)  # sensors with something pending
         self._next_due = -np.inf  # earliest liveness report due
+        self._noisy = False  # any noisy fault configured
 
-    @property
-    def _any_noisy(self) -> bool:
-        return bool(np.isfinite(self.faults.noisy).any())
+    def set_fault(self, kind: str, sensor: int, at: float, *, delay_s: float = 0.0,
+                  rate_per_h: float = 0.0) -> None:  # fmt: skip
+        """From ``at``: dead (silent), stuck (zeros), noisy (phantoms) or late (delayed)."""
+        f = self.faults
+        if kind == "sensor_dead":
+            f.dead[sensor] = at
+        elif kind == "sensor_stuck":
+            f.stuck[sensor] = at
+        elif kind == "sensor_noisy":
+            f.noisy[sensor], f.noisy_rate[sensor] = at, rate_per_h
+            self._noisy = True
+        elif kind == "sensor_late":
+            f.late[sensor], f.late_delay[sensor] = at, delay_s
+        else:
+            raise ValueError(f"unknown sensor fault {kind!r}")
 
     def index(self, sensor_id: str) -> int:
         return self.ids.index(sensor_id)
@@ -106,7 +119,9 @@ class SensorBank:
         """The reports the gateway receives at ``now``: at once after a detection, every
         ``report_s`` otherwise; none from a dead sensor, zeros from a stuck one."""
         f = self.faults
-        if self._any_noisy:
+        if now < self._next_due and not self._late and not self._noisy and not self._has.any():
+            return None  # nothing seen, no liveness report due: the common tick
+        if self._noisy:
             noisy = (now >= f.noisy).nonzero()[0]
             if len(noisy):
                 phantoms = self.rng.poisson(f.noisy_rate[noisy] / 3600.0 * dt)

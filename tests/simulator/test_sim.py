@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from edge.config import SiteConfig, load_config, parse_config
+from edge.errors import ConfigError
 from simulator.engine import night_window, simulate
 from simulator.scenario import Fault, Scenario, bundled_scenarios, load_scenario
 from simulator.traffic import TraceError, generate_arrivals, read_trace
@@ -208,3 +209,14 @@ def test_cli_sim_with_no_arguments_prints_the_kpis() -> None:
     assert result.returncode == 0, result.stderr
     for phrase in ("saved vs full power", "below presence level", "kWh", "cabinet-0417"):
         assert phrase in result.stdout
+
+
+def test_a_fault_on_an_unknown_sensor_or_lamp_names_it() -> None:
+    sc = Scenario(
+        faults=[Fault(kind="sensor_dead", sensor="wset"), Fault(kind="lamp_failure", lamp="x")]
+    )
+    with pytest.raises(ConfigError) as info:
+        simulate(small_site(), scenario=sc, day=SUMMER, seed=1)
+    paths = [i.path for i in info.value.issues]
+    assert paths == ["faults[0].sensor", "faults[1].lamp"]
+    assert "did you mean west" in str(info.value)
