@@ -225,6 +225,10 @@ class SerialLink:
         self.stats.frames_out += 1
         return seq
 
+    def post(self, message: Message) -> int:
+        """Write a frame that needs no ACK (DISCOVER, PING, HEARTBEAT) now; returns its seq."""
+        return self._write(message)
+
     async def send(self, message: Message) -> None:
         """Send a frame; for types that need an ACK, retransmit until ACKed (or raise)."""
         if not message.NEEDS_ACK:

@@ -106,6 +106,10 @@ class FakeNode:
         self._write(wire)
         return seq
 
+    def inject(self, raw: bytes) -> None:
+        """Put raw bytes on the line (line noise, a corrupted frame) for tests."""
+        self._write(raw)
+
     def feed(self, data: bytes) -> None:
         for frame in self.deframer.feed(data):
             self.received.append(frame)

@@ -52,7 +52,7 @@ async def _probe(port: str, baud: int, timeout: float) -> list[dict[str, Any]]:
     try:
         await _opened(link, timeout)
         sent = time.monotonic()
-        link._write(Discover())
+        link.post(Discover())
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 while True:
@@ -69,7 +69,7 @@ async def _probe(port: str, baud: int, timeout: float) -> list[dict[str, Any]]:
         for node, info in nodes.items():
             token = random.randrange(1 << 32)
             began = time.monotonic()
-            link._write(Ping(node=node, token=token))
+            link.post(Ping(node=node, token=token))
             info["rtt_ms"] = None
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(1.0):

@@ -59,7 +59,7 @@ async def test_monitor_prints_decoded_frames_and_counts_rejections() -> None:
                 _cli("serial", "monitor", pair.device, "--json", "--count", "2", "--duration", "10")
             )
             await asyncio.sleep(1.0)  # let the monitor open the port
-            node._write(b"\x05garbage\x00")
+            node.inject(b"\x05garbage\x00")
             node.send_counts((1, 0, 0), (0, 2, 0), speed_cms=900)
             node.send_counts((0, 0, 1), (0, 0, 0))
             code, out, err = await mon
