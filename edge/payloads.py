@@ -1,0 +1,145 @@
+"""MQTT payloads: pydantic models at the boundary (docs/mqtt.md is normative).
+
+``parse(kind, raw)`` turns bytes from the broker into a model or raises ``PayloadError`` with
+a short ``reason`` (for the ingest counter) and a human detail; it never raises anything else.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from edge.errors import StreetlightError
+
+__all__ = [
+    "MAX_PAYLOAD_BYTES",
+    "SCHEMA_VERSION",
+    "CountsPayload",
+    "EventPayload",
+    "LampStatePayload",
+    "LeasePayload",
+    "LuxPayload",
+    "PayloadError",
+    "StatusPayload",
+    "parse",
+]
+
+SCHEMA_VERSION = 1
+MAX_PAYLOAD_BYTES = 65536
+Count = Annotated[int, Field(ge=0, le=100_000)]
+
+
+class PayloadError(StreetlightError):
+    """An inbound payload that cannot be used; ``reason`` is a low-cardinality label."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason, self.detail = reason, detail
+        super().__init__(f"{reason}: {detail}")
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    v: Literal[1] = 1
+
+
+class DirectionCounts(BaseModel):
+    """Road users per kind travelling one way."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    car: Count = 0
+    bike: Count = 0
+    pedestrian: Count = 0
+
+
+class CountsPayload(_Payload):
+    """``<root>/sensor/<sensor_id>/counts`` (in): road users past a sensor in an interval."""
+
+    interval_s: float = Field(gt=0, le=3600)
+    forward: DirectionCounts = DirectionCounts()
+    backward: DirectionCounts = DirectionCounts()
+    mean_speed_mps: float | None = Field(default=None, ge=0, le=100)
+    faulty: bool = False
+
+
+class LuxPayload(_Payload):
+    """``<root>/sensor/<sensor_id>/lux`` (in): ambient light."""
+
+    lux: float = Field(ge=0, le=200_000)
+
+
+class LampStatePayload(_Payload):
+    """``<root>/lamp/<lamp_id>/state`` (in): what a lamp node says it is doing."""
+
+    level: float = Field(ge=0, le=1)
+    power_w: float | None = Field(default=None, ge=0, le=10_000)
+    energy_wh: float | None = Field(default=None, ge=0)
+    faults: list[Literal["lamp_failure", "driver_fault", "failsafe", "day_burning", "overtemp"]] = (
+        Field(default_factory=list, max_length=8)
+    )
+    lease_left_s: float | None = Field(default=None, ge=0)
+
+
+class LeasePayload(_Payload):
+    """``<root>/lamp/<lamp_id>/set`` (out): hold ``level`` for ``valid_for_s``, then failsafe."""
+
+    level: float = Field(ge=0, le=1)
+    valid_for_s: float = Field(gt=0)
+    seq: int = Field(ge=0)
+
+
+class StatusPayload(_Payload):
+    """``<root>/status`` (out, retained; also the MQTT Will with state "offline")."""
+
+    state: Literal["online", "offline"]
+    version: str | None = None
+    boot_id: str | None = None
+
+
+class EventPayload(_Payload):
+    """``<root>/event`` (out, from the outbox)."""
+
+    gateway_id: str
+    boot_id: str
+    seq: int = Field(ge=0)
+    t: float
+    kind: str
+    subject: str
+    severity: Literal["info", "warning", "critical"] = "info"
+    message: str
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+INBOUND: dict[str, type[_Payload]] = {
+    "counts": CountsPayload,
+    "lux": LuxPayload,
+    "lamp_state": LampStatePayload,
+}
+
+
+def parse(kind: str, raw: bytes, *, max_bytes: int = MAX_PAYLOAD_BYTES) -> _Payload:
+    """Validate an inbound payload of ``kind`` ("counts", "lux", "lamp_state")."""
+    model = INBOUND.get(kind)
+    if model is None:
+        raise PayloadError("unknown_kind", f"no inbound payload kind {kind!r}")
+    if len(raw) > max_bytes:
+        raise PayloadError("oversized", f"{len(raw)} bytes, limit {max_bytes}")
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise PayloadError("not_json", str(exc)[:200]) from None
+    if not isinstance(data, dict):
+        raise PayloadError("not_object", f"expected a JSON object, got {type(data).__name__}")
+    if data.get("v") != SCHEMA_VERSION:
+        raise PayloadError(
+            "version", f"schema version {data.get('v')!r}, expected {SCHEMA_VERSION}"
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        first = err.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(payload)"
+        raise PayloadError("invalid", f"{where}: {first['msg']}") from None

@@ -1,0 +1,89 @@
+"""Inbound MQTT payloads: valid ones parse, anything else is a PayloadError with a reason."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edge.payloads import CountsPayload, LampStatePayload, PayloadError, parse
+
+REASONS = {"oversized", "not_json", "not_object", "version", "invalid", "unknown_kind"}
+
+
+def _outcome(kind: str, raw: bytes) -> str:
+    """ "ok", or the rejection reason; any other exception fails the test."""
+    try:
+        parse(kind, raw)
+    except PayloadError as exc:
+        return exc.reason
+    return "ok"
+
+
+def test_counts_parse() -> None:
+    raw = json.dumps({"v": 1, "interval_s": 10, "forward": {"car": 2}, "mean_speed_mps": 12.5})
+    p = parse("counts", raw.encode())
+    assert isinstance(p, CountsPayload)
+    assert p.forward.car == 2
+    assert p.backward.pedestrian == 0
+
+
+def test_lamp_state_parse() -> None:
+    raw = b'{"v":1,"level":0.3,"power_w":18.2,"faults":["failsafe"]}'
+    p = parse("lamp_state", raw)
+    assert isinstance(p, LampStatePayload)
+    assert p.faults == ["failsafe"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "raw", "reason", "phrase"),
+    [
+        ("counts", b"x" * 70000, "oversized", "70000 bytes"),
+        ("counts", b"{not json", "not_json", ""),
+        ("counts", b"[1,2]", "not_object", "list"),
+        ("counts", b'{"v":2,"interval_s":1}', "version", "schema version 2"),
+        ("counts", b'{"v":1,"interval_s":0}', "invalid", "interval_s"),
+        ("counts", b'{"v":1,"interval_s":5,"forward":{"car":-1}}', "invalid", "forward.car"),
+        ("counts", b'{"v":1,"interval_s":5,"colour":"red"}', "invalid", "colour"),
+        ("lamp_state", b'{"v":1,"level":1.5}', "invalid", "level"),
+        ("lux", b'{"v":1}', "invalid", "lux"),
+        ("bogus", b"{}", "unknown_kind", "bogus"),
+    ],
+)
+def test_bad_payloads_are_rejected_with_a_reason(
+    kind: str, raw: bytes, reason: str, phrase: str
+) -> None:
+    with pytest.raises(PayloadError) as info:
+        parse(kind, raw)
+    assert info.value.reason == reason
+    assert phrase in str(info.value)
+
+
+@settings(max_examples=500)
+@given(kind=st.sampled_from(["counts", "lux", "lamp_state"]), raw=st.binary(max_size=300))
+def test_random_bytes_never_crash(kind: str, raw: bytes) -> None:
+    assert _outcome(kind, raw) in REASONS | {"ok"}
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=500)
+@given(
+    kind=st.sampled_from(["counts", "lux", "lamp_state"]),
+    body=st.dictionaries(
+        st.sampled_from(["v", "interval_s", "forward", "backward", "mean_speed_mps", "lux",
+                         "level", "power_w", "faults", "x"]),
+        json_values,
+    ),
+)  # fmt: skip
+def test_random_json_objects_never_crash(kind: str, body: dict[str, object]) -> None:
+    assert _outcome(kind, json.dumps(body).encode()) in REASONS | {"ok"}
