@@ -10,9 +10,18 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.helpers.broker import INSTALL_HINT, MosquittoBroker, find_mosquitto
 from tests.helpers.pty_pair import PtyPair
+
+# A shared, noisy 2-core machine: no per-example deadline, no "generation too slow" failures.
+settings.register_profile(
+    "streetlight",
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile("streetlight")
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "config" / "site.example.yaml"
