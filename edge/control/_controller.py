@@ -8,7 +8,6 @@ Lamps of a cluster are contiguous, so per-cluster work is slice work.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Iterable, Sequence
 
@@ -16,7 +15,9 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.control import _events as ev
+from edge.control._boost import PresenceBoost
 from edge.control._energy import EnergyLedger
+from edge.control._index import SiteIndex
 from edge.control._inputs import (
     CountsBatch,
     LampReport,
@@ -29,7 +30,6 @@ from edge.control._inputs import (
 )
 from edge.control._layers import Selection, apply_op
 from edge.control._night import NightClock, NightVerdict
-from edge.control._presence import PresenceGeometry, Tracks, travel_speeds
 from edge.control._result import Event, StepResult
 from edge.control._spec import PolicyParams, SiteSpec
 from edge.control._traffic import FlowWindow, class_steps
@@ -58,17 +58,13 @@ class DimmingController:
         self.n_lamps, self.n_clusters, self.n_sensors = n, c, s
         self._now = float(start)
         self._clock = NightClock(params.night)
-        self._geometry = PresenceGeometry(site, params.presence)
-        self._tracks = Tracks(
-            track_s=params.presence.track_s,
-            lengths=np.array([cl.length_m for cl in site.clusters], dtype=np.float64),
-        )
+        self._presence = PresenceBoost(site=site, params=params.presence)
+        self._geometry = self._presence.geometry
         self._flows = FlowWindow(
             sensors=s, window_s=params.flow_window_s, bins=params.flow_bins, start=start
         )
         # Cluster geometry: lamps of cluster k are lamps[starts[k]:ends[k]].
-        self._starts = lamps.cluster.searchsorted(np.arange(c), side="left")
-        self._ends = lamps.cluster.searchsorted(np.arange(c), side="right")
+        self._index = SiteIndex(site)
         self._capacity = np.array([cl.capacity_per_h for cl in site.clusters], dtype=np.float64)
         width = max(len(cl.ladder) for cl in site.clusters)
         self._ladder_len = np.array([len(cl.ladder) for cl in site.clusters], dtype=np.intp)
@@ -84,8 +80,6 @@ class DimmingController:
         self._sensor_cluster = np.array([se.cluster for se in site.sensors], dtype=np.intp)
         self._has_sensors = np.bincount(self._sensor_cluster, minlength=c) > 0
         self._sensor_index = {se.id: i for i, se in enumerate(site.sensors)}
-        self._cluster_index = {cl.id: i for i, cl in enumerate(site.clusters)}
-        self._lamp_index: dict[str, int] | None = None
         # Per-sensor state.
         self.sensor_last_seen = np.full(s, float(start))
         self.sensor_faulty = np.zeros(s, dtype=bool)
@@ -111,13 +105,9 @@ class DimmingController:
         self._was_warm = False
         self._oldest_healthy = -math.inf
         self._no_lamps = np.zeros(0, dtype=np.intp)
-        self._boosted = self._no_lamps
-        self._new_boost = self._no_lamps
-        self._in_boost = np.zeros(n, dtype=bool)  # whether a lamp is in _boosted/_new_boost
         self.target = np.ones(n)  # command target after layers, clamp and CLO
-        self.boost_until = np.full(n, -math.inf)
-        self.boost_sensor = np.full(n, -1, dtype=np.intp)
-        self._in_window = np.zeros(n, dtype=np.int32)  # track windows each lamp is in
+        self.boost_until = self._presence.boost_until
+        self.boost_sensor = self._presence.boost_sensor
         self.last_sent = np.full(n, np.nan)
         self.last_sent_at = np.full(n, -math.inf)
         self._next_refresh = np.full(n, -math.inf)
@@ -127,7 +117,7 @@ class DimmingController:
         self.reported_level = np.full(n, np.nan)
         self.lamp_faulty = np.zeros(n, dtype=bool)
         self.energy = EnergyLedger(
-            lamps=lamps, params=params.energy, starts=self._starts, n_clusters=c,
+            lamps=lamps, params=params.energy, starts=self._index.starts, n_clusters=c,
             levels=self.level, start=start,
         )  # fmt: skip
         # Scratch buffers, reused every step.
@@ -138,7 +128,7 @@ class DimmingController:
         self._upper = np.empty(n)
         # Layers.
         self._profiles: list[tuple[Profile, Selection]] = [
-            (p, self._select(p.target)) for p in profiles
+            (p, self._index.select(p.target)) for p in profiles
         ]
         self._overrides: dict[str, tuple[Override, Selection]] = {}
         self._active_profiles: list[Profile] = []
@@ -149,35 +139,13 @@ class DimmingController:
     # ----------------------------------------------------------------- lookups
     def lamp_index(self, lamp_id: str) -> int:
         """Index of a lamp id; UnknownIdError with the closest ids when absent."""
-        if self._lamp_index is None:
-            self._lamp_index = {lid: i for i, lid in enumerate(self.site.lamps.ids)}
-        try:
-            return self._lamp_index[lamp_id]
-        except KeyError:
-            close = difflib.get_close_matches(lamp_id, self.site.lamps.ids, n=3, cutoff=0.6)
-            raise UnknownIdError("lamp", lamp_id, close) from None
+        return self._index.lamp(lamp_id)
 
     def cluster_index(self, cluster_id: str) -> int:
-        try:
-            return self._cluster_index[cluster_id]
-        except KeyError:
-            close = difflib.get_close_matches(cluster_id, list(self._cluster_index), n=3)
-            raise UnknownIdError("cluster", cluster_id, close) from None
+        return self._index.cluster(cluster_id)
 
     def cluster_slice(self, k: int) -> slice:
-        return slice(int(self._starts[k]), int(self._ends[k]))
-
-    def _select(self, target: str) -> Selection:
-        if target == "all":
-            return None
-        if target in self._cluster_index:
-            return self.cluster_slice(self._cluster_index[target])
-        try:
-            return np.array([self.lamp_index(target)], dtype=np.intp)
-        except UnknownIdError as exc:
-            names = [*self._cluster_index, "all", *self.site.lamps.ids]
-            close = difflib.get_close_matches(target, names, n=3, cutoff=0.6)
-            raise UnknownIdError("lamp or cluster", target, close) from exc
+        return self._index.cluster_slice(k)
 
     # --------------------------------------------------------------- overrides
     @property
@@ -194,7 +162,7 @@ class DimmingController:
 
     def add_override(self, override: Override) -> None:
         """Add (or replace, by id) a manual layer. Unknown targets raise UnknownIdError."""
-        self._overrides[override.id] = (override, self._select(override.target))
+        self._overrides[override.id] = (override, self._index.select(override.target))
         self._refresh_floor()
 
     def clear_override(self, key: str) -> list[Override]:
@@ -261,50 +229,11 @@ class DimmingController:
         rows = per_row.nonzero()[0]
         if not len(rows):
             return
-        geo = self._geometry
         who = sidx[rows % k]
-        speeds = travel_speeds(
-            moving[rows], np.concatenate((mean, mean))[rows], geo.sensor_limit[who]
-        )
         direction = np.where(rows < k, 1, -1)
-        self._tracks.add(now, who, geo.sensor_cluster[who], geo.sensor_pos[who], direction, speeds)
-
-    def _boost_tracks(self, now: float) -> None:
-        """Light the lamps around every tracked road user's position now (dead reckoning).
-
-        Only window edges are touched: a lamp entering a track's window is boosted for as
-        long as it stays in some window (boost_until = inf); when it leaves the last one its
-        boost runs hold_s from the last tick it was inside. Same result as re-boosting every
-        lamp in every window each tick, at the cost of the edges alone."""
-        tr = self._tracks
-        tr.expire(now)
-        geo = self._geometry
-        old_lo, old_hi = tr.lo, tr.hi
-        if tr.size:
-            lo, hi = geo.spans(tr.cluster, tr.position(now), tr.direction, tr.speed)
-        else:
-            lo = hi = self._no_lamps
-        # entered: new window less old; left: old less new, and whole windows of dropped tracks
-        enter_lo = np.concatenate((lo, np.maximum(lo, old_hi)))
-        enter_hi = np.concatenate((np.minimum(hi, old_lo), hi))
-        gone_lo, gone_hi = tr.take_dropped()
-        leave_lo = np.concatenate((old_lo, np.maximum(old_lo, hi), gone_lo))
-        leave_hi = np.concatenate((np.minimum(old_hi, lo), old_hi, gone_hi))
-        tr.lo, tr.hi = lo, hi
-        entered, span = geo.expand(enter_lo, np.maximum(enter_hi, enter_lo))
-        left, _ = geo.expand(leave_lo, np.maximum(leave_hi, leave_lo))
-        if len(entered):
-            np.add.at(self._in_window, entered, 1)
-            self.boost_until[entered] = math.inf
-            self.boost_sensor[entered] = np.concatenate((tr.sensor, tr.sensor))[span]
-            fresh = entered[~self._in_boost[entered]]
-            self._in_boost[fresh] = True
-            self._new_boost = np.concatenate((self._new_boost, fresh))
-        if len(left):
-            np.add.at(self._in_window, left, -1)
-            out = left[self._in_window[left] == 0]
-            # the last tick they were lit by a road user was the previous one
-            self.boost_until[out] = self._now + self.params.presence.hold_s
+        self._presence.counted(
+            now, who, direction, moving[rows], np.concatenate((mean, mean))[rows]
+        )
 
     def _observe(self, now: float, obs: Observation, events: list[Event]) -> None:
         if isinstance(obs, SensorFault):
@@ -435,8 +364,8 @@ class DimmingController:
         self._active_profiles = (
             [p for p, _ in self._profiles if p.active(local.minute, local.weekday)] if night else []
         )
-        self._boost_tracks(now)
-        boosted = self._boosted_lamps(now)
+        self._presence.follow(now, self._now)
+        boosted = self._presence.boosted(now)
         if not night:
             boosted = self._no_lamps
         if self._active_profiles or self._overrides:
@@ -493,17 +422,6 @@ class DimmingController:
             np.maximum(cmd, lo[sl], out=cmd)
             cmd *= self._clo[sl]
         self._base_stale = False
-
-    def _boosted_lamps(self, now: float) -> npt.NDArray[np.intp]:
-        """Lamps boosted now: last step's set less the expired, plus the newly boosted."""
-        if not len(self._boosted) and not len(self._new_boost):
-            return self._no_lamps
-        boosted = np.concatenate((self._boosted, self._new_boost))
-        self._new_boost = self._no_lamps
-        live = self.boost_until[boosted] > now
-        self._in_boost[boosted[~live]] = False
-        self._boosted = boosted[live]
-        return self._boosted
 
     def _layered_target(self, night: bool, boosted: npt.NDArray[np.intp]) -> None:
         """The full chain, when profiles or overrides are active: layers, fail-safe, clamp."""
