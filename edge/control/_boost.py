@@ -59,6 +59,8 @@ class PresenceBoost:
         """Move every track's window to ``now``; ``last_tick`` is the previous step's time."""
         tr, geo = self.tracks, self.geometry
         tr.expire(now)
+        if not tr.size and not tr.dropped:
+            return  # nobody tracked, nobody just lost: no window moved
         old_lo, old_hi = tr.lo, tr.hi
         if tr.size:
             lo, hi = geo.spans(tr.cluster, tr.position(now), tr.direction, tr.speed)
