@@ -66,6 +66,8 @@ class PresenceBoost:
             lo, hi = geo.spans(tr.cluster, tr.position(now), tr.direction, tr.speed)
         else:
             lo = hi = self._no_lamps
+        if not tr.dropped and np.array_equal(lo, old_lo) and np.array_equal(hi, old_hi):
+            return  # every window still covers the same lamps
         # entered: new window less old; left: old less new, and whole windows of dropped tracks
         enter_lo = np.concatenate((lo, np.maximum(lo, old_hi)))
         enter_hi = np.concatenate((np.minimum(hi, old_lo), hi))
