@@ -51,7 +51,6 @@ __all__ = [
 
 DEFAULT_CONFIG_PATH = Path("/etc/streetlight/config.yaml")
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
-_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def _known_class(value: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import time
+
 from edge.config import SiteConfig
 from edge.control import (
     ClusterSpec,
@@ -17,6 +19,12 @@ from edge.control import (
 )
 
 __all__ = ["build_controller", "policy_params", "profiles_from_config", "site_spec"]
+
+
+def _minute(t: time) -> int:
+    """Minute of the day of a wall-clock time (what the control core's calendars use)."""
+    return t.hour * 60 + t.minute
+
 
 _WEEKDAY = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 
@@ -102,9 +110,7 @@ def policy_params(site: SiteConfig) -> PolicyParams:
             standby_w=e.standby_w,
             curve_levels=tuple(p[0] for p in e.driver_curve),
             curve_power=tuple(p[1] for p in e.driver_curve),
-            schedule=tuple(
-                (s.start.hour * 60 + s.start.minute, s.level) for s in e.schedule_baseline
-            ),
+            schedule=tuple((_minute(s.start), s.level) for s in e.schedule_baseline),
         ),
     )
 
@@ -116,8 +122,8 @@ def profiles_from_config(site: SiteConfig) -> list[Profile]:
             target=p.target,
             op=p.op,
             level=p.level,
-            start_min=p.start.hour * 60 + p.start.minute,
-            end_min=p.end.hour * 60 + p.end.minute,
+            start_min=_minute(p.start),
+            end_min=_minute(p.end),
             days=frozenset(_WEEKDAY[d] for d in p.days) if p.days is not None else None,
         )
         for p in site.profiles

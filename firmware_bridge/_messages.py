@@ -6,6 +6,7 @@ Pure: each message packs to and parses from its body bytes; framing lives in ``f
 from __future__ import annotations
 
 import struct
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -48,18 +49,21 @@ FLAG_LAMP_FAILURE, FLAG_DRIVER_FAULT, FLAG_FAILSAFE, FLAG_DAY_BURNING, FLAG_OVER
 NACK_UNKNOWN_TYPE, NACK_BAD_FIELD, NACK_UNKNOWN_NODE, NACK_BUSY, NACK_VERSION = 1, 2, 3, 4, 5
 
 
-class Message:
+class Message(ABC):
     """Base of every message: ``TYPE`` on the wire, ``NEEDS_ACK`` for the retry rule."""
 
+    __slots__ = ()
     TYPE: ClassVar[int]
     NEEDS_ACK: ClassVar[bool] = False
 
+    @abstractmethod
     def body(self) -> bytes:
-        raise NotImplementedError
+        """The message's body bytes (after the 4-byte header)."""
 
     @classmethod
+    @abstractmethod
     def parse(cls, body: bytes) -> Message:
-        raise NotImplementedError
+        """The message from its body bytes; FrameError when malformed."""
 
 
 def _u16(name: str, v: int) -> int:

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import serial
 import serial_asyncio_fast
@@ -73,8 +73,7 @@ class LinkStats:
     retries: int = 0
     lost: int = 0  # frames that never got their ACK
     handler_errors: int = 0
-    last_error: str = ""
-    rejected: dict[str, int] = field(default_factory=dict)
+    last_error: str = ""  # rejected frames are counted by reason in ``SerialLink.deframer``
 
 
 class _Protocol(asyncio.Protocol):
@@ -260,7 +259,6 @@ class SerialLink:
     # ---------------------------------------------------------------- receiving
     def _on_frame(self, frame: Frame) -> None:
         self.stats.frames_in += 1
-        self.stats.rejected = dict(self.deframer.rejected)
         msg = frame.message
         if isinstance(msg, Ack | Nack):
             fut = self._pending.get((msg.acked_seq, msg.acked_type))
