@@ -21,6 +21,7 @@ def semantic_issues(site: SiteConfig) -> Iterator[ConfigIssue]:
     cluster_seen: dict[str, str] = {}
     sensor_seen: dict[str, str] = {}
     ports = {p.name for p in site.serial}
+    addresses: dict[tuple[str | None, int | None, int], str] = {}
     for ci, cluster in enumerate(site.clusters):
         cpath = f"clusters[{ci}]"
         if cluster.id in cluster_seen:
@@ -98,6 +99,16 @@ def semantic_issues(site: SiteConfig) -> Iterator[ConfigIssue]:
                         f"{spath}.port",
                         f"no serial port named {sensor.port!r}{hint(sensor.port, ports)}",
                     )
+                if sensor.node is None:
+                    yield ConfigIssue(f"{spath}.node", "a serial sensor needs its node address")
+                address = (sensor.port, sensor.node, sensor.channel)
+                if address in addresses:
+                    yield ConfigIssue(
+                        f"{spath}.node",
+                        f"port {sensor.port} node {sensor.node} channel {sensor.channel} "
+                        f"is already sensor {addresses[address]!r}",
+                    )
+                addresses[address] = sensor.id
     targets = set(cluster_seen) | set(lamp_seen) | {"all"}
     profile_seen: set[str] = set()
     for pi, profile in enumerate(site.profiles):

@@ -128,6 +128,8 @@ class MqttConfig(_Strict):
     queue_size: int = Field(default=10000, ge=10)
     reconnect_min_s: float = Field(default=0.5, gt=0)
     reconnect_max_s: float = Field(default=30.0, gt=0)
+    # After a reconnect the outbox drains in order at no more than this many records a second.
+    drain_per_s: float = Field(default=500.0, gt=0)
 
     @field_validator("root")
     @classmethod
@@ -298,6 +300,7 @@ class SensorConfig(_Strict):
     source: Literal["serial", "mqtt"]
     port: str | None = None
     node: int | None = Field(default=None, ge=0, le=65535)
+    channel: int = Field(default=0, ge=0, le=255)  # the sensor number on its node
 
 
 class ClusterConfig(_Strict):
@@ -387,6 +390,13 @@ class StorageConfig(_Strict):
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
 
 
+class TelemetryConfig(_Strict):
+    """How often the outbox gets an energy and a traffic record."""
+
+    energy_s: float = Field(default=60.0, gt=0)
+    traffic_s: float = Field(default=60.0, gt=0)
+
+
 class MetricsConfig(_Strict):
     """The Prometheus endpoint."""
 
@@ -416,6 +426,7 @@ class SiteConfig(BaseSettings):
     profiles: list[ProfileConfig] = Field(default_factory=list)
     storage: StorageConfig = StorageConfig()
     metrics: MetricsConfig = MetricsConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @classmethod
@@ -454,6 +465,7 @@ def _all_field_names() -> set[str]:
         SiteConfig, SiteLocation, MqttConfig, TlsConfig, SerialPortConfig, NightConfig,
         PresenceConfig, ControllerConfig, ScheduleStep, EnergyConfig, LampConfig,
         LampArrayConfig, SensorConfig, ClusterConfig, ProfileConfig, StorageConfig, MetricsConfig,
+        TelemetryConfig,
     ):  # fmt: skip
         names.update(model.model_fields)
     return names

@@ -144,6 +144,22 @@ class DimmingController:
     def cluster_index(self, cluster_id: str) -> int:
         return self._index.cluster(cluster_id)
 
+    def cluster_mean(self, values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Mean of a per-lamp array over each cluster's lamps (0 for a cluster with none)."""
+        starts, ends = self._index.starts, self._index.ends
+        sizes = ends - starts
+        sums = np.add.reduceat(values, starts) if len(values) else np.zeros(self.n_clusters)
+        out: npt.NDArray[np.float64] = np.where(sizes > 0, sums / np.maximum(sizes, 1), 0.0)
+        return out
+
+    @property
+    def cluster_sizes(self) -> npt.NDArray[np.intp]:
+        return self._index.ends - self._index.starts
+
+    def force_refresh(self) -> None:
+        """Send every lamp's lease at the next step (after a broker reconnect)."""
+        self._next_refresh[:] = -math.inf
+
     def cluster_slice(self, k: int) -> slice:
         return self._index.cluster_slice(k)
 

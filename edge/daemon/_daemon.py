@@ -1,0 +1,415 @@
+"""The gateway daemon: MQTT session, serial links, tick loop, outbox drain, metrics, signals.
+
+Every long-running task is named and owned by one TaskGroup. ``stop()`` (SIGTERM) ends the
+tick loop, checkpoints energy, drains what it can of the outbox, publishes status offline
+and returns; ``reload()`` (SIGHUP) re-validates the config file and swaps the policy in
+between two ticks, or keeps the running one and says why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import signal
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edge._version import __version__
+from edge.config import SiteConfig, load_config
+from edge.control import Override
+from edge.daemon._clock import Clock
+from edge.daemon._ingest import Ingest
+from edge.daemon._publish import (
+    EnergyTotals,
+    cluster_snapshots,
+    energy_record,
+    lease_payloads,
+    put_events,
+    traffic_record,
+)
+from edge.daemon._sdnotify import SystemdNotifier
+from edge.errors import ConfigError
+from edge.metrics import LinkSnapshot, Metrics, Snapshot
+from edge.mqtt import (
+    Inbound,
+    MqttSession,
+    NotConnectedError,
+    PublishTimeoutError,
+    read_password,
+    tls_context,
+)
+from edge.outbox import Outbox
+from edge.site import build_controller
+from edge.state import StateStore
+from firmware_bridge.link import SerialLink
+
+__all__ = ["Daemon", "DaemonStats"]
+
+log = logging.getLogger("streetlight.daemon")
+
+#: Lease seqs reserved ahead of the checkpoint, so a crash never reuses one a node has seen.
+_SEQ_MARGIN = 1_000_000
+
+
+@dataclass
+class DaemonStats:
+    ticks: int = 0
+    overruns: int = 0
+    leases: int = 0
+    lease_failures: int = 0
+    started_at: float = field(default_factory=time.time)
+
+
+class Daemon:
+    """One gateway. ``await run()`` until ``stop()``."""
+
+    def __init__(
+        self,
+        site: SiteConfig,
+        *,
+        config_path: Path | None = None,
+        clock: Clock | None = None,
+        notifier: SystemdNotifier | None = None,
+    ) -> None:
+        self.site, self.config_path = site, config_path
+        self.clock = clock or Clock()
+        self.notifier = notifier or SystemdNotifier()
+        self.boot_id = uuid.uuid4().hex
+        self.root = site.topic_root
+        self.stats = DaemonStats(started_at=self.clock.time())
+        state_dir = site.storage.state_dir
+        self.state = StateStore(state_dir / "state.db")
+        self.outbox = Outbox(
+            state_dir / "outbox.db",
+            gateway_id=site.gateway_id,
+            boot_id=self.boot_id,
+            max_bytes=site.storage.outbox_max_bytes,
+            event_topic=f"{self.root}/event",
+            synchronous=site.storage.synchronous,
+        )
+        self.metrics = Metrics(gateway_id=site.gateway_id, version=__version__)
+        self.metrics_port: int | None = None
+        self._outbox_ready = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._reload_requested = False
+        self._build_policy(site, seq_base=self._seq_base())
+        self.energy = EnergyTotals([c.id for c in site.clusters], self.state)
+        self.mqtt = self._session(site)
+        self.links = {
+            p.name: SerialLink(url=p.url, baudrate=p.baudrate, heartbeat_s=p.heartbeat_s)
+            for p in site.serial
+        }
+        self._last_energy = self._last_traffic = self._last_checkpoint = -math.inf
+
+    # ----------------------------------------------------------------- building
+    def _seq_base(self) -> int:
+        stored = int(self.state.get("lease_seq_next", 0) or 0)
+        base = max(stored, int(time.time() * 1000))
+        self.state.put(lease_seq_next=base + _SEQ_MARGIN)
+        return base
+
+    def _build_policy(self, site: SiteConfig, *, seq_base: int) -> None:
+        """Controller, ingest and lease topics for ``site`` (swapped in as one)."""
+        ctrl = build_controller(site, start=self.clock.time(), seq_base=seq_base)
+        ingest = Ingest(
+            site, count=self._count_ingest, max_payload_bytes=site.mqtt.max_payload_bytes
+        )
+        topics = [f"{site.topic_root}/lamp/{lamp}/set" for lamp in ctrl.site.lamps.ids]
+        self.controller, self.ingest, self._lease_topics = ctrl, ingest, topics
+        for saved in self.state.get("overrides", []) or []:
+            with contextlib.suppress(Exception):  # a target gone from the config: dropped
+                override = Override(**saved)
+                if override.expires_at > self.clock.time():
+                    ctrl.add_override(override)
+
+    def _count_ingest(self, source: str, kind: str, result: str) -> None:
+        self.metrics.ingest.labels(source, kind, result).inc()
+
+    def _session(self, site: SiteConfig) -> MqttSession:
+        m = site.mqtt
+        tls = None
+        if m.tls is not None:
+            tls = tls_context(
+                ca_file=m.tls.ca_file,
+                cert_file=m.tls.cert_file,
+                key_file=m.tls.key_file,
+                verify_hostname=m.tls.verify_hostname,
+            )
+        offline = json.dumps({"v": 1, "state": "offline", "boot_id": self.boot_id}).encode()
+        return MqttSession(
+            host=m.host,
+            port=m.port,
+            client_id=m.client_id or f"streetlight-{site.gateway_id}",
+            subscriptions=[
+                (f"{self.root}/sensor/+/counts", 1),
+                (f"{self.root}/sensor/+/lux", 1),
+                (f"{self.root}/lamp/+/state", 1),
+            ],
+            handler=self._on_message,
+            on_connect=self._on_connect,
+            will=(f"{self.root}/status", offline),
+            username=m.username,
+            password=read_password(m.password, m.password_file),
+            tls=tls,
+            keepalive_s=m.keepalive_s,
+            queue_size=m.queue_size,
+            reconnect_min_s=m.reconnect_min_s,
+            reconnect_max_s=m.reconnect_max_s,
+        )
+
+    # ---------------------------------------------------------------- lifecycle
+    async def run(self) -> None:
+        """Serve until ``stop()``; then shut down in order."""
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGTERM, self.stop)
+            loop.add_signal_handler(signal.SIGINT, self.stop)
+            loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+        if self.site.metrics.enabled:
+            self.metrics_port = self.metrics.serve(self.site.metrics.host, self.site.metrics.port)
+        log.info(
+            "gateway %s starting: boot_id=%s lamps=%d clusters=%d broker=%s:%d",
+            self.site.gateway_id, self.boot_id, self.controller.n_lamps,
+            self.controller.n_clusters, self.site.mqtt.host, self.site.mqtt.port,
+        )  # fmt: skip
+        try:
+            async with asyncio.TaskGroup() as tg:
+                services = [
+                    tg.create_task(self.mqtt.run(), name="mqtt"),
+                    tg.create_task(self._drain_loop(), name="outbox-drain"),
+                ]
+                for name, link in self.links.items():
+                    services.append(tg.create_task(link.run(), name=f"serial {name}"))
+                    services.append(
+                        tg.create_task(self._read_link(name, link), name=f"ingest {name}")
+                    )
+                ticks = tg.create_task(self._tick_loop(), name="tick")
+                self.notifier.ready()
+                await self._stopping.wait()
+                self.notifier.stopping()
+                ticks.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ticks
+                self._checkpoint()
+                await self._final_drain()
+                for task in services:
+                    task.cancel()
+        finally:
+            self.metrics.stop()
+            self.outbox.close()
+            self.state.close()
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                    loop.remove_signal_handler(sig)
+        log.info("gateway %s stopped", self.site.gateway_id)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def _final_drain(self, budget_s: float = 3.0) -> None:
+        """On SIGTERM: deliver what can be delivered quickly, then say offline."""
+        if not self.mqtt.is_connected:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(budget_s):
+                while self.outbox.depth and self.mqtt.is_connected:
+                    if not await self._drain_batch(100):
+                        break
+        offline = {"v": 1, "state": "offline", "boot_id": self.boot_id}
+        with contextlib.suppress(NotConnectedError, PublishTimeoutError):
+            await self.mqtt.publish(f"{self.root}/status", json.dumps(offline).encode(),
+                                    retain=True, timeout_s=2.0)  # fmt: skip
+        await self.mqtt.disconnect()
+
+    # -------------------------------------------------------------------- MQTT
+    def _on_message(self, msg: Inbound) -> None:
+        self.ingest.on_mqtt(msg)
+
+    async def _on_connect(self) -> None:
+        status = {"v": 1, "state": "online", "version": __version__, "boot_id": self.boot_id}
+        await self.mqtt.publish(f"{self.root}/status", json.dumps(status).encode(), retain=True)
+        # Leases handed to a dead connection may be lost: refresh every lamp now.
+        self.controller.force_refresh()
+        self._outbox_ready.set()
+
+    # ------------------------------------------------------------------ serial
+    async def _read_link(self, name: str, link: SerialLink) -> None:
+        while True:
+            frame = await link.frames.get()
+            try:
+                self.ingest.on_frame(name, frame)
+            except Exception:  # never let one odd frame end ingest
+                log.exception("serial %s: cannot ingest %s", name, frame)
+
+    # ------------------------------------------------------------------- ticks
+    async def _tick_loop(self) -> None:
+        clock = self.clock
+        next_at = clock.monotonic()
+        while True:
+            if self._reload_requested:
+                self._reload_requested = False
+                self.reload()
+            started = time.perf_counter()
+            self.tick()
+            self.metrics.tick_seconds.observe(time.perf_counter() - started)
+            period = self.site.controller.tick_s
+            next_at += period
+            late = clock.monotonic() - next_at
+            if late > 0:
+                # Count the overrun and skip the missed ticks; never accumulate them.
+                missed = math.floor(late / period) + 1
+                next_at += missed * period
+                self.stats.overruns += missed
+                self.metrics.tick_overruns.inc(missed)
+            self.notifier.watchdog()
+            await clock.sleep(next_at - clock.monotonic())
+
+    def tick(self) -> None:
+        """One control step: ingest, step, leases out, events and telemetry to the outbox."""
+        now = self.clock.time()
+        ctrl = self.controller
+        result = ctrl.step(now, self.ingest.drain())
+        self.stats.ticks += 1
+        self.energy.add(result)
+        if len(result.send):
+            expiry = result.lease_s / self.clock.speed
+            sent = failed = 0
+            for topic, payload in lease_payloads(ctrl, result, self._lease_topics):
+                if self.mqtt.publish_nowait(topic, payload, qos=1, expiry_s=expiry):
+                    sent += 1
+                else:
+                    failed += 1
+            self.stats.leases += sent
+            self.stats.lease_failures += failed
+            self.metrics.leases.inc(sent)
+            if failed:
+                self.metrics.lease_failures.inc(failed)
+        if result.events:
+            put_events(self.outbox, f"{self.root}/event", result.events)
+            for event in result.events:
+                self.metrics.events.labels(event.kind, event.severity).inc()
+            self._outbox_ready.set()
+        clusters = cluster_snapshots(ctrl, self.energy)
+        tele = self.site.telemetry
+        if now - self._last_energy >= tele.energy_s:
+            self._last_energy = now
+            self.outbox.put(
+                f"{self.root}/telemetry/energy", energy_record(now, clusters), priority=2
+            )
+            self._outbox_ready.set()
+        if now - self._last_traffic >= tele.traffic_s:
+            self._last_traffic = now
+            record = traffic_record(now, ctrl, clusters)
+            self.outbox.put(f"{self.root}/telemetry/traffic", record, priority=1)
+            self._outbox_ready.set()
+        if now - self._last_checkpoint >= self.site.energy.checkpoint_s:
+            self._checkpoint()
+        self.metrics.snapshot = self._snapshot(result.night, clusters)
+
+    def _checkpoint(self) -> None:
+        self._last_checkpoint = self.clock.time()
+        seq_next = int(self.controller.seq.max(initial=0)) + _SEQ_MARGIN
+        stored = int(self.state.get("lease_seq_next", 0) or 0)
+        self.state.put(energy=self.energy.as_dict(), lease_seq_next=max(seq_next, stored))
+
+    def _snapshot(self, night: bool, clusters: tuple[object, ...]) -> Snapshot:
+        links = tuple(
+            LinkSnapshot(
+                port=name,
+                up=link.connected.is_set(),
+                frames_ok=link.deframer.frames_ok,
+                rejected=dict(link.deframer.rejected),
+                reopens=max(0, link.stats.opens - 1),
+            )
+            for name, link in self.links.items()
+        )
+        s = self.mqtt.stats
+        return Snapshot(
+            night=night,
+            clusters=clusters,  # type: ignore[arg-type]
+            links=links,
+            mqtt_connected=self.mqtt.is_connected,
+            mqtt_connects=s.connects,
+            mqtt_dropped=s.dropped_in,
+            outbox_depth=self.outbox.depth,
+            outbox_bytes=self.outbox.bytes,
+            outbox_dropped=self.outbox.dropped,
+            outbox_delivered=self.outbox.delivered,
+        )
+
+    # ------------------------------------------------------------------ outbox
+    async def _drain_loop(self) -> None:
+        rate = self.site.mqtt.drain_per_s
+        batch = max(1, min(100, int(rate)))
+        while True:
+            await self.mqtt.connected.wait()
+            if not self.outbox.depth:
+                self._outbox_ready.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(1.0):
+                        await self._outbox_ready.wait()
+                continue
+            started = time.monotonic()
+            delivered = await self._drain_batch(batch)
+            if not delivered:
+                await asyncio.sleep(1.0)  # the broker is not acknowledging: do not spin
+                continue
+            # At most ``rate`` records a second after a reconnect: the backhaul is shared.
+            await asyncio.sleep(max(0.0, delivered / rate - (time.monotonic() - started)))
+
+    async def _drain_batch(self, limit: int) -> int:
+        records = self.outbox.peek(limit)
+        if not records:
+            return 0
+        results = await asyncio.gather(
+            *(self.mqtt.publish(r.topic, r.payload, qos=1) for r in records),
+            return_exceptions=True,
+        )
+        acked = [r.id for r, res in zip(records, results, strict=True) if res is None]
+        # Only a prefix counts as delivered in order; a later one is sent again (dedup by seq).
+        self.outbox.ack(acked)
+        return len(acked)
+
+    # ------------------------------------------------------------------ reload
+    def request_reload(self) -> None:
+        """SIGHUP: reload between two ticks."""
+        self._reload_requested = True
+
+    def reload(self) -> bool:
+        """Re-validate the config file; swap the policy in, or keep the running one."""
+        if self.config_path is None:
+            log.warning("reload: no config file to reload (started without --config)")
+            self.metrics.config_reloads.labels("skipped").inc()
+            return False
+        try:
+            site = load_config(self.config_path)
+        except ConfigError as err:
+            log.error(
+                "reload: %s is invalid, keeping the running config:\n%s", self.config_path, err
+            )
+            self.metrics.config_reloads.labels("invalid").inc()
+            return False
+        except OSError as exc:
+            log.error(
+                "reload: cannot read %s (%s), keeping the running config", self.config_path, exc
+            )
+            self.metrics.config_reloads.labels("invalid").inc()
+            return False
+        fixed = ("gateway_id", "mqtt", "serial", "storage", "metrics")
+        changed = [k for k in fixed if getattr(site, k) != getattr(self.site, k)]
+        if changed:
+            log.warning(
+                "reload: %s changed; those take effect at the next restart", ", ".join(changed)
+            )
+        old = self.controller
+        self._build_policy(site, seq_base=int(old.seq.max(initial=0)) + 1)
+        self.energy.rekey([c.id for c in site.clusters])
+        self.site = site.model_copy(update={k: getattr(self.site, k) for k in fixed})
+        self.metrics.config_reloads.labels("applied").inc()
+        log.info("reload: applied %s (%d lamps)", self.config_path, self.controller.n_lamps)
+        return True

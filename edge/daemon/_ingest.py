@@ -1,0 +1,179 @@
+"""Ingest: MQTT messages and serial frames in, control-core observations out, per tick.
+
+Handlers only parse, validate and append; the tick loop takes everything gathered since the
+last tick in one ``drain()``. Every message ends in exactly one counted result: ``ok`` or the
+reason it was dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+
+from edge.config import SiteConfig
+from edge.control import KINDS, LampReport, LuxReading, Observation, SensorCounts, SensorFault
+from edge.mqtt import Inbound
+from edge.payloads import CountsPayload, LampStatePayload, LuxPayload, PayloadError, parse
+from firmware_bridge.frames import Counts, Frame, Hello, LampStatus, Lux, SensorFaultReport
+
+__all__ = ["Ingest"]
+
+log = logging.getLogger("streetlight.ingest")
+
+#: Serial sensor fault codes (PROTOCOL.md): 0 = healthy again.
+_FAULT_CODES = {1: "self-test failed", 2: "blinded", 3: "tamper", 4: "low battery"}
+
+Count = Callable[[str, str, str], None]  # (source, kind, result)
+
+
+def _pad(counts: tuple[int, ...]) -> tuple[int, ...]:
+    """A node may count more or fewer kinds than we know; extra kinds are dropped."""
+    return (tuple(counts) + (0,) * len(KINDS))[: len(KINDS)]
+
+
+class Ingest:
+    """Routes inbound traffic to observations for the next tick."""
+
+    def __init__(self, site: SiteConfig, *, count: Count, max_payload_bytes: int) -> None:
+        self.root = site.topic_root
+        self.max_payload_bytes = max_payload_bytes
+        self._count = count
+        self.sensors = {s.id for c in site.clusters for s in c.sensors}
+        self.lamps = {lamp.id for lamp in site.all_lamps()}
+        self.lux_sensor = site.controller.night.lux_sensor
+        self.serial_sensors = {
+            (s.port, s.node, s.channel): s.id
+            for c in site.clusters
+            for s in c.sensors
+            if s.source == "serial"
+        }
+        self._pending: list[Observation] = []
+        self._faulty: dict[str, bool] = {}
+        self.lamp_state: dict[str, LampStatePayload] = {}
+        self.nodes: dict[tuple[str, int], Hello] = {}
+        self.rejections: Counter[str] = Counter()
+
+    def drain(self) -> list[Observation]:
+        """Everything gathered since the last call."""
+        out, self._pending = self._pending, []
+        return out
+
+    def _reject(self, source: str, kind: str, reason: str, detail: str) -> None:
+        self._count(source, kind, reason)
+        self.rejections[reason] += 1
+        if self.rejections[reason] in (1, 10, 100) or self.rejections[reason] % 1000 == 0:
+            log.warning("ingest %s %s dropped (%s): %s", source, kind, reason, detail)
+
+    # ------------------------------------------------------------------- MQTT
+    def on_mqtt(self, msg: Inbound) -> None:
+        """``<root>/sensor/<id>/counts|lux`` and ``<root>/lamp/<id>/state``."""
+        parts = (
+            msg.topic[len(self.root) + 1 :].split("/") if msg.topic.startswith(self.root) else []
+        )
+        if len(parts) != 3 or parts[0] not in ("sensor", "lamp"):
+            self._reject("mqtt", "unknown", "unknown_topic", msg.topic)
+            return
+        group, ident, leaf = parts
+        kind = {"counts": "counts", "lux": "lux", "state": "lamp_state"}.get(leaf, "unknown")
+        if (group, kind) not in (("sensor", "counts"), ("sensor", "lux"), ("lamp", "lamp_state")):
+            self._reject("mqtt", "unknown", "unknown_topic", msg.topic)
+            return
+        known = self.lamps if group == "lamp" else self.sensors
+        if ident not in known:
+            self._reject("mqtt", kind, "unknown_id", f"{group} {ident!r} is not in the config")
+            return
+        if not msg.payload and msg.retain and group == "lamp":
+            self._count("mqtt", kind, "ok")  # a cleared retained state: nothing to do
+            return
+        try:
+            payload = parse(kind, msg.payload, max_bytes=self.max_payload_bytes)
+        except PayloadError as err:
+            self._reject("mqtt", kind, err.reason, f"{msg.topic}: {err.detail}")
+            return
+        if isinstance(payload, CountsPayload):
+            self._counts(ident, payload)
+        elif isinstance(payload, LuxPayload):
+            if ident != self.lux_sensor:
+                self._reject("mqtt", kind, "not_lux_sensor", f"{ident} is not night.lux_sensor")
+                return
+            self._pending.append(LuxReading(sensor=ident, lux=payload.lux))
+        elif isinstance(payload, LampStatePayload):
+            self.lamp_state[ident] = payload
+            self._pending.append(
+                LampReport(
+                    lamp=ident,
+                    level=payload.level,
+                    power_w=payload.power_w,
+                    energy_wh=payload.energy_wh,
+                    # failsafe is the node doing its job, not a lamp fault
+                    faults=tuple(f for f in payload.faults if f != "failsafe"),
+                )
+            )
+        self._count("mqtt", kind, "ok")
+
+    def _counts(self, sensor: str, p: CountsPayload) -> None:
+        if self._faulty.get(sensor, False) != p.faulty:
+            self._faulty[sensor] = p.faulty
+            self._pending.append(SensorFault(sensor=sensor, faulty=p.faulty, reason="node says"))
+        f, b = p.forward, p.backward
+        self._pending.append(
+            SensorCounts(
+                sensor=sensor,
+                interval_s=p.interval_s,
+                forward=(f.car, f.bike, f.pedestrian),
+                backward=(b.car, b.bike, b.pedestrian),
+                mean_speed_mps=p.mean_speed_mps,
+            )
+        )
+
+    # ----------------------------------------------------------------- serial
+    def on_frame(self, port: str, frame: Frame) -> None:
+        """A good frame from a serial link (bad ones were counted by its deframer)."""
+        msg = frame.message
+        kind = type(msg).__name__.lower()
+        if isinstance(msg, Hello):
+            self.nodes[(port, msg.node)] = msg
+            log.info("serial %s: node %d is %s", port, msg.node, msg)
+            self._count("serial", kind, "ok")
+            return
+        if isinstance(msg, Counts | SensorFaultReport):
+            sensor = self.serial_sensors.get((port, msg.node, msg.sensor))
+            if sensor is None:
+                where = f"port {port} node {msg.node} channel {msg.sensor}"
+                self._reject("serial", kind, "unknown_id", f"no sensor configured at {where}")
+                return
+            if isinstance(msg, Counts):
+                speed = msg.mean_speed_cms
+                self._pending.append(
+                    SensorCounts(
+                        sensor=sensor,
+                        interval_s=msg.interval_ms / 1000,
+                        forward=_pad(msg.forward),
+                        backward=_pad(msg.backward),
+                        mean_speed_mps=speed / 100 if speed is not None else None,
+                    )
+                )
+            else:
+                faulty = msg.code != 0
+                reason = _FAULT_CODES.get(msg.code, f"code {msg.code}") if faulty else ""
+                self._faulty[sensor] = faulty
+                self._pending.append(SensorFault(sensor=sensor, faulty=faulty, reason=reason))
+            self._count("serial", kind, "ok")
+            return
+        if isinstance(msg, Lux):
+            sensor = next(
+                (s for (p, n, _), s in self.serial_sensors.items() if p == port and n == msg.node),
+                None,
+            )
+            if sensor is None or sensor != self.lux_sensor:
+                self._reject("serial", kind, "not_lux_sensor", f"lux from {port} node {msg.node}")
+                return
+            self._pending.append(LuxReading(sensor=sensor, lux=msg.lux))
+            self._count("serial", kind, "ok")
+            return
+        if isinstance(msg, LampStatus):
+            # Lamp nodes are addressed over MQTT in this release; a serial lamp is noted only.
+            self._reject("serial", kind, "unmapped", f"lamp status from {port} node {msg.node}")
+            return
+        self._count("serial", kind, "ignored")

@@ -1,0 +1,185 @@
+"""Prometheus metrics (prefix ``streetlight_``, base units, per cluster and never per lamp).
+
+Counters that events drive (ingest results, leases, events, tick overruns) are ordinary
+prometheus-client metrics. What is state (levels, flows, energy, outbox, links) is read at
+scrape time from a ``Snapshot`` the control loop replaces each tick: the HTTP thread reads
+one immutable object and never touches the controller's arrays.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+__all__ = ["ClusterSnapshot", "LinkSnapshot", "Metrics", "Snapshot"]
+
+log = logging.getLogger("streetlight.metrics")
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSnapshot:
+    id: str
+    lamps: int
+    level: float  # mean commanded level
+    flow_per_h: float
+    class_step: int  # 0 = rated class
+    class_level: float
+    failsafe: bool
+    power_w: float
+    faulty_lamps: int
+    energy_j: float  # actual, since the first boot (checkpointed)
+    baseline_full_j: float
+    baseline_schedule_j: float
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSnapshot:
+    port: str
+    up: bool
+    frames_ok: int
+    rejected: dict[str, int]
+    reopens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    night: bool = False
+    clusters: tuple[ClusterSnapshot, ...] = ()
+    links: tuple[LinkSnapshot, ...] = ()
+    mqtt_connected: bool = False
+    mqtt_connects: int = 0
+    mqtt_dropped: int = 0
+    outbox_depth: int = 0
+    outbox_bytes: int = 0
+    outbox_dropped: int = 0
+    outbox_delivered: int = 0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+class _SnapshotCollector(Collector):
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        s = self._metrics.snapshot
+        p = "streetlight_"
+        yield GaugeMetricFamily(p + "night", "1 while the street is lit for the night", s.night)
+        per_cluster = (
+            ("dim_level_ratio", "Mean commanded dimming level of the cluster's lamps", "level"),
+            ("traffic_flow_per_hour", "Road users per hour over the rolling window", "flow_per_h"),
+            ("class_step", "Lighting class steps below the rated class (0 = rated)", "class_step"),
+            ("class_level_ratio", "Level of the cluster's current lighting class", "class_level"),
+            ("failsafe", "1 while the cluster runs at its rated class (fail-safe)", "failsafe"),
+            ("power_watts", "Electrical power drawn by the cluster's lamps", "power_w"),
+            ("lamps", "Lamps in the cluster", "lamps"),
+            ("lamps_faulty", "Lamps reporting a fault", "faulty_lamps"),
+        )
+        for name, doc, attr in per_cluster:
+            g = GaugeMetricFamily(p + name, doc, labels=["cluster"])
+            for c in s.clusters:
+                g.add_metric([c.id], float(getattr(c, attr)))
+            yield g
+        energy = CounterMetricFamily(
+            p + "energy_joules",
+            "Energy per cluster: drawn (basis=actual) and the counterfactual baselines",
+            labels=["cluster", "basis"],
+        )
+        for c in s.clusters:
+            energy.add_metric([c.id, "actual"], c.energy_j)
+            energy.add_metric([c.id, "full"], c.baseline_full_j)
+            energy.add_metric([c.id, "schedule"], c.baseline_schedule_j)
+        yield energy
+        up = GaugeMetricFamily(
+            p + "serial_link_up", "1 while the serial device is open", labels=["port"]
+        )
+        frames = CounterMetricFamily(
+            p + "serial_frames", "Serial frames by result", labels=["port", "result"]
+        )
+        reopens = CounterMetricFamily(
+            p + "serial_reopens", "Serial device reopens", labels=["port"]
+        )
+        for link in s.links:
+            up.add_metric([link.port], float(link.up))
+            frames.add_metric([link.port, "ok"], link.frames_ok)
+            for reason, n in sorted(link.rejected.items()):
+                frames.add_metric([link.port, reason], n)
+            reopens.add_metric([link.port], link.reopens)
+        yield from (up, frames, reopens)
+        yield GaugeMetricFamily(
+            p + "mqtt_connected", "1 while connected to the broker", s.mqtt_connected
+        )
+        yield CounterMetricFamily(
+            p + "mqtt_connects", "Successful broker connections", s.mqtt_connects
+        )
+        yield CounterMetricFamily(
+            p + "mqtt_incoming_dropped", "Incoming messages dropped (queue full)", s.mqtt_dropped
+        )
+        yield GaugeMetricFamily(p + "outbox_depth", "Records waiting in the outbox", s.outbox_depth)
+        yield GaugeMetricFamily(p + "outbox_bytes", "Bytes waiting in the outbox", s.outbox_bytes)
+        yield CounterMetricFamily(
+            p + "outbox_dropped", "Outbox records dropped (full or disk error)", s.outbox_dropped
+        )
+        yield CounterMetricFamily(
+            p + "outbox_delivered", "Outbox records acknowledged by the broker", s.outbox_delivered
+        )
+
+
+class Metrics:
+    """The daemon's registry. ``serve()`` starts the HTTP endpoint in a thread."""
+
+    def __init__(self, *, gateway_id: str, version: str) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.snapshot = Snapshot()
+        Gauge(
+            "streetlight_build_info", "Build and gateway", ["version", "gateway_id"], registry=r
+        ).labels(version, gateway_id).set(1)
+        self.tick_seconds = Histogram(
+            "streetlight_tick_duration_seconds",
+            "Time one control tick took (step, leases, telemetry)",
+            buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0),
+            registry=r,
+        )
+        self.tick_overruns = Counter(
+            "streetlight_tick_overruns", "Ticks that ran past their period", registry=r
+        )
+        self.ingest = Counter(
+            "streetlight_ingest_messages",
+            "Inbound messages by source, kind and result (ok or the rejection reason)",
+            ["source", "kind", "result"],
+            registry=r,
+        )
+        self.leases = Counter("streetlight_leases_sent", "Lease setpoints published", registry=r)
+        self.lease_failures = Counter(
+            "streetlight_lease_send_failures", "Leases not handed to the broker", registry=r
+        )
+        self.events = Counter(
+            "streetlight_events", "Events raised, by kind", ["kind", "severity"], registry=r
+        )
+        self.config_reloads = Counter(
+            "streetlight_config_reloads", "SIGHUP reloads by result", ["result"], registry=r
+        )
+        r.register(_SnapshotCollector(self))
+        self._server: object | None = None
+        self._thread: threading.Thread | None = None
+
+    def serve(self, host: str, port: int) -> int:
+        """Start the endpoint; returns the bound port (``port`` 0 picks a free one)."""
+        server, thread = start_http_server(port, addr=host, registry=self.registry)
+        self._server, self._thread = server, thread
+        bound = int(server.server_address[1])
+        log.info("metrics on http://%s:%d/metrics", host, bound)
+        return bound
+
+    def stop(self) -> None:
+        server = self._server
+        if server is not None:
+            server.shutdown()  # type: ignore[attr-defined]
+            server.server_close()  # type: ignore[attr-defined]
+            self._server = None

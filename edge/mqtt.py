@@ -1,0 +1,367 @@
+"""The one module that touches aiomqtt (and, through it, paho-mqtt): a reconnecting session.
+
+``MqttSession.run()`` connects (MQTT v5, unique client id, Will, TLS and credentials),
+subscribes, calls ``on_connect`` (republish status, re-send leases), and on a lost connection
+reconnects with jittered exponential backoff, for ever. Incoming messages land in one bounded
+queue that outlives connections (full: the oldest is dropped and counted) and are handed to
+``handler`` by worker tasks, so a slow handler never blocks the network reader.
+
+A v3 migration of aiomqtt touches this file only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import random
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from edge.errors import ConfigError, ConfigIssue, StreetlightError
+
+__all__ = [
+    "Inbound",
+    "MqttSession",
+    "MqttStats",
+    "NotConnectedError",
+    "PublishTimeoutError",
+    "read_password",
+    "tls_context",
+]
+
+log = logging.getLogger("streetlight.mqtt")
+
+Handler = Callable[["Inbound"], Awaitable[None] | None]
+
+
+class NotConnectedError(StreetlightError):
+    """The session has no broker connection right now."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        super().__init__(f"not connected to the MQTT broker at {host}:{port}")
+
+
+class PublishTimeoutError(StreetlightError, TimeoutError):
+    """The broker did not acknowledge a QoS 1 publish in time."""
+
+    def __init__(self, topic: str, timeout_s: float) -> None:
+        self.topic, self.timeout_s = topic, timeout_s
+        super().__init__(f"no PUBACK for {topic} within {timeout_s:g} s")
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """A received message, free of aiomqtt types."""
+
+    topic: str
+    payload: bytes
+    retain: bool = False
+    response_topic: str | None = None
+    correlation: bytes | None = None
+
+
+@dataclass
+class MqttStats:
+    """Counters for metrics and `status`."""
+
+    connects: int = 0
+    connect_failures: int = 0
+    disconnects: int = 0
+    received: int = 0
+    dropped_in: int = 0  # incoming messages dropped because the queue was full
+    handler_errors: int = 0
+    published: int = 0
+    publish_failures: int = 0
+    last_error: str = ""
+    connected_since: float = 0.0
+
+
+def tls_context(
+    *, ca_file: Path | None, cert_file: Path | None, key_file: Path | None, verify_hostname: bool
+) -> ssl.SSLContext:
+    """A client TLS context: the CA (or the system store), an optional client certificate."""
+    ctx = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    if cert_file is not None:
+        ctx.load_cert_chain(str(cert_file), str(key_file) if key_file else None)
+    ctx.check_hostname = verify_hostname
+    return ctx
+
+
+def _properties(
+    expiry_s: float | None, response_topic: str | None, correlation: bytes | None
+) -> Properties | None:
+    if expiry_s is None and response_topic is None and correlation is None:
+        return None
+    props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+    if expiry_s is not None:
+        props.MessageExpiryInterval = max(1, round(expiry_s))
+    if response_topic is not None:
+        props.ResponseTopic = response_topic
+    if correlation is not None:
+        props.CorrelationData = correlation
+    return props
+
+
+class MqttSession:
+    """A broker connection that survives the broker. Run ``run()`` as a task."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        client_id: str,
+        subscriptions: Iterable[tuple[str, int]] = (),
+        handler: Handler | None = None,
+        on_connect: Callable[[], Awaitable[None]] | None = None,
+        will: tuple[str, bytes] | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        tls: ssl.SSLContext | None = None,
+        keepalive_s: int = 30,
+        queue_size: int = 10_000,
+        workers: int = 1,
+        reconnect_min_s: float = 0.5,
+        reconnect_max_s: float = 30.0,
+        max_inflight: int = 1000,
+        timeout_s: float = 10.0,
+    ) -> None:
+        self.host, self.port, self.client_id = host, port, client_id
+        self.subscriptions = list(subscriptions)
+        self.handler, self.on_connect, self.will = handler, on_connect, will
+        self._username, self._password, self._tls = username, password, tls
+        self.keepalive_s, self.workers = keepalive_s, workers
+        self.reconnect_min_s, self.reconnect_max_s = reconnect_min_s, reconnect_max_s
+        self.max_inflight, self.timeout_s = max_inflight, timeout_s
+        self.stats = MqttStats()
+        self.connected = asyncio.Event()
+        self._client: aiomqtt.Client | None = None
+        self._queue = self._make_queue(queue_size)
+
+    def _make_queue(self, size: int) -> asyncio.Queue[aiomqtt.Message]:
+        stats = self.stats
+
+        class _DropOldest(asyncio.Queue[aiomqtt.Message]):
+            # paho calls put_nowait from the reader callback: never block, never raise.
+            def put_nowait(self, item: aiomqtt.Message) -> None:
+                if self.full():
+                    self.get_nowait()
+                    stats.dropped_in += 1
+                stats.received += 1
+                super().put_nowait(item)
+
+        return _DropOldest(maxsize=size)
+
+    @property
+    def is_connected(self) -> bool:
+        return self.connected.is_set()
+
+    @property
+    def queued(self) -> int:
+        """Messages received and not yet handled."""
+        return self._queue.qsize()
+
+    # ---------------------------------------------------------------- lifecycle
+    async def run(self) -> None:
+        """Workers plus the connect loop; until cancelled."""
+        async with asyncio.TaskGroup() as tg:
+            for i in range(self.workers if self.handler else 0):
+                tg.create_task(self._work(), name=f"mqtt-worker-{i} {self.client_id}")
+            tg.create_task(self._connect_loop(), name=f"mqtt-connect {self.client_id}")
+
+    def _new_client(self) -> aiomqtt.Client:
+        will = None
+        if self.will is not None:
+            will = aiomqtt.Will(self.will[0], self.will[1], qos=1, retain=True)
+        queue = self._queue
+        client = aiomqtt.Client(
+            self.host,
+            self.port,
+            identifier=self.client_id,
+            protocol=aiomqtt.ProtocolVersion.V5,
+            will=will,
+            username=self._username,
+            password=self._password,
+            tls_context=self._tls,
+            keepalive=self.keepalive_s,
+            # One queue for the session's life: messages queued before a disconnect are
+            # still handled after it.
+            queue_type=cast("type[asyncio.Queue[aiomqtt.Message]]", lambda maxsize: queue),
+            max_inflight_messages=self.max_inflight,
+            timeout=self.timeout_s,
+            logger=logging.getLogger("streetlight.mqtt.paho"),
+        )
+        # Many QoS 1 publishes in flight is how the outbox drains; not worth a warning each.
+        client.pending_calls_threshold = 100_000
+        return client
+
+    async def _connect_loop(self) -> None:
+        backoff = self.reconnect_min_s
+        while True:
+            client = self._new_client()
+            started = time.monotonic()
+            try:
+                async with client:
+                    await self._serve(client)
+            except aiomqtt.MqttError as exc:
+                self.stats.last_error = str(exc)
+                if self._client is None:
+                    self.stats.connect_failures += 1
+                    failures = self.stats.connect_failures
+                    if failures in (1, 10) or failures % 100 == 0:
+                        log.warning(
+                            "mqtt %s:%d: cannot connect (%s); retrying",
+                            self.host,
+                            self.port,
+                            exc,
+                        )
+            finally:
+                if self._client is not None:
+                    self.stats.disconnects += 1
+                    log.warning("mqtt %s:%d: connection lost", self.host, self.port)
+                    # A connection that lasted resets the backoff; a flapping one does not.
+                    if time.monotonic() - started > 10 * self.reconnect_min_s + 5:
+                        backoff = self.reconnect_min_s
+                self._client = None
+                self.connected.clear()
+            await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
+            backoff = min(backoff * 2, self.reconnect_max_s)
+
+    async def _serve(self, client: aiomqtt.Client) -> None:
+        for topic, qos in self.subscriptions:
+            await client.subscribe(topic, qos=qos)
+        self._client = client
+        self.stats.connects += 1
+        self.stats.connected_since = time.time()
+        self.connected.set()
+        log.info("mqtt %s:%d: connected as %s", self.host, self.port, self.client_id)
+        if self.on_connect is not None:
+            await self.on_connect()
+        # aiomqtt exposes the end of a connection only to a message iterator; our workers
+        # read the queue directly, so wait on the future its iterator waits on.
+        disconnected: asyncio.Future[None] = client._disconnected
+        await asyncio.wait([disconnected])
+        if disconnected.exception() is not None:
+            self.stats.last_error = str(disconnected.exception())
+
+    async def _work(self) -> None:
+        assert self.handler is not None
+        handler, queue = self.handler, self._queue
+        while True:
+            message = await queue.get()
+            try:
+                props = message.properties
+                corr = getattr(props, "CorrelationData", None) if props else None
+                inbound = Inbound(
+                    topic=message.topic.value,
+                    payload=message.payload
+                    if isinstance(message.payload, bytes)
+                    else str(message.payload).encode(),
+                    retain=message.retain,
+                    response_topic=getattr(props, "ResponseTopic", None) if props else None,
+                    correlation=bytes(corr) if corr is not None else None,
+                )
+                result = handler(inbound)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:  # a handler error is counted and logged, never fatal
+                self.stats.handler_errors += 1
+                log.exception("mqtt: handler failed on %s", message.topic.value)
+
+    # ---------------------------------------------------------------- publishing
+    def _connected_client(self) -> aiomqtt.Client:
+        client = self._client
+        if client is None:
+            raise NotConnectedError(self.host, self.port)
+        return client
+
+    async def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        qos: int = 1,
+        retain: bool = False,
+        expiry_s: float | None = None,
+        response_topic: str | None = None,
+        correlation: bytes | None = None,
+        timeout_s: float | None = None,
+    ) -> None:
+        """Publish and, for QoS 1, wait for the broker's PUBACK."""
+        client = self._connected_client()
+        props = _properties(expiry_s, response_topic, correlation)
+        wait = self.timeout_s if timeout_s is None else timeout_s
+        try:
+            await client.publish(topic, payload, qos=qos, retain=retain, properties=props,
+                                 timeout=wait)  # fmt: skip
+        except aiomqtt.MqttError as exc:
+            self.stats.publish_failures += 1
+            if "timed out" in str(exc):
+                raise PublishTimeoutError(topic, wait) from None
+            raise NotConnectedError(self.host, self.port) from exc
+        self.stats.published += 1
+
+    def publish_nowait(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        qos: int = 1,
+        retain: bool = False,
+        expiry_s: float | None = None,
+    ) -> bool:
+        """Hand a message to the client without waiting for its PUBACK (leases: a lost one
+        is re-sent by the next refresh). False when not connected or the client refused."""
+        client = self._client
+        if client is None:
+            return False
+        # aiomqtt has no fire-and-forget publish; paho's is the non-waiting half of its own.
+        info = client._client.publish(
+            topic, payload, qos, retain, _properties(expiry_s, None, None)
+        )
+        if info.rc != 0:
+            self.stats.publish_failures += 1
+            return False
+        self.stats.published += 1
+        return True
+
+    async def subscribe(self, topic: str, qos: int = 1) -> None:
+        """Subscribe now (and after every reconnect)."""
+        if (topic, qos) not in self.subscriptions:
+            self.subscriptions.append((topic, qos))
+        client = self._connected_client()
+        with contextlib.suppress(aiomqtt.MqttError):
+            await client.subscribe(topic, qos=qos)
+
+    async def disconnect(self) -> None:
+        """Close the connection cleanly (no Will); ``run()`` keeps reconnecting unless cancelled."""
+        client = self._client
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client._client.disconnect()
+
+
+def read_password(password: Any, password_file: Path | None) -> str | None:
+    """The broker password from config (a SecretStr) or from a file (its first line)."""
+    if password_file is not None:
+        try:
+            lines = password_file.read_text().splitlines()
+        except OSError as exc:
+            raise ConfigError(
+                "mqtt.password_file", [ConfigIssue("mqtt.password_file", f"cannot read: {exc}")]
+            ) from None
+        return lines[0] if lines else ""
+    if password is None:
+        return None
+    return str(password.get_secret_value())

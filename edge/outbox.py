@@ -1,0 +1,225 @@
+"""The SQLite outbox: telemetry and events are committed here before they are published.
+
+At-least-once: a record is deleted only after the broker's PUBACK. Every record carries
+(gateway_id, boot_id, seq), seq counting up from 0 each boot, so consumers deduplicate.
+The outbox has a byte cap: when a record would not fit, it drops the lowest priority, then
+the oldest, counts the drops and leaves one gap marker (an ``outbox_gap`` event naming what
+was lost) at the head of the queue. A failing disk never raises into the caller: the lamp
+control loop carries on, and the drop is counted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["PRIORITY", "Outbox", "OutboxRecord"]
+
+log = logging.getLogger("streetlight.outbox")
+
+#: Higher survives longer when the outbox is full.
+PRIORITY = {"traffic": 1, "info": 1, "energy": 2, "warning": 2, "critical": 3, "gap": 4}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    priority INTEGER NOT NULL,
+    boot_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    size INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_drop ON outbox (priority, id);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    id: int
+    topic: str
+    payload: bytes
+
+
+class Outbox:
+    """One SQLite file (WAL). ``put`` from the control loop; ``peek``/``ack`` from the drain."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        gateway_id: str,
+        boot_id: str,
+        max_bytes: int = 64 * 1024 * 1024,
+        event_topic: str = "event",
+        synchronous: str = "FULL",
+    ) -> None:
+        self.path, self.gateway_id, self.boot_id = path, gateway_id, boot_id
+        self.max_bytes, self.event_topic = max_bytes, event_topic
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
+        self._db.execute(f"PRAGMA synchronous={synchronous}")
+        self._db.executescript(_SCHEMA)
+        self.seq = 0
+        self.dropped = 0  # records dropped for space or by a failing disk, since start
+        self.write_errors = 0
+        self.delivered = 0
+        self.depth = self.bytes = 0
+        self._recount()
+        self._last_error_log = 0.0
+
+    def close(self) -> None:
+        self._db.close()
+
+    # ------------------------------------------------------------------ writing
+    def put(self, topic: str, record: dict[str, Any], *, priority: int = 1) -> int | None:
+        """Commit ``record`` (stamped with gateway_id, boot_id, seq) for ``topic``.
+
+        Returns its seq, or None when it could not be stored (counted in ``dropped``)."""
+        body = {**record, "gateway_id": self.gateway_id, "boot_id": self.boot_id}
+        try:
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                guess = len(json.dumps(body, separators=(",", ":"))) + 20 + len(topic) + 64
+                self._make_room(guess)  # may spend a seq on a gap marker
+                seq = self.seq
+                payload = json.dumps({**body, "seq": seq}, separators=(",", ":")).encode()
+                self._insert(topic, payload, priority, seq, len(payload) + len(topic) + 64)
+        except sqlite3.Error as exc:
+            self._disk_trouble(exc)
+            self._recount()
+            self.seq += 1  # the seq is spent: consumers see the gap
+            self.dropped += 1
+            return None
+        self.seq = seq + 1
+        return seq
+
+    def _recount(self) -> None:
+        try:
+            row = self._db.execute("SELECT count(*), coalesce(sum(size), 0) FROM outbox").fetchone()
+        except sqlite3.Error:
+            return
+        self.depth, self.bytes = int(row[0]), int(row[1])
+
+    def _insert(self, topic: str, payload: bytes, priority: int, seq: int, size: int) -> None:
+        self._db.execute(
+            "INSERT INTO outbox (topic, payload, priority, boot_id, seq, size) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (topic, payload, priority, self.boot_id, seq, size),
+        )
+        self.depth += 1
+        self.bytes += size
+
+    def _make_room(self, size: int) -> None:
+        if self.bytes + size <= self.max_bytes:
+            return
+        lost: list[tuple[str, int, int, int]] = []  # boot_id, seq, size, id
+        need = self.bytes + size + 512 - self.max_bytes  # 512: room for the gap marker
+        rows = self._db.execute(
+            "SELECT boot_id, seq, size, id FROM outbox WHERE priority < ? ORDER BY priority, id",
+            (PRIORITY["gap"],),
+        )
+        for row in rows:
+            lost.append(row)
+            need -= row[2]
+            if need <= 0:
+                break
+        if not lost:
+            return
+        self._db.executemany("DELETE FROM outbox WHERE id = ?", [(r[3],) for r in lost])
+        self.depth -= len(lost)
+        self.bytes -= sum(r[2] for r in lost)
+        self.dropped += len(lost)
+        self._mark_gap(lost)
+
+    def _mark_gap(self, lost: list[tuple[str, int, int, int]]) -> None:
+        """One undelivered gap marker at most: a new loss updates it."""
+        seqs = [r[1] for r in lost if r[0] == self.boot_id]
+        row = self._db.execute(
+            "SELECT id, payload FROM outbox WHERE priority = ? ORDER BY id LIMIT 1",
+            (PRIORITY["gap"],),
+        ).fetchone()
+        if row is not None:
+            marker = json.loads(row[1])
+            data = marker["data"]
+            data["dropped"] += len(lost)
+            if seqs:
+                known = [s for s in (data["first_seq"], data["last_seq"]) if s is not None]
+                data["first_seq"], data["last_seq"] = min(known + seqs), max(known + seqs)
+            marker["message"] = f"outbox full: {data['dropped']} records dropped"
+            self._db.execute(
+                "UPDATE outbox SET payload = ? WHERE id = ?",
+                (json.dumps(marker, separators=(",", ":")).encode(), row[0]),
+            )
+            return
+        seq = self.seq
+        self.seq += 1
+        marker = {
+            "v": 1,
+            "t": time.time(),
+            "kind": "outbox_gap",
+            "subject": self.gateway_id,
+            "severity": "warning",
+            "message": f"outbox full: {len(lost)} records dropped",
+            "data": {
+                "dropped": len(lost),
+                "first_seq": min(seqs) if seqs else None,
+                "last_seq": max(seqs) if seqs else None,
+            },
+            "gateway_id": self.gateway_id,
+            "boot_id": self.boot_id,
+            "seq": seq,
+        }
+        payload = json.dumps(marker, separators=(",", ":")).encode()
+        topic = self.event_topic
+        self._insert(topic, payload, PRIORITY["gap"], seq, len(payload) + len(topic) + 64)
+
+    def _disk_trouble(self, exc: sqlite3.Error) -> None:
+        self.write_errors += 1
+        now = time.monotonic()
+        if now - self._last_error_log > 60:
+            self._last_error_log = now
+            log.error("outbox %s: cannot store a record (%s); dropping it", self.path, exc)
+
+    # ------------------------------------------------------------------ reading
+    def peek(self, limit: int = 100) -> list[OutboxRecord]:
+        """The oldest undelivered records, in commit order."""
+        try:
+            rows = self._db.execute(
+                "SELECT id, topic, payload FROM outbox ORDER BY id LIMIT ?", (limit,)
+            ).fetchall()
+        except sqlite3.Error as exc:
+            self._disk_trouble(exc)
+            return []
+        return [OutboxRecord(int(r[0]), str(r[1]), bytes(r[2])) for r in rows]
+
+    def ack(self, ids: list[int]) -> None:
+        """Delete records the broker acknowledged."""
+        if not ids:
+            return
+        try:
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                marks = ",".join("?" * len(ids))
+                row = self._db.execute(
+                    f"SELECT count(*), coalesce(sum(size), 0) FROM outbox WHERE id IN ({marks})",
+                    ids,
+                ).fetchone()
+                self._db.execute(f"DELETE FROM outbox WHERE id IN ({marks})", ids)
+        except sqlite3.Error as exc:
+            self._disk_trouble(exc)  # delivered again later: at-least-once allows it
+            return
+        self.depth -= int(row[0])
+        self.bytes -= int(row[1])
+        self.delivered += int(row[0])
+
+    def integrity_ok(self) -> bool:
+        return bool(self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok")

@@ -1,0 +1,262 @@
+"""The simulated street in (virtual) real time, talking to a running daemon like the real one.
+
+``LampFleet``: every lamp of a site as an MQTT lamp node. It obeys leases (newer seq only,
+held for ``valid_for_s``), fades as a driver does, falls back to its failsafe level when a
+lease lapses, and reports its state (retained) on ``<root>/lamp/<id>/state``.
+
+``LiveStreet``: road users moving along the roads, counted by the site's sensors; an MQTT
+sensor publishes ``<root>/sensor/<id>/counts``, a serial one sends COUNTS frames through a
+``FakeNode`` on a pty (one per serial port, speaking for every node on that bus).
+
+Both read time from the daemon's ``Clock``, so the demo can run a night faster than real time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge.config import SiteConfig
+from edge.control._energy import DriverCurve
+from edge.daemon import Clock
+from edge.mqtt import Inbound, MqttSession
+from edge.payloads import LeasePayload, PayloadError
+from edge.site import policy_params, site_spec
+from firmware_bridge.frames import Counts
+from simulator.firmware import FakeNode
+from simulator.street import LampNodes, SensorBank
+from simulator.traffic import Arrivals
+
+__all__ = ["LampFleet", "LiveStreet", "StreetStats"]
+
+log = logging.getLogger("streetlight.sim.live")
+
+
+class LampFleet:
+    """Every lamp of ``site`` as an MQTT lamp node."""
+
+    def __init__(
+        self,
+        site: SiteConfig,
+        *,
+        host: str,
+        port: int,
+        clock: Clock,
+        report_s: float = 10.0,
+        failsafe_level: float = 1.0,
+    ) -> None:
+        spec = site_spec(site)
+        self.clock, self.report_s, self.root = clock, report_s, site.topic_root
+        self.ids = list(spec.lamps.ids)
+        self.index = {lamp: j for j, lamp in enumerate(self.ids)}
+        self.floor = spec.lamps.floor * spec.lamps.clo
+        self.nodes = LampNodes(
+            nominal_w=spec.lamps.nominal_w.copy(),
+            curve=DriverCurve(policy_params(site).energy),
+            failsafe_level=failsafe_level,
+        )
+        self.lease_seq = np.full(len(self.ids), -1, dtype=np.int64)
+        self.leases = 0
+        self.rejected = 0
+        self.session = MqttSession(
+            host=host,
+            port=port,
+            client_id=f"sim-lamps-{site.gateway_id}",
+            subscriptions=[(f"{self.root}/lamp/+/set", 1)],
+            handler=self._on_set,
+            reconnect_max_s=2.0,  # simulated nodes come back quickly after a broker restart
+        )
+
+    def _on_set(self, msg: Inbound) -> None:
+        lamp = msg.topic.rsplit("/", 2)[-2]
+        j = self.index.get(lamp)
+        try:
+            lease = LeasePayload.model_validate_json(msg.payload)
+        except (ValueError, PayloadError):
+            self.rejected += 1
+            return
+        if j is None or lease.seq <= self.lease_seq[j]:
+            self.rejected += 1  # not ours, or stale / a duplicate
+            return
+        self.lease_seq[j] = lease.seq
+        self.leases += 1
+        idx = np.array([j])
+        self.nodes.apply(self.clock.time(), idx, np.array([lease.level]), lease.valid_for_s)
+
+    @property
+    def output(self) -> np.ndarray:
+        return self.nodes.output
+
+    def in_failsafe(self) -> np.ndarray:
+        return self.clock.time() >= self.nodes.lease_until
+
+    async def run(self, tick_s: float = 0.5) -> None:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self.session.run(), name="sim-lamps-mqtt")
+            tg.create_task(self._loop(tick_s), name="sim-lamps")
+
+    async def _loop(self, tick_s: float) -> None:
+        last = self.clock.time()
+        next_report = last
+        while True:
+            await self.clock.sleep(tick_s)
+            now = self.clock.time()
+            self.nodes.tick(now, now - last)
+            last = now
+            if now >= next_report and self.session.is_connected:
+                next_report = now + self.report_s
+                self._report(now)
+
+    def _report(self, now: float) -> None:
+        failsafe = now >= self.nodes.lease_until
+        left = np.maximum(self.nodes.lease_until - now, 0.0)
+        for j, lamp in enumerate(self.ids):
+            state = {
+                "v": 1,
+                "level": round(float(self.nodes.output[j]), 4),
+                "power_w": round(float(self.nodes.power_w[j]), 2),
+                "faults": ["failsafe"] if failsafe[j] else [],
+                "lease_left_s": round(float(left[j]), 1),
+            }
+            self.session.publish_nowait(
+                f"{self.root}/lamp/{lamp}/state", json.dumps(state).encode(), qos=0, retain=True
+            )
+
+
+@dataclass
+class StreetStats:
+    users: int = 0
+    reports: int = 0
+    mqtt_reports: int = 0
+    serial_reports: int = 0
+
+
+class LiveStreet:
+    """Road users and sensors; counts out over MQTT and serial."""
+
+    def __init__(
+        self,
+        site: SiteConfig,
+        *,
+        host: str,
+        port: int,
+        clock: Clock,
+        arrivals: Arrivals,
+        start: float,
+        serial_nodes: dict[str, FakeNode] | None = None,
+        seed: int = 1,
+        report_s: float = 10.0,
+    ) -> None:
+        self.site, self.clock, self.arrivals, self.start = site, clock, arrivals, start
+        self.spec = site_spec(site)
+        self.root = site.topic_root
+        self.sensors = SensorBank(
+            site=self.spec, rng=np.random.default_rng(seed), report_s=report_s
+        )
+        by_id = {s.id: s for c in site.clusters for s in c.sensors}
+        self.sensor_cfg = [by_id[i] for i in self.sensors.ids]
+        self.serial_nodes = serial_nodes or {}
+        self.lengths = np.array([c.length_m for c in self.spec.clusters])
+        self.pos = np.zeros(0)
+        self.active = np.zeros(0, dtype=np.intp)
+        self.detected = np.full(len(arrivals), np.inf)
+        self.next_arrival = 0
+        self.stats = StreetStats()
+        self.session = MqttSession(
+            host=host, port=port, client_id=f"sim-sensors-{site.gateway_id}", reconnect_max_s=2.0
+        )
+
+    def positions(self) -> list[tuple[int, float, int]]:
+        """(cluster, position, direction) of every road user on the road now."""
+        a = self.arrivals
+        return [
+            (int(a.cluster[u]), float(p), int(a.direction[u]))
+            for u, p in zip(self.active.tolist(), self.pos.tolist(), strict=True)
+        ]
+
+    async def run(self, tick_s: float = 0.5) -> None:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self.session.run(), name="sim-sensors-mqtt")
+            tg.create_task(self._loop(tick_s), name="sim-street")
+
+    async def _loop(self, tick_s: float) -> None:
+        last = self.clock.time()
+        while True:
+            await self.clock.sleep(tick_s)
+            now = self.clock.time()
+            self.step(now, now - last)
+            last = now
+
+    def step(self, now: float, dt: float) -> None:
+        """Move road users on, let them in, count crossings, send what the sensors report."""
+        a, rel = self.arrivals, now - self.start
+        if len(self.active):
+            prev = self.pos
+            self.pos = prev + a.direction[self.active] * a.speed_mps[self.active] * dt
+            self._detect(now, prev, self.pos, self.active)
+            on_road = (self.pos >= 0) & (self.pos <= self.lengths[a.cluster[self.active]])
+            self.pos, self.active = self.pos[on_road], self.active[on_road]
+        stop = int(a.t_s.searchsorted(rel, side="right"))
+        if stop > self.next_arrival:
+            new = np.arange(self.next_arrival, stop)
+            self.next_arrival = stop
+            self.stats.users += len(new)
+            entry = np.where(a.direction[new] > 0, 0.0, self.lengths[a.cluster[new]])
+            moved = entry + a.direction[new] * a.speed_mps[new] * (rel - a.t_s[new])
+            before = np.where(a.direction[new] > 0, -1e-9, self.lengths[a.cluster[new]] + 1e-9)
+            self._detect(now, before, moved, new)
+            self.pos = np.concatenate((self.pos, moved))
+            self.active = np.concatenate((self.active, new))
+        batch = self.sensors.collect(now, dt)
+        if batch is not None:
+            self._send(batch)
+
+    def _detect(self, now: float, prev: np.ndarray, new: np.ndarray, users: np.ndarray) -> None:
+        a = self.arrivals
+        self.sensors.detect(
+            now, prev, new, a.cluster[users], a.direction[users], a.kind[users],
+            a.speed_mps[users], users, self.detected,
+        )  # fmt: skip
+
+    def _send(self, batch: object) -> None:
+        from edge.control import CountsBatch
+
+        assert isinstance(batch, CountsBatch)
+        index = {s: i for i, s in enumerate(self.sensors.ids)}
+        for row, sensor in enumerate(batch.sensors):
+            cfg = self.sensor_cfg[index[sensor]]
+            fwd = [int(x) for x in batch.forward[row]]
+            bwd = [int(x) for x in batch.backward[row]]
+            speed = float(batch.mean_speed_mps[row])
+            self.stats.reports += 1
+            if cfg.source == "serial" and cfg.port in self.serial_nodes:
+                node = self.serial_nodes[cfg.port]
+                node.send(
+                    Counts(
+                        node=cfg.node or 0,
+                        sensor=cfg.channel,
+                        interval_ms=max(1, round(float(batch.interval_s[row]) * 1000)),
+                        forward=tuple(fwd),
+                        backward=tuple(bwd),
+                        mean_speed_cms=round(speed * 100) if speed > 0 else None,
+                    )
+                )
+                self.stats.serial_reports += 1
+            elif cfg.source == "mqtt":
+                kinds = ("car", "bike", "pedestrian")
+                payload = {
+                    "v": 1,
+                    "interval_s": round(max(float(batch.interval_s[row]), 0.001), 3),
+                    "forward": dict(zip(kinds, fwd, strict=True)),
+                    "backward": dict(zip(kinds, bwd, strict=True)),
+                }
+                if speed > 0:
+                    payload["mean_speed_mps"] = round(speed, 2)
+                self.session.publish_nowait(
+                    f"{self.root}/sensor/{sensor}/counts", json.dumps(payload).encode()
+                )
+                self.stats.mqtt_reports += 1

@@ -1,0 +1,280 @@
+"""The daemon end to end: a real private mosquitto, a real pty, simulated lamp nodes.
+
+The daemon and the simulated street share one virtual clock running 10x (so a 60 s flow
+window warms in 6 s); everything else is the real code over real sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import urllib.request
+from pathlib import Path
+
+import aiomqtt
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from firmware_bridge.frames import Counts
+from tests.helpers.broker import MosquittoBroker
+from tests.helpers.gateway import Gateway, Recorder, running_gateway, write_site
+from tests.helpers.pty_pair import PtyPair
+
+ART_AHEAD = ("art-013", "art-014", "art-015")  # 500, 540, 580 m: ahead of art-radar-mid
+ART_FAR = ("art-001", "art-025")
+RES_AHEAD = ("res-001", "res-002", "res-003")  # 15, 45, 75 m: ahead of res-pir-north
+
+
+def _scrape(port: int) -> dict[str, list[tuple[dict[str, str], float]]]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    out: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out.setdefault(sample.name, []).append((dict(sample.labels), sample.value))
+    return out
+
+
+def _value(
+    metrics: dict[str, list[tuple[dict[str, str], float]]], name: str, **labels: str
+) -> float:
+    return sum(
+        v for lab, v in metrics.get(name, []) if all(lab.get(k) == x for k, x in labels.items())
+    )
+
+
+async def _settled_dim(gw: Gateway) -> None:
+    """Wait for the flow window to warm and the arterial to dim to its lowest class."""
+    await gw.until(lambda: all(gw.lamp_level(lamp) < 0.35 for lamp in ART_AHEAD + ART_FAR), 20)
+
+
+async def test_presence_follows_road_users_and_telemetry_flows(
+    private_broker: MosquittoBroker, tmp_path: Path, pty_pair: PtyPair
+) -> None:
+    config = write_site(tmp_path, port=private_broker.port, device=pty_pair.device)
+    async with (
+        Recorder(private_broker.host, private_broker.port, "streetlight/v1/cabinet-0417/#") as rec,
+        running_gateway(config, node_fd=pty_pair.node_fd) as gw,
+    ):
+        await _settled_dim(gw)
+        assert gw.node is not None
+        # A car passes the mid-road radar (serial, node 2) heading east at 12 m/s.
+        gw.node.send(Counts(node=2, sensor=0, interval_ms=1000, forward=(1, 0, 0),
+                            backward=(0, 0, 0), mean_speed_cms=1200))  # fmt: skip
+        await gw.until(lambda: all(gw.lamp_level(lamp) > 0.99 for lamp in ART_AHEAD), 3)
+        assert all(gw.lamp_level(lamp) < 0.35 for lamp in ART_FAR)
+        # After hold_s (10 virtual s) the boost is released and the lamps ramp back down.
+        await gw.until(lambda: all(gw.lamp_level(lamp) < 0.35 for lamp in ART_AHEAD), 8)
+
+        # A pedestrian at the north end of the residential street, over MQTT.
+        async with aiomqtt.Client(private_broker.host, private_broker.port) as client:
+            body = {"v": 1, "interval_s": 1, "forward": {"pedestrian": 1}}
+            await client.publish(
+                "streetlight/v1/cabinet-0417/sensor/res-pir-north/counts",
+                json.dumps(body).encode(),
+                qos=1,
+            )
+        await gw.until(lambda: all(gw.lamp_level(lamp) > 0.99 for lamp in RES_AHEAD), 3)
+        assert gw.lamp_level("res-020") < 0.99
+
+        port = gw.daemon.metrics_port
+        assert port is not None
+        metrics = await asyncio.to_thread(_scrape, port)
+        boot = gw.daemon.boot_id
+
+    # Metrics: parsed by prometheus_client's own parser.
+    assert _value(metrics, "streetlight_ingest_messages_total", source="serial", kind="counts",
+                  result="ok") >= 1  # fmt: skip
+    assert _value(metrics, "streetlight_ingest_messages_total", source="mqtt", kind="counts",
+                  result="ok") >= 1  # fmt: skip
+    assert (
+        _value(metrics, "streetlight_energy_joules_total", cluster="arterial", basis="actual") > 0
+    )
+    assert _value(metrics, "streetlight_mqtt_connected") == 1
+    assert 0.29 < _value(metrics, "streetlight_dim_level_ratio", cluster="arterial") < 1.0
+    assert _value(metrics, "streetlight_tick_duration_seconds_count") > 50
+    assert _value(metrics, "streetlight_build_info", gateway_id="cabinet-0417") == 1
+
+    # Telemetry and events came through the outbox with one contiguous seq per boot.
+    records = [b for t, b, _ in rec.messages if ("/telemetry/" in t or t.endswith("/event"))
+               and isinstance(b, dict) and b.get("boot_id") == boot]  # fmt: skip
+    energy = [b for t, b, _ in rec.messages if t.endswith("/telemetry/energy")]
+    assert len(energy) >= 5
+    assert (
+        energy[-1]["clusters"]["arterial"]["energy_wh"]
+        > energy[0]["clusters"]["arterial"]["energy_wh"]
+    )
+    seqs = sorted({b["seq"] for b in records})
+    assert seqs == list(range(len(seqs))), f"seq gaps in {seqs}"
+    status = [b for t, b, _ in rec.messages if t.endswith("/status")]
+    assert status[0]["state"] == "online"
+    assert status[-1]["state"] == "offline"
+    leases = [(t, b) for t, b, _ in rec.messages if t.endswith("/set")]
+    assert leases
+    assert all(0.0 <= b["level"] <= 1.0 and b["valid_for_s"] == 90 for _, b in leases)
+
+
+@pytest.mark.timeout(150)
+async def test_broker_outage_loses_no_telemetry_and_no_lamp_goes_dark(
+    private_broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    config = write_site(tmp_path, port=private_broker.port)
+    topic = "streetlight/v1/cabinet-0417/#"
+    async with (
+        Recorder(private_broker.host, private_broker.port, topic) as rec,
+        running_gateway(config) as gw,
+    ):
+        await _settled_dim(gw)
+        boot = gw.daemon.boot_id
+        floor = gw.fleet.floor
+        private_broker.stop()
+        await gw.until(lambda: not gw.daemon.mqtt.is_connected, 5)
+        cut = gw.daemon.outbox.seq  # records from here on were produced with no broker
+        # 30 s without a broker (300 virtual s: every lease lapses). Lamps hold their lease
+        # or sit at failsafe; none is ever below its floor.
+        lowest = 1.0
+        for _ in range(300):
+            await asyncio.sleep(0.1)
+            lowest = min(lowest, float((gw.fleet.output - floor).min()))
+        assert lowest >= -1e-9, f"a lamp went below its floor by {-lowest:.3f}"
+        assert gw.fleet.in_failsafe().all()
+        waiting = gw.daemon.outbox.depth
+        assert waiting > 0  # telemetry produced meanwhile is waiting in the outbox
+        online_before = len([b for b in rec.of("/status") if b.get("state") == "online"])
+        private_broker.start()
+        # reconnect_max_s (5 s here) caps the backoff; 2 s for the connect itself.
+        await gw.until(lambda: gw.daemon.mqtt.is_connected, 7)
+        await gw.until(lambda: gw.daemon.outbox.depth == 0, 10)
+        await gw.until(
+            lambda: (
+                len([b for b in rec.of("/status") if b.get("state") == "online"]) > online_before
+            ),
+            5,
+        )
+        # Lamp nodes reconnect on their own; within one lease refresh (30 virtual s) of that
+        # every lamp holds a fresh lease again and leaves failsafe.
+        await gw.until(lambda: gw.fleet.session.is_connected, 5)
+        await gw.until(lambda: not gw.fleet.in_failsafe().any(), 5)
+        produced = gw.daemon.outbox.seq
+        await gw.until(lambda: len({b["seq"] for b in _records(rec, boot)}) >= produced, 5)
+    assert gw.daemon.mqtt.stats.connects == 2
+    # A record the broker acknowledged just as it was killed may never reach a clean-session
+    # subscriber (the broker's loss, not the outbox's); from the cut on, nothing is missing.
+    seqs = {b["seq"] for b in _records(rec, boot)}
+    assert set(range(cut, produced)) <= seqs, f"missing {set(range(cut, produced)) - seqs}"
+    assert produced - cut >= waiting > 0
+    assert gw.daemon.outbox.dropped == 0
+
+
+def _records(rec: Recorder, boot: str) -> list[dict[str, object]]:
+    return [b for t, b, _ in rec.messages if ("/telemetry/" in t or t.endswith("/event"))
+            and isinstance(b, dict) and b.get("boot_id") == boot]  # fmt: skip
+
+
+BAD_PAYLOADS = {
+    "not_json": b"{nope",
+    "not_object": b"[1, 2]",
+    "version": b'{"v": 2, "interval_s": 10}',
+    "invalid": b'{"v": 1, "interval_s": -1}',
+    "oversized": b'{"v": 1, "pad": "' + b"x" * 70_000 + b'"}',
+}
+
+
+async def test_malformed_payloads_on_every_inbound_topic_are_counted_and_survived(
+    broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    config = write_site(tmp_path, port=broker.port)
+    root = "streetlight/v1/cabinet-0417"
+    topics = {
+        "counts": f"{root}/sensor/art-radar-east/counts",
+        "lux": f"{root}/sensor/art-radar-east/lux",
+        "lamp_state": f"{root}/lamp/art-001/state",
+    }
+    async with running_gateway(config) as gw:
+        await gw.until(lambda: gw.daemon.mqtt.is_connected, 5)
+        async with aiomqtt.Client(broker.host, broker.port) as client:
+            for topic in topics.values():
+                for payload in BAD_PAYLOADS.values():
+                    await client.publish(topic, payload, qos=1)
+            await client.publish(
+                f"{root}/sensor/no-such-sensor/counts", b'{"v":1,"interval_s":1}', qos=1
+            )
+            await client.publish(f"{root}/lamp/no-such-lamp/state", b'{"v":1,"level":1}', qos=1)
+            # and a good one after all that
+            good = b'{"v":1,"interval_s":10,"forward":{"car":1},"mean_speed_mps":13}'
+            await client.publish(topics["counts"], good, qos=1)
+        ticks = gw.daemon.stats.ticks
+        port = gw.daemon.metrics_port
+        assert port is not None
+
+        def counted() -> bool:
+            m = _scrape(port)
+            return _value(m, "streetlight_ingest_messages_total", kind="counts", result="ok") >= 1
+
+        await gw.until(lambda: counted(), 5)
+        metrics = await asyncio.to_thread(_scrape, port)
+        await gw.until(lambda: gw.daemon.stats.ticks > ticks + 5, 5)  # still ticking
+    for kind in topics:
+        for reason in BAD_PAYLOADS:
+            n = _value(metrics, "streetlight_ingest_messages_total", source="mqtt", kind=kind,
+                       result=reason)  # fmt: skip
+            assert n == 1, f"{kind}/{reason} counted {n} times"
+    assert _value(metrics, "streetlight_ingest_messages_total", result="unknown_id") == 2
+    assert gw.daemon.mqtt.stats.handler_errors == 0
+
+
+async def test_sighup_keeps_a_broken_config_applies_a_good_one_and_sigterm_exits_0(
+    broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    config = write_site(tmp_path, port=broker.port)
+    good = config.read_text()
+    log = tmp_path / "daemon.log"
+    root = "streetlight/v1/cabinet-0417"
+    async with Recorder(broker.host, broker.port, f"{root}/#") as rec:
+        with log.open("wb") as err:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "edge", "run", "--config", str(config),
+                "--virtual-start", "2026-11-28T23:30", "--speed", "10",
+                stdout=asyncio.subprocess.DEVNULL, stderr=err,
+            )  # fmt: skip
+        try:
+            async with asyncio.timeout(20):
+                while not any(b.get("state") == "online" for b in rec.of("/status")):
+                    await asyncio.sleep(0.05)
+
+            config.write_text(good.replace("tick_s: 1.0", "tick_s: -1"))
+            proc.send_signal(signal.SIGHUP)
+            async with asyncio.timeout(10):
+                while b"keeping the running config" not in log.read_bytes():
+                    await asyncio.sleep(0.05)
+            assert b"controller.tick_s" in log.read_bytes()  # the log line names the problem
+            seen = len(rec.messages)
+            await asyncio.sleep(1.0)
+            assert proc.returncode is None
+            assert len(rec.messages) > seen
+
+            always = (
+                "  - {id: test-set, target: arterial, op: set, level: 0.9,"
+                ' start: "00:00", end: "00:00"}\n'
+            )
+            config.write_text(good.replace("profiles:\n", "profiles:\n" + always))
+            proc.send_signal(signal.SIGHUP)
+            async with asyncio.timeout(10):
+                while not any(
+                    t.endswith("/lamp/art-001/set") and isinstance(b, dict) and b["level"] == 0.9
+                    for t, b, _ in rec.messages
+                ):
+                    await asyncio.sleep(0.05)
+            assert b"reload: applied" in log.read_bytes()
+
+            proc.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(10):
+                assert await proc.wait() == 0
+            await asyncio.sleep(0.3)
+            assert rec.of("/status")[-1]["state"] == "offline"
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
