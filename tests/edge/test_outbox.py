@@ -1,0 +1,106 @@
+"""The SQLite outbox and the state store, on real files."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sqlite3
+from pathlib import Path
+
+from edge.daemon import SystemdNotifier
+from edge.outbox import PRIORITY, Outbox
+from edge.state import StateStore
+
+
+def _box(tmp_path: Path, **kw: object) -> Outbox:
+    return Outbox(tmp_path / "outbox.db", gateway_id="gw-1", boot_id="boot-a", **kw)  # type: ignore[arg-type]
+
+
+def test_records_keep_commit_order_and_survive_a_reopen(tmp_path: Path) -> None:
+    box = _box(tmp_path)
+    seqs = [box.put("t/energy", {"v": 1, "n": i}, priority=2) for i in range(5)]
+    assert seqs == [0, 1, 2, 3, 4]
+    box.ack([r.id for r in box.peek(2)])
+    box.close()
+    again = Outbox(tmp_path / "outbox.db", gateway_id="gw-1", boot_id="boot-b")
+    left = [json.loads(r.payload) for r in again.peek()]
+    assert [b["n"] for b in left] == [2, 3, 4]
+    assert {b["boot_id"] for b in left} == {"boot-a"}
+    assert again.depth == 3
+    assert again.put("t/energy", {"v": 1}) == 0  # a new boot counts from 0 again
+
+
+def test_full_outbox_drops_lowest_priority_then_oldest_and_leaves_one_gap_marker(
+    tmp_path: Path,
+) -> None:
+    box = _box(tmp_path, max_bytes=64 * 1024, event_topic="gw/event")
+    pad = "x" * 900
+    for i in range(40):
+        box.put("gw/telemetry/traffic", {"n": i, "pad": pad}, priority=PRIORITY["traffic"])
+    for i in range(40):
+        box.put("gw/telemetry/energy", {"n": i, "pad": pad}, priority=PRIORITY["energy"])
+    for i in range(40):
+        box.put("gw/event", {"n": i, "kind": "x", "pad": pad}, priority=PRIORITY["critical"])
+    assert box.bytes <= box.max_bytes
+    assert box.dropped > 0
+    rows = [(r.topic, json.loads(r.payload)) for r in box.peek(1000)]
+    gaps = [b for t, b in rows if b.get("kind") == "outbox_gap"]
+    assert len(gaps) == 1
+    assert gaps[0]["data"]["dropped"] == box.dropped
+    topics = [t for t, b in rows if b.get("kind") != "outbox_gap"]
+    # Every critical event survived; traffic went first.
+    assert topics.count("gw/event") == 40
+    assert "gw/telemetry/traffic" not in topics
+    # Survivors of one kind are the newest ones.
+    energy = [b["n"] for t, b in rows if t == "gw/telemetry/energy"]
+    assert energy == sorted(energy)
+    assert not energy or energy[-1] == 39
+    # Seqs stay unique: the dropped ones are named by the marker.
+    seqs = [b["seq"] for _, b in rows]
+    assert len(seqs) == len(set(seqs))
+    assert gaps[0]["data"]["first_seq"] == 0
+
+
+def test_a_disk_that_refuses_writes_drops_and_counts_and_never_raises(tmp_path: Path) -> None:
+    box = _box(tmp_path)
+    box.put("t", {"v": 1})
+    # SQLite's own limit stands in for a full filesystem.
+    box._db.execute("PRAGMA max_page_count = 1")
+    for i in range(50):
+        box.put("t", {"v": 1, "pad": "y" * 5000, "i": i})
+    assert box.dropped == 50
+    assert box.write_errors == 50
+    assert box.integrity_ok()
+    box._db.execute("PRAGMA max_page_count = 1073741823")  # space returns
+    assert box.put("t", {"v": 1}) == 51  # seqs of the dropped records were spent
+    assert box.depth == 2
+
+
+def test_state_store_keeps_json_values_across_reopen(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "state.db")
+    assert store.get("energy", {}) == {}
+    assert store.put(energy={"a": [1.0, 2.0, 3.0]}, lease_seq_next=7)
+    store.close()
+    again = StateStore(tmp_path / "state.db")
+    assert again.get("energy") == {"a": [1.0, 2.0, 3.0]}
+    assert again.get("lease_seq_next") == 7
+
+
+def test_sd_notify_sends_datagrams_to_the_notify_socket(tmp_path: Path) -> None:
+    path = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(path))
+        sock.settimeout(2)
+        notifier = SystemdNotifier(str(path))
+        assert notifier.ready()
+        assert notifier.watchdog()
+        assert sock.recv(64) == b"READY=1"
+        assert sock.recv(64) == b"WATCHDOG=1"
+    assert not SystemdNotifier("").ready()  # not under systemd: a no-op
+
+
+def test_outbox_uses_wal_and_full_sync_by_default(tmp_path: Path) -> None:
+    box = _box(tmp_path)
+    assert box._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert box._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert isinstance(box._db, sqlite3.Connection)
