@@ -247,7 +247,10 @@ class MqttSession:
         self.connected.set()
         log.info("mqtt %s:%d: connected as %s", self.host, self.port, self.client_id)
         if self.on_connect is not None:
-            await self.on_connect()
+            try:
+                await self.on_connect()
+            except Exception:  # e.g. the status publish timed out: the session goes on
+                log.exception("mqtt %s:%d: on-connect step failed", self.host, self.port)
         # aiomqtt exposes the end of a connection only to a message iterator; our workers
         # read the queue directly, so wait on the future its iterator waits on.
         disconnected: asyncio.Future[None] = client._disconnected
