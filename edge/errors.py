@@ -7,9 +7,11 @@ This module imports nothing, so the pure cores (``edge.control``,
 from __future__ import annotations
 
 __all__ = [
+    "CommandRejectedError",
     "ConfigError",
     "ConfigIssue",
     "FrameError",
+    "GatewayUnreachableError",
     "StreetlightError",
     "UnknownIdError",
 ]
@@ -73,3 +75,27 @@ class FrameError(StreetlightError, ValueError):
         self.reason = reason
         self.detail = detail
         super().__init__(f"{reason}: {detail}")
+
+
+class GatewayUnreachableError(StreetlightError, TimeoutError):
+    """No answer from the gateway daemon (broker down, daemon down, or too slow)."""
+
+    exit_code = 3
+
+    def __init__(self, what: str, timeout_s: float) -> None:
+        self.what, self.timeout_s = what, timeout_s
+        super().__init__(f"{what} within {timeout_s:g} s")
+
+
+class CommandRejectedError(StreetlightError):
+    """The daemon answered and refused the command; ``code`` says why."""
+
+    def __init__(self, code: str, message: str, suggestions: list[str]) -> None:
+        self.code, self.suggestions = code, suggestions
+        # A bad target, level or verb is a usage error (2); anything else a failure (1).
+        usage = ("unknown_id", "invalid", "needs_allow_dark", "unknown_verb")
+        self.exit_code = 2 if code in usage else 1
+        hint = ""
+        if suggestions and "did you mean" not in message:
+            hint = f" (did you mean {', '.join(suggestions[:5])}?)"
+        super().__init__(f"{message}{hint}")

@@ -147,6 +147,7 @@ class MqttSession:
         self.stats = MqttStats()
         self.connected = asyncio.Event()
         self._client: aiomqtt.Client | None = None
+        self._closing = False
         self._queue = self._make_queue(queue_size)
 
     def _make_queue(self, size: int) -> asyncio.Queue[aiomqtt.Message]:
@@ -229,7 +230,10 @@ class MqttSession:
             finally:
                 if self._client is not None:
                     self.stats.disconnects += 1
-                    log.warning("mqtt %s:%d: connection lost", self.host, self.port)
+                    if self._closing:
+                        log.debug("mqtt %s:%d: disconnected", self.host, self.port)
+                    else:
+                        log.warning("mqtt %s:%d: connection lost", self.host, self.port)
                     # A connection that lasted resets the backoff; a flapping one does not.
                     if time.monotonic() - started > 10 * self.reconnect_min_s + 5:
                         backoff = self.reconnect_min_s
@@ -242,6 +246,7 @@ class MqttSession:
         for topic, qos in self.subscriptions:
             await client.subscribe(topic, qos=qos)
         self._client = client
+        self._closing = False
         self.stats.connects += 1
         self.stats.connected_since = time.time()
         self.connected.set()
@@ -351,6 +356,7 @@ class MqttSession:
         """Close the connection cleanly (no Will); ``run()`` keeps reconnecting unless cancelled."""
         client = self._client
         if client is not None:
+            self._closing = True
             with contextlib.suppress(Exception):
                 client._client.disconnect()
 

@@ -37,4 +37,11 @@ def _root(
 
 
 # Register sub-commands (imported for their side effect on `app`).
-from edge.cli import _config_cmds, _demo_cmds, _run_cmds, _serial_cmds, _sim_cmds  # noqa: E402, F401
+from edge.cli import (  # noqa: E402, F401
+    _config_cmds,
+    _demo_cmds,
+    _gateway_cmds,
+    _run_cmds,
+    _serial_cmds,
+    _sim_cmds,
+)

@@ -10,19 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import math
 import signal
 import time
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from edge._version import __version__
 from edge.config import SiteConfig, load_config
-from edge.control import Override
+from edge.control import Event, Override
 from edge.daemon._clock import Clock
+from edge.daemon._commands import CommandError, Commands
 from edge.daemon._ingest import Ingest
 from edge.daemon._publish import (
     EnergyTotals,
@@ -97,6 +101,8 @@ class Daemon:
         self._outbox_ready = asyncio.Event()
         self._stopping = asyncio.Event()
         self._reload_requested = False
+        self._cmd_prefix = f"{self.root}/cmd/"
+        self.commands = Commands(self)
         self._build_policy(site, seq_base=self._seq_base())
         self.energy = EnergyTotals([c.id for c in site.clusters], self.state)
         self.mqtt = self._session(site)
@@ -149,6 +155,7 @@ class Daemon:
                 (f"{self.root}/sensor/+/counts", 1),
                 (f"{self.root}/sensor/+/lux", 1),
                 (f"{self.root}/lamp/+/state", 1),
+                (f"{self.root}/cmd/+", 1),
             ],
             handler=self._on_message,
             on_connect=self._on_connect,
@@ -227,8 +234,56 @@ class Daemon:
         await self.mqtt.disconnect()
 
     # -------------------------------------------------------------------- MQTT
-    def _on_message(self, msg: Inbound) -> None:
+    def _on_message(self, msg: Inbound) -> Awaitable[None] | None:
+        if msg.topic.startswith(self._cmd_prefix):
+            return self._command(msg)
         self.ingest.on_mqtt(msg)
+        return None
+
+    async def _command(self, msg: Inbound) -> None:
+        verb = msg.topic[len(self._cmd_prefix) :]
+        reply: dict[str, Any]
+        if msg.retain:
+            # A retained command would replay at every subscribe: never act on one.
+            self._count_ingest("mqtt", "command", "retained")
+            return
+        try:
+            if len(msg.payload) > self.site.mqtt.max_payload_bytes:
+                raise CommandError("oversized", f"{len(msg.payload)} bytes")
+            try:
+                request = json.loads(msg.payload or b"{}")
+            except ValueError:
+                raise CommandError("not_json", "the request is not JSON") from None
+            if not isinstance(request, dict) or request.get("v", 1) != 1:
+                raise CommandError("invalid", 'expected {"v": 1, "args": {...}}')
+            args = request.get("args") or {}
+            if not isinstance(args, dict):
+                raise CommandError("invalid", "args must be an object")
+            reply = {"v": 1, "ok": True, "result": self.commands.handle(verb, args)}
+            self._count_ingest("mqtt", "command", "ok")
+        except CommandError as err:
+            self._count_ingest("mqtt", "command", err.code)
+            error = {"code": err.code, "message": err.message, "suggestions": err.suggestions}
+            reply = {"v": 1, "ok": False, "error": error}
+        if msg.response_topic:
+            with contextlib.suppress(NotConnectedError, PublishTimeoutError):
+                await self.mqtt.publish(
+                    msg.response_topic,
+                    json.dumps(reply).encode(),
+                    qos=1,
+                    correlation=msg.correlation,
+                )
+
+    def overrides_changed(self) -> None:
+        """Persist the overrides (they outlive a restart; expired ones are dropped on load)."""
+        self.state.put(overrides=[dataclasses.asdict(o) for o in self.controller.overrides])
+
+    def record_event(self, **fields: Any) -> None:
+        """An event the daemon itself raises (commands, not the control core)."""
+        event = Event(t=self.clock.time(), **fields)
+        put_events(self.outbox, f"{self.root}/event", (event,))
+        self.metrics.events.labels(event.kind, event.severity).inc()
+        self._outbox_ready.set()
 
     async def _on_connect(self) -> None:
         status = {"v": 1, "state": "online", "version": __version__, "boot_id": self.boot_id}
@@ -293,6 +348,8 @@ class Daemon:
             put_events(self.outbox, f"{self.root}/event", result.events)
             for event in result.events:
                 self.metrics.events.labels(event.kind, event.severity).inc()
+            if any(e.kind == "override_expired" for e in result.events):
+                self.overrides_changed()
             self._outbox_ready.set()
         clusters = cluster_snapshots(ctrl, self.energy)
         tele = self.site.telemetry

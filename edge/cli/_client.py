@@ -1,0 +1,94 @@
+"""The CLI's side of ``<root>/cmd/<verb>``: one MQTT v5 request, one reply, or exit code 3."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+from typing import Any
+
+from edge.config import SiteConfig
+from edge.errors import CommandRejectedError, GatewayUnreachableError
+from edge.mqtt import Inbound, MqttSession, NotConnectedError, read_password, tls_context
+
+__all__ = ["call"]
+
+
+def _session(site: SiteConfig, client_id: str, reply_topic: str, handler: Any) -> MqttSession:
+    m = site.mqtt
+    tls = None
+    if m.tls is not None:
+        tls = tls_context(
+            ca_file=m.tls.ca_file, cert_file=m.tls.cert_file, key_file=m.tls.key_file,
+            verify_hostname=m.tls.verify_hostname,
+        )  # fmt: skip
+    return MqttSession(
+        host=m.host,
+        port=m.port,
+        client_id=client_id,
+        subscriptions=[(reply_topic, 1)],
+        handler=handler,
+        username=m.username,
+        password=read_password(m.password, m.password_file),
+        tls=tls,
+        reconnect_min_s=0.2,
+        reconnect_max_s=1.0,
+    )
+
+
+async def _call(site: SiteConfig, verb: str, args: dict[str, Any], timeout_s: float) -> Any:
+    token = secrets.token_hex(6)
+    client_id = f"streetlight-cli-{token}"
+    reply_topic = f"{site.topic_root}/reply/{client_id}"
+    correlation = secrets.token_bytes(8)
+    answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+
+    def on_reply(msg: Inbound) -> None:
+        if msg.correlation == correlation and not answer.done():
+            with contextlib.suppress(ValueError):
+                answer.set_result(json.loads(msg.payload))
+
+    session = _session(site, client_id, reply_topic, on_reply)
+    runner = asyncio.create_task(session.run(), name="cli-mqtt")
+    try:
+        async with asyncio.timeout(timeout_s):
+            try:
+                await session.connected.wait()
+            except TimeoutError:
+                raise
+            body = json.dumps({"v": 1, "args": args}).encode()
+            await session.publish(
+                f"{site.topic_root}/cmd/{verb}", body, qos=1,
+                response_topic=reply_topic, correlation=correlation,
+            )  # fmt: skip
+            reply = await answer
+    except TimeoutError:
+        what = (
+            f"no answer from gateway {site.gateway_id}"
+            if session.is_connected
+            else f"cannot reach the broker at {site.mqtt.host}:{site.mqtt.port}"
+        )
+        raise GatewayUnreachableError(what, timeout_s) from None
+    except NotConnectedError:
+        raise GatewayUnreachableError(
+            f"lost the broker at {site.mqtt.host}:{site.mqtt.port}", timeout_s
+        ) from None
+    finally:
+        await session.disconnect()
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+    if not reply.get("ok"):
+        err = reply.get("error") or {}
+        raise CommandRejectedError(
+            str(err.get("code", "failed")), str(err.get("message", "refused")),
+            list(err.get("suggestions", [])),
+        )  # fmt: skip
+    return reply.get("result")
+
+
+def call(site: SiteConfig, verb: str, args: dict[str, Any] | None = None, *,
+         timeout_s: float = 5.0) -> Any:  # fmt: skip
+    """Send ``verb`` to the site's gateway and return its result (raises with exit codes)."""
+    return asyncio.run(_call(site, verb, args or {}, timeout_s))

@@ -1,0 +1,252 @@
+"""Commands on ``<root>/cmd/<verb>``: MQTT v5 request/response for the field-engineer CLI.
+
+A request is ``{"v": 1, "args": {...}}`` with a Response Topic and Correlation Data; the reply
+is ``{"v": 1, "ok": true, "result": {...}}`` or ``{"v": 1, "ok": false, "error": {"code",
+"message", "suggestions"}}``. Read commands touch nothing; override and clear change the
+running policy and are persisted, so they outlive a restart (and always expire).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from edge._version import __version__
+from edge.control import Override, explain
+from edge.errors import StreetlightError, UnknownIdError
+
+if TYPE_CHECKING:
+    from edge.daemon._daemon import Daemon
+
+__all__ = ["MAX_OVERRIDE_S", "CommandError", "Commands"]
+
+#: Overrides always expire; a week is the longest a field engineer can ask for.
+MAX_OVERRIDE_S = 7 * 24 * 3600.0
+
+
+class CommandError(StreetlightError):
+    """A command the daemon refused; ``code`` goes back in the reply."""
+
+    def __init__(self, code: str, message: str, suggestions: list[str] | None = None) -> None:
+        self.code, self.message, self.suggestions = code, message, suggestions or []
+        super().__init__(message)
+
+
+def _num(args: dict[str, Any], key: str, *, default: float | None = None) -> float:
+    value = args.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise CommandError("invalid", f"{key} must be a number, not {value!r}")
+    return float(value)
+
+
+class Commands:
+    """The verbs a running daemon answers."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.d = daemon
+        self.table: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            "ping": self.ping,
+            "status": self.status,
+            "clusters": self.clusters,
+            "lamps": self.lamps,
+            "energy": self.energy,
+            "explain": self.explain,
+            "override": self.override,
+            "overrides": self.overrides,
+            "clear": self.clear,
+        }
+
+    def handle(self, verb: str, args: dict[str, Any]) -> dict[str, Any]:
+        command = self.table.get(verb)
+        if command is None:
+            raise CommandError("unknown_verb", f"unknown command {verb!r}", sorted(self.table))
+        try:
+            return command(args)
+        except UnknownIdError as exc:
+            raise CommandError("unknown_id", str(exc), exc.suggestions) from None
+        except (ValueError, TypeError) as exc:
+            raise CommandError("invalid", str(exc)) from None
+
+    # -------------------------------------------------------------------- reads
+    def ping(self, args: dict[str, Any]) -> dict[str, Any]:
+        d = self.d
+        return {"boot_id": d.boot_id, "version": __version__, "t": d.clock.time()}
+
+    def clusters(self, args: dict[str, Any]) -> dict[str, Any]:
+        d = self.d
+        rows = []
+        for c in d.metrics.snapshot.clusters:
+            k = d.controller.cluster_index(c.id)
+            ladder = d.controller.site.clusters[k].ladder
+            rows.append(
+                {
+                    "id": c.id,
+                    "lamps": c.lamps,
+                    "flow_per_h": round(c.flow_per_h, 1),
+                    "class": ladder[min(c.class_step, len(ladder) - 1)],
+                    "rated_class": ladder[0],
+                    "level": round(c.level, 4),
+                    "power_w": round(c.power_w, 1),
+                    "failsafe": c.failsafe,
+                    "faulty_lamps": c.faulty_lamps,
+                }
+            )
+        return {"clusters": rows}
+
+    def status(self, args: dict[str, Any]) -> dict[str, Any]:
+        d = self.d
+        now = d.clock.time()
+        snap = d.metrics.snapshot
+        return {
+            "gateway_id": d.site.gateway_id,
+            "online": True,
+            "version": __version__,
+            "boot_id": d.boot_id,
+            "uptime_s": round(now - d.stats.started_at, 1),
+            "night": snap.night,
+            "broker": f"{d.site.mqtt.host}:{d.site.mqtt.port}",
+            "serial": [
+                {
+                    "port": ln.port,
+                    "up": ln.up,
+                    "frames_ok": ln.frames_ok,
+                    "rejected": sum(ln.rejected.values()),
+                }
+                for ln in snap.links
+            ],
+            "clusters": self.clusters(args)["clusters"],
+            "outbox_depth": d.outbox.depth,
+            "ticks": d.stats.ticks,
+            "tick_overruns": d.stats.overruns,
+            "overrides": len(d.controller.overrides),
+        }
+
+    def lamps(self, args: dict[str, Any]) -> dict[str, Any]:
+        d = self.d
+        ctrl = d.controller
+        now = d.clock.time()
+        cluster = args.get("cluster")
+        lamps = ctrl.site.lamps
+        if cluster is not None:
+            k = ctrl.cluster_index(str(cluster))
+            rows = range(ctrl.cluster_slice(k).start, ctrl.cluster_slice(k).stop)
+        else:
+            rows = range(ctrl.n_lamps)
+        power = ctrl.power
+        out = []
+        for j in rows:
+            lamp = lamps.ids[j]
+            state = d.ingest.lamp_state.get(lamp)
+            sent_at = float(ctrl.last_sent_at[j])
+            out.append(
+                {
+                    "id": lamp,
+                    "cluster": ctrl.site.clusters[int(lamps.cluster[j])].id,
+                    "level": round(float(ctrl.level[j]), 4),
+                    "target": round(float(ctrl.target[j]), 4),
+                    "lease_age_s": round(now - sent_at, 1) if math.isfinite(sent_at) else None,
+                    "power_w": round(float(power[j]), 2),
+                    "reported_level": state.level if state else None,
+                    "faults": list(state.faults) if state else [],
+                }
+            )
+        return {"lamps": out}
+
+    def energy(self, args: dict[str, Any]) -> dict[str, Any]:
+        d = self.d
+        e = d.site.energy
+        wh = d.energy.wh
+        per = {}
+        for k, cid in enumerate(d.energy.clusters):
+            per[cid] = {
+                "kwh": round(float(wh[k, 0]) / 1000, 4),
+                "baseline_full_kwh": round(float(wh[k, 1]) / 1000, 4),
+                "baseline_schedule_kwh": round(float(wh[k, 2]) / 1000, 4),
+            }
+        total, full, sched = (float(x) / 1000 for x in wh.sum(axis=0))
+        return {
+            "since": "first boot",
+            "kwh": round(total, 4),
+            "baseline_full_kwh": round(full, 4),
+            "baseline_schedule_kwh": round(sched, 4),
+            "saved_vs_full": round(1 - total / full, 4) if full else 0.0,
+            "saved_vs_schedule": round(1 - total / sched, 4) if sched else 0.0,
+            "co2_saved_kg": round((full - total) * e.co2_kg_per_kwh, 3),
+            "cost_saved": round((full - total) * e.price_per_kwh, 2),
+            "currency": e.currency,
+            "clusters": per,
+        }
+
+    def explain(self, args: dict[str, Any]) -> dict[str, Any]:
+        lamp = str(args.get("lamp", ""))
+        why = explain(self.d.controller, lamp)
+        data = dataclasses.asdict(why)
+        return {"explanation": _finite(data), "lines": why.lines()}
+
+    # ------------------------------------------------------------------- writes
+    def override(self, args: dict[str, Any]) -> dict[str, Any]:
+        d = self.d
+        ctrl = d.controller
+        target = str(args.get("target", ""))
+        level = _num(args, "level")
+        op = str(args.get("op", "set"))
+        for_s = _num(args, "for_s")
+        allow_dark = bool(args.get("allow_dark", False))
+        if not 0.0 <= level <= 1.0:
+            raise CommandError("invalid", f"level {level} is outside [0, 1]")
+        if op not in ("set", "max", "min"):
+            raise CommandError("invalid", f"op {op!r} is not set, max or min")
+        if not 0 < for_s <= MAX_OVERRIDE_S:
+            raise CommandError("invalid", f"for_s {for_s:g} must be in (0, {MAX_OVERRIDE_S:g}]")
+        sel = ctrl._index.select(target)
+        floor = ctrl.site.lamps.floor if sel is None else ctrl.site.lamps.floor[sel]
+        if op in ("set", "min") and level < float(floor.max()) and not allow_dark:
+            raise CommandError(
+                "needs_allow_dark",
+                f"level {level:.0%} is below the night floor ({float(floor.max()):.0%}) of "
+                f"{target}; pass --allow-dark to dim below it (logged as an event)",
+            )
+        now = d.clock.time()
+        oid = str(args.get("id") or f"ovr-{int(now)}-{target}")
+        override = Override(
+            id=oid, target=target, op=op, level=level, expires_at=now + for_s,  # type: ignore[arg-type]
+            created_at=now, allow_dark=allow_dark, reason=str(args.get("reason", ""))[:200],
+        )  # fmt: skip
+        ctrl.add_override(override)
+        d.overrides_changed()
+        d.record_event(
+            kind="override_set",
+            subject=target,
+            severity="warning" if allow_dark else "info",
+            message=f"override {oid}: {op} {level:.0%} on {target} for {for_s:g} s"
+            + (" (allow-dark)" if allow_dark else "")
+            + (f": {override.reason}" if override.reason else ""),
+            data={"override": dataclasses.asdict(override)},
+        )
+        return {"override": dataclasses.asdict(override)}
+
+    def overrides(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"overrides": [dataclasses.asdict(o) for o in self.d.controller.overrides]}
+
+    def clear(self, args: dict[str, Any]) -> dict[str, Any]:
+        key = str(args.get("key", ""))
+        gone = self.d.controller.clear_override(key)
+        if not gone:
+            ids = [o.id for o in self.d.controller.overrides]
+            raise CommandError("unknown_id", f"no override with id or target {key!r}", ids)
+        self.d.overrides_changed()
+        for o in gone:
+            self.d.record_event(
+                kind="override_cleared", subject=o.target, severity="info",
+                message=f"override {o.id} cleared", data={"id": o.id},
+            )  # fmt: skip
+        return {"cleared": [o.id for o in gone]}
+
+
+def _finite(data: dict[str, Any]) -> dict[str, Any]:
+    """JSON has no infinity: an open-ended boost says null."""
+    return {
+        k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in data.items()
+    }

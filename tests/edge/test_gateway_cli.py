@@ -1,0 +1,129 @@
+"""The field-engineer CLI against a real daemon on a private broker (the CLI as a subprocess)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+from tests.conftest import run_cli
+from tests.helpers.broker import MosquittoBroker
+from tests.helpers.gateway import running_gateway, write_site
+
+
+async def _cli(*args: str) -> tuple[int, str, str]:
+    result = await asyncio.to_thread(run_cli, *args, timeout=30)
+    return result.returncode, result.stdout, result.stderr
+
+
+async def test_read_commands_in_human_and_json_form(
+    broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    config = str(write_site(tmp_path, port=broker.port))
+    async with running_gateway(config=Path(config)) as gw:
+        await gw.until(lambda: gw.daemon.mqtt.is_connected and gw.daemon.stats.ticks > 3, 10)
+        rc, out, err = await _cli("ping", "-c", config)
+        assert rc == 0, err
+        assert "pong from boot" in out
+        rc, out, _ = await _cli("ping", "-c", config, "--json")
+        assert json.loads(out)["boot_id"] == gw.daemon.boot_id
+
+        rc, out, _ = await _cli("status", "-c", config)
+        assert rc == 0
+        assert "cabinet-0417" in out
+        assert "arterial" in out
+        rc, out, _ = await _cli("status", "-c", config, "--json")
+        status = json.loads(out)
+        assert status["online"] is True
+        assert [c["id"] for c in status["clusters"]] == ["arterial", "residential", "cyclepath"]
+
+        rc, out, _ = await _cli("clusters", "-c", config, "--json")
+        assert {c["id"] for c in json.loads(out)["clusters"]} == {
+            "arterial",
+            "residential",
+            "cyclepath",
+        }
+        rc, out, _ = await _cli("clusters", "-c", config)
+        assert "rated M3" in out
+
+        rc, out, _ = await _cli("lamps", "-c", config, "--cluster", "residential", "--json")
+        rows = json.loads(out)["lamps"]
+        assert len(rows) == 20
+        assert all(r["cluster"] == "residential" for r in rows)
+        rc, out, _ = await _cli("lamps", "-c", config, "--cluster", "residential")
+        assert "res-001" in out
+
+        rc, out, _ = await _cli("energy", "-c", config, "--json")
+        energy = json.loads(out)
+        assert energy["kwh"] > 0
+        assert energy["baseline_full_kwh"] >= energy["kwh"]
+        rc, out, _ = await _cli("energy", "-c", config)
+        assert "saved" in out
+
+        rc, out, _ = await _cli("explain", "art-001", "-c", config)
+        assert rc == 0
+        assert "lamp art-001 in cluster arterial" in out
+        rc, out, _ = await _cli("explain", "art-001", "-c", config, "--json")
+        assert json.loads(out)["explanation"]["cluster"] == "arterial"
+
+        rc, out, err = await _cli("explain", "art-1", "-c", config)
+        assert rc == 2
+        assert "art-1" in err
+        assert "did you mean" in err
+
+
+async def test_override_applies_persists_across_restart_and_expires(
+    broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    config = write_site(tmp_path, port=broker.port)
+    c = str(config)
+    async with running_gateway(config) as gw:
+        await gw.until(lambda: gw.daemon.mqtt.is_connected, 10)
+        rc, out, err = await _cli(
+            "override", "residential", "--level", "0.1", "--for", "2h", "-c", c
+        )
+        assert rc == 2
+        assert "--allow-dark" in err
+        rc, out, err = await _cli(
+            "override", "resdential", "--level", "0.9", "--for", "2h", "-c", c
+        )
+        assert rc == 2
+        assert "residential" in err  # the closest match
+        rc, out, err = await _cli("override", "residential", "--level", "0.9", "--for", "2h",
+                                  "--reason", "road works", "-c", c, "--json")  # fmt: skip
+        assert rc == 0, err
+        oid = json.loads(out)["override"]["id"]
+        await gw.until(lambda: abs(gw.lamp_level("res-010") - 0.9) < 0.01, 10)
+        # A short one that expires (the daemon's clock runs 10x: 20 s is 2 s here).
+        rc, out, err = await _cli(
+            "override", "art-005", "--level", "1", "--op", "max", "--for", "20s", "-c", c
+        )
+        assert rc == 0, err
+        assert "override" in out
+    async with running_gateway(config) as gw2:
+        await gw2.until(lambda: gw2.daemon.mqtt.is_connected, 10)
+        rc, out, _ = await _cli("overrides", "-c", c, "--json")
+        ids = {o["id"] for o in json.loads(out)["overrides"]}
+        assert oid in ids
+        rc, out, _ = await _cli("overrides", "-c", c)
+        assert "road works" in out
+        await gw2.until(lambda: len(gw2.daemon.controller.overrides) == 1, 10)  # art-005 expired
+        rc, out, _ = await _cli("clear", oid, "-c", c)
+        assert rc == 0
+        assert oid in out
+        rc, out, _ = await _cli("overrides", "-c", c)
+        assert "no overrides" in out
+        rc, _, err = await _cli("clear", oid, "-c", c)
+        assert rc == 2
+
+
+async def test_exit_code_3_within_the_timeout_when_no_daemon_answers(
+    broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    config = str(write_site(tmp_path, port=broker.port))
+    started = time.monotonic()
+    rc, _, err = await _cli("status", "-c", config, "--timeout", "1.5")
+    assert rc == 3
+    assert "no answer from gateway cabinet-0417" in err
+    assert time.monotonic() - started < 6
