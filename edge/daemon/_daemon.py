@@ -265,6 +265,11 @@ class Daemon:
             self._count_ingest("mqtt", "command", err.code)
             error = {"code": err.code, "message": err.message, "suggestions": err.suggestions}
             reply = {"v": 1, "ok": False, "error": error}
+        except Exception as exc:  # a bug in a command: answer, log, keep serving
+            log.exception("command %s failed", verb)
+            self._count_ingest("mqtt", "command", "internal")
+            error = {"code": "internal", "message": f"{verb} failed: {exc!r}", "suggestions": []}
+            reply = {"v": 1, "ok": False, "error": error}
         if msg.response_topic:
             with contextlib.suppress(NotConnectedError, PublishTimeoutError):
                 await self.mqtt.publish(
@@ -463,10 +468,12 @@ class Daemon:
             log.warning(
                 "reload: %s changed; those take effect at the next restart", ", ".join(changed)
             )
+        # What needs a restart stays as it runs, so topics and links keep matching.
+        site = site.model_copy(update={k: getattr(self.site, k) for k in fixed})
         old = self.controller
         self._build_policy(site, seq_base=int(old.seq.max(initial=0)) + 1)
         self.energy.rekey([c.id for c in site.clusters])
-        self.site = site.model_copy(update={k: getattr(self.site, k) for k in fixed})
+        self.site = site
         self.metrics.config_reloads.labels("applied").inc()
         log.info("reload: applied %s (%d lamps)", self.config_path, self.controller.n_lamps)
         return True
