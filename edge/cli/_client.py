@@ -12,7 +12,7 @@ from edge.config import SiteConfig
 from edge.errors import CommandRejectedError, GatewayUnreachableError
 from edge.mqtt import Inbound, MqttSession, NotConnectedError, read_password, tls_context
 
-__all__ = ["call"]
+__all__ = ["call", "tail"]
 
 
 def _session(site: SiteConfig, client_id: str, reply_topic: str, handler: Any) -> MqttSession:
@@ -92,3 +92,48 @@ def call(site: SiteConfig, verb: str, args: dict[str, Any] | None = None, *,
          timeout_s: float = 5.0) -> Any:  # fmt: skip
     """Send ``verb`` to the site's gateway and return its result (raises with exit codes)."""
     return asyncio.run(_call(site, verb, args or {}, timeout_s))
+
+
+async def _tail(
+    site: SiteConfig, topics: list[str], *, connect_timeout_s: float, count: int | None,
+    duration_s: float | None, emit: Any,
+) -> int:  # fmt: skip
+    seen = 0
+    done = asyncio.Event()
+
+    def on_message(msg: Inbound) -> None:
+        nonlocal seen
+        if done.is_set():
+            return
+        emit(msg.topic, msg.payload)
+        seen += 1
+        if count is not None and seen >= count:
+            done.set()
+
+    session = _session(site, f"streetlight-tail-{secrets.token_hex(6)}", topics[0], on_message)
+    session.subscriptions = [(t, 1) for t in topics]
+    runner = asyncio.create_task(session.run(), name="cli-tail")
+    try:
+        try:
+            async with asyncio.timeout(connect_timeout_s):
+                await session.connected.wait()
+        except TimeoutError:
+            raise GatewayUnreachableError(
+                f"cannot reach the broker at {site.mqtt.host}:{site.mqtt.port}", connect_timeout_s
+            ) from None
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(duration_s):
+                await done.wait()
+    finally:
+        await session.disconnect()
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+    return seen
+
+
+def tail(site: SiteConfig, topics: list[str], *, connect_timeout_s: float = 5.0,
+         count: int | None = None, duration_s: float | None = None, emit: Any) -> int:  # fmt: skip
+    """Print messages of ``topics`` as they arrive; returns how many were seen."""
+    return asyncio.run(_tail(site, topics, connect_timeout_s=connect_timeout_s, count=count,
+                             duration_s=duration_s, emit=emit))  # fmt: skip

@@ -7,6 +7,7 @@ Each sends one request on ``<root>/cmd/<verb>`` with the broker settings of the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from pathlib import Path
@@ -246,3 +247,39 @@ def clear(
 
 
 __all__ = ["err_console", "parse_duration"]
+
+
+@app.command("tail")
+def tail_cmd(
+    topic: list[str] = typer.Option(
+        [], "--topic", help="Under the gateway root, e.g. event or telemetry/energy (repeatable)."
+    ),
+    count: int | None = typer.Option(None, "--count", min=1, help="Stop after N messages."),
+    duration: float | None = typer.Option(None, "--duration", min=0.1, help="Stop after S s."),
+    config: Path = _CONFIG,
+    timeout: float = _TIMEOUT,
+    as_json: bool = _JSON,
+) -> None:
+    """Live telemetry and events (Ctrl-C to stop); --json: one JSON object per line."""
+    from edge.cli._client import tail
+
+    site = _site(config)
+    root = site.topic_root
+    topics = [f"{root}/{t.strip('/')}" for t in topic] or [f"{root}/telemetry/#", f"{root}/event"]
+
+    def emit(name: str, payload: bytes) -> None:
+        try:
+            body: Any = json.loads(payload)
+        except ValueError:
+            body = payload.decode(errors="replace")
+        if as_json:
+            typer.echo(json.dumps({"topic": name, "payload": body}, separators=(",", ":")))
+        else:
+            short = name[len(root) + 1 :] if name.startswith(root) else name
+            text = body.get("message") if isinstance(body, dict) and "message" in body else body
+            console.print(
+                f"[bold]{short}[/] {json.dumps(text) if not isinstance(text, str) else text}"
+            )
+
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a field engineer stops it
+        tail(site, topics, connect_timeout_s=timeout, count=count, duration_s=duration, emit=emit)

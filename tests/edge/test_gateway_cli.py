@@ -127,3 +127,43 @@ async def test_exit_code_3_within_the_timeout_when_no_daemon_answers(
     assert rc == 3
     assert "no answer from gateway cabinet-0417" in err
     assert time.monotonic() - started < 6
+
+
+async def test_tail_streams_telemetry_and_events(broker: MosquittoBroker, tmp_path: Path) -> None:
+    config = str(write_site(tmp_path, port=broker.port))
+    async with running_gateway(Path(config)) as gw:
+        await gw.until(lambda: gw.daemon.mqtt.is_connected, 10)
+        rc, out, err = await _cli(
+            "tail", "-c", config, "--json", "--count", "3", "--duration", "20"
+        )
+        assert rc == 0, err
+        lines = [json.loads(line) for line in out.splitlines()]
+        assert len(lines) == 3
+        assert all(line["topic"].startswith("streetlight/v1/cabinet-0417/") for line in lines)
+        assert all(line["payload"]["boot_id"] == gw.daemon.boot_id for line in lines)
+        rc, out, _ = await _cli("tail", "-c", config, "--topic", "telemetry/energy", "--count", "1")
+        assert rc == 0
+        assert out.startswith("telemetry/energy")
+
+
+def test_lamp_and_cluster_ids_complete_from_the_config(tmp_path: Path) -> None:
+    config = str(write_site(tmp_path, port=1))
+    env = {
+        "_STREETLIGHT_COMPLETE": "complete_bash",
+        "COMP_WORDS": f"streetlight explain -c {config} art-02",
+        "COMP_CWORD": "4",
+    }
+    result = run_cli(env=env)
+    assert result.returncode == 0, result.stderr
+    assert "art-020" in result.stdout
+    assert "art-025" in result.stdout
+    assert "res-001" not in result.stdout
+
+
+async def test_tail_exits_3_when_the_broker_is_unreachable(tmp_path: Path) -> None:
+    from tests.helpers.broker import free_port
+
+    config = str(write_site(tmp_path, port=free_port()))
+    rc, _, err = await _cli("tail", "-c", config, "--timeout", "1")
+    assert rc == 3
+    assert "cannot reach the broker" in err
