@@ -35,6 +35,7 @@ __all__ = [
     "MqttStats",
     "NotConnectedError",
     "PublishTimeoutError",
+    "broker_settings",
     "read_password",
     "tls_context",
 ]
@@ -359,6 +360,30 @@ class MqttSession:
             self._closing = True
             with contextlib.suppress(Exception):
                 client._client.disconnect()
+
+
+def broker_settings(mqtt: Any) -> dict[str, Any]:
+    """``MqttSession`` keyword arguments for a config's ``mqtt`` section: broker, credentials,
+    TLS, keepalive, queue and backoff (the daemon and the CLI connect the same way)."""
+    tls = None
+    if mqtt.tls is not None:
+        tls = tls_context(
+            ca_file=mqtt.tls.ca_file,
+            cert_file=mqtt.tls.cert_file,
+            key_file=mqtt.tls.key_file,
+            verify_hostname=mqtt.tls.verify_hostname,
+        )
+    return {
+        "host": mqtt.host,
+        "port": mqtt.port,
+        "username": mqtt.username,
+        "password": read_password(mqtt.password, mqtt.password_file),
+        "tls": tls,
+        "keepalive_s": mqtt.keepalive_s,
+        "queue_size": mqtt.queue_size,
+        "reconnect_min_s": mqtt.reconnect_min_s,
+        "reconnect_max_s": mqtt.reconnect_max_s,
+    }
 
 
 def read_password(password: Any, password_file: Path | None) -> str | None:

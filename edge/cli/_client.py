@@ -10,30 +10,15 @@ from typing import Any
 
 from edge.config import SiteConfig
 from edge.errors import CommandRejectedError, GatewayUnreachableError
-from edge.mqtt import Inbound, MqttSession, NotConnectedError, read_password, tls_context
+from edge.mqtt import Inbound, MqttSession, NotConnectedError, broker_settings
 
 __all__ = ["call", "tail"]
 
 
 def _session(site: SiteConfig, client_id: str, reply_topic: str, handler: Any) -> MqttSession:
-    m = site.mqtt
-    tls = None
-    if m.tls is not None:
-        tls = tls_context(
-            ca_file=m.tls.ca_file, cert_file=m.tls.cert_file, key_file=m.tls.key_file,
-            verify_hostname=m.tls.verify_hostname,
-        )  # fmt: skip
+    settings = {**broker_settings(site.mqtt), "reconnect_min_s": 0.2, "reconnect_max_s": 1.0}
     return MqttSession(
-        host=m.host,
-        port=m.port,
-        client_id=client_id,
-        subscriptions=[(reply_topic, 1)],
-        handler=handler,
-        username=m.username,
-        password=read_password(m.password, m.password_file),
-        tls=tls,
-        reconnect_min_s=0.2,
-        reconnect_max_s=1.0,
+        **settings, client_id=client_id, subscriptions=[(reply_topic, 1)], handler=handler
     )
 
 

@@ -8,7 +8,10 @@ running policy and are persisted, so they outlive a restart (and always expire).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
+import logging
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -16,11 +19,14 @@ from typing import TYPE_CHECKING, Any
 from edge._version import __version__
 from edge.control import Override, explain
 from edge.errors import StreetlightError, UnknownIdError
+from edge.mqtt import Inbound, NotConnectedError, PublishTimeoutError
 
 if TYPE_CHECKING:
     from edge.daemon._daemon import Daemon
 
 __all__ = ["MAX_OVERRIDE_S", "CommandError", "Commands"]
+
+log = logging.getLogger("streetlight.daemon")
 
 #: Overrides always expire; a week is the longest a field engineer can ask for.
 MAX_OVERRIDE_S = 7 * 24 * 3600.0
@@ -57,6 +63,42 @@ class Commands:
             "overrides": self.overrides,
             "clear": self.clear,
         }
+
+    async def answer(self, verb: str, msg: Inbound) -> None:
+        """Run one request and publish its reply to the request's Response Topic."""
+        d = self.d
+        if msg.retain:
+            # A retained command would replay at every subscribe: never act on one.
+            d.count_ingest("mqtt", "command", "retained")
+            return
+        reply: dict[str, Any]
+        try:
+            if len(msg.payload) > d.site.mqtt.max_payload_bytes:
+                raise CommandError("oversized", f"{len(msg.payload)} bytes")
+            try:
+                request = json.loads(msg.payload or b"{}")
+            except ValueError:
+                raise CommandError("not_json", "the request is not JSON") from None
+            if not isinstance(request, dict) or request.get("v", 1) != 1:
+                raise CommandError("invalid", 'expected {"v": 1, "args": {...}}')
+            args = request.get("args") or {}
+            if not isinstance(args, dict):
+                raise CommandError("invalid", "args must be an object")
+            reply = {"v": 1, "ok": True, "result": self.handle(verb, args)}
+            d.count_ingest("mqtt", "command", "ok")
+        except CommandError as err:
+            d.count_ingest("mqtt", "command", err.code)
+            error = {"code": err.code, "message": err.message, "suggestions": err.suggestions}
+            reply = {"v": 1, "ok": False, "error": error}
+        except Exception as exc:  # a bug in a command: answer, log, keep serving
+            log.exception("command %s failed", verb)
+            d.count_ingest("mqtt", "command", "internal")
+            error = {"code": "internal", "message": f"{verb} failed: {exc!r}", "suggestions": []}
+            reply = {"v": 1, "ok": False, "error": error}
+        if msg.response_topic:
+            with contextlib.suppress(NotConnectedError, PublishTimeoutError):
+                await d.mqtt.publish(msg.response_topic, json.dumps(reply).encode(), qos=1,
+                                     correlation=msg.correlation)  # fmt: skip
 
     def handle(self, verb: str, args: dict[str, Any]) -> dict[str, Any]:
         command = self.table.get(verb)

@@ -26,7 +26,7 @@ from edge._version import __version__
 from edge.config import SiteConfig, load_config
 from edge.control import Event, Override
 from edge.daemon._clock import Clock
-from edge.daemon._commands import CommandError, Commands
+from edge.daemon._commands import Commands
 from edge.daemon._ingest import Ingest
 from edge.daemon._publish import (
     EnergyTotals,
@@ -44,8 +44,7 @@ from edge.mqtt import (
     MqttSession,
     NotConnectedError,
     PublishTimeoutError,
-    read_password,
-    tls_context,
+    broker_settings,
 )
 from edge.outbox import Outbox
 from edge.site import build_controller
@@ -123,7 +122,7 @@ class Daemon:
         """Controller, ingest and lease topics for ``site`` (swapped in as one)."""
         ctrl = build_controller(site, start=self.clock.time(), seq_base=seq_base)
         ingest = Ingest(
-            site, count=self._count_ingest, max_payload_bytes=site.mqtt.max_payload_bytes
+            site, count=self.count_ingest, max_payload_bytes=site.mqtt.max_payload_bytes
         )
         topics = [f"{site.topic_root}/lamp/{lamp}/set" for lamp in ctrl.site.lamps.ids]
         self.controller, self.ingest, self._lease_topics = ctrl, ingest, topics
@@ -133,24 +132,14 @@ class Daemon:
                 if override.expires_at > self.clock.time():
                     ctrl.add_override(override)
 
-    def _count_ingest(self, source: str, kind: str, result: str) -> None:
+    def count_ingest(self, source: str, kind: str, result: str) -> None:
         self.metrics.ingest.labels(source, kind, result).inc()
 
     def _session(self, site: SiteConfig) -> MqttSession:
-        m = site.mqtt
-        tls = None
-        if m.tls is not None:
-            tls = tls_context(
-                ca_file=m.tls.ca_file,
-                cert_file=m.tls.cert_file,
-                key_file=m.tls.key_file,
-                verify_hostname=m.tls.verify_hostname,
-            )
         offline = json.dumps({"v": 1, "state": "offline", "boot_id": self.boot_id}).encode()
         return MqttSession(
-            host=m.host,
-            port=m.port,
-            client_id=m.client_id or f"streetlight-{site.gateway_id}",
+            **broker_settings(site.mqtt),
+            client_id=site.mqtt.client_id or f"streetlight-{site.gateway_id}",
             subscriptions=[
                 (f"{self.root}/sensor/+/counts", 1),
                 (f"{self.root}/sensor/+/lux", 1),
@@ -160,19 +149,14 @@ class Daemon:
             handler=self._on_message,
             on_connect=self._on_connect,
             will=(f"{self.root}/status", offline),
-            username=m.username,
-            password=read_password(m.password, m.password_file),
-            tls=tls,
-            keepalive_s=m.keepalive_s,
-            queue_size=m.queue_size,
-            reconnect_min_s=m.reconnect_min_s,
-            reconnect_max_s=m.reconnect_max_s,
         )
 
     # ---------------------------------------------------------------- lifecycle
     async def run(self) -> None:
         """Serve until ``stop()``; then shut down in order."""
         loop = asyncio.get_running_loop()
+        # No signal handlers off the main thread (the daemon run inside a test or the demo):
+        # stop() is then called directly.
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signal.SIGTERM, self.stop)
             loop.add_signal_handler(signal.SIGINT, self.stop)
@@ -236,48 +220,9 @@ class Daemon:
     # -------------------------------------------------------------------- MQTT
     def _on_message(self, msg: Inbound) -> Awaitable[None] | None:
         if msg.topic.startswith(self._cmd_prefix):
-            return self._command(msg)
+            return self.commands.answer(msg.topic[len(self._cmd_prefix) :], msg)
         self.ingest.on_mqtt(msg)
         return None
-
-    async def _command(self, msg: Inbound) -> None:
-        verb = msg.topic[len(self._cmd_prefix) :]
-        reply: dict[str, Any]
-        if msg.retain:
-            # A retained command would replay at every subscribe: never act on one.
-            self._count_ingest("mqtt", "command", "retained")
-            return
-        try:
-            if len(msg.payload) > self.site.mqtt.max_payload_bytes:
-                raise CommandError("oversized", f"{len(msg.payload)} bytes")
-            try:
-                request = json.loads(msg.payload or b"{}")
-            except ValueError:
-                raise CommandError("not_json", "the request is not JSON") from None
-            if not isinstance(request, dict) or request.get("v", 1) != 1:
-                raise CommandError("invalid", 'expected {"v": 1, "args": {...}}')
-            args = request.get("args") or {}
-            if not isinstance(args, dict):
-                raise CommandError("invalid", "args must be an object")
-            reply = {"v": 1, "ok": True, "result": self.commands.handle(verb, args)}
-            self._count_ingest("mqtt", "command", "ok")
-        except CommandError as err:
-            self._count_ingest("mqtt", "command", err.code)
-            error = {"code": err.code, "message": err.message, "suggestions": err.suggestions}
-            reply = {"v": 1, "ok": False, "error": error}
-        except Exception as exc:  # a bug in a command: answer, log, keep serving
-            log.exception("command %s failed", verb)
-            self._count_ingest("mqtt", "command", "internal")
-            error = {"code": "internal", "message": f"{verb} failed: {exc!r}", "suggestions": []}
-            reply = {"v": 1, "ok": False, "error": error}
-        if msg.response_topic:
-            with contextlib.suppress(NotConnectedError, PublishTimeoutError):
-                await self.mqtt.publish(
-                    msg.response_topic,
-                    json.dumps(reply).encode(),
-                    qos=1,
-                    correlation=msg.correlation,
-                )
 
     def overrides_changed(self) -> None:
         """Persist the overrides (they outlive a restart; expired ones are dropped on load)."""
