@@ -257,6 +257,9 @@ class EnergyConfig(_Strict):
     price_per_kwh: float = Field(default=0.25, ge=0)
     currency: str = "EUR"
     checkpoint_s: float = Field(default=60.0, gt=0)
+    # A snapshot of the totals for `streetlight energy --since`, and how long they are kept.
+    history_s: float = Field(default=3600.0, gt=0)
+    history_keep_days: float = Field(default=400.0, gt=0)
 
     @field_validator("driver_curve")
     @classmethod

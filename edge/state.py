@@ -1,5 +1,9 @@
 """Durable daemon state in one small SQLite file: energy checkpoints, lease seq marks, overrides.
 
+Besides the key-value table, ``energy_history`` keeps a snapshot of the cumulative energy
+totals every ``energy.history_s`` (hourly by default), so ``streetlight energy --since`` can
+answer "how much since Monday" as the difference of two snapshots.
+
 Values are JSON. Writes are single transactions with synchronous FULL, so a power cut leaves
 the previous value or the new one, never a torn mix.
 """
@@ -27,6 +31,9 @@ class StateStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT)")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS energy_history (t REAL PRIMARY KEY, totals TEXT NOT NULL)"
+        )
         self.write_errors = 0
 
     def close(self) -> None:
@@ -51,3 +58,34 @@ class StateStore:
             log.error("state %s: cannot write %s (%s)", self.path, ", ".join(values), exc)
             return False
         return True
+
+    def record_energy(self, t: float, totals: dict[str, list[float]], *, keep_s: float) -> bool:
+        """Append a snapshot of the cumulative totals at ``t``; drop those older than keep_s."""
+        try:
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute(
+                    "INSERT OR REPLACE INTO energy_history (t, totals) VALUES (?, ?)",
+                    (t, json.dumps(totals, separators=(",", ":"))),
+                )
+                self._db.execute("DELETE FROM energy_history WHERE t < ?", (t - keep_s,))
+        except sqlite3.Error as exc:
+            self.write_errors += 1
+            log.error("state %s: cannot write energy history (%s)", self.path, exc)
+            return False
+        return True
+
+    def energy_at(self, t: float) -> tuple[float, dict[str, list[float]]] | None:
+        """The last snapshot taken at or before ``t`` or, when history starts later, the first."""
+        row = self._db.execute(
+            "SELECT t, totals FROM energy_history WHERE t <= ? ORDER BY t DESC LIMIT 1", (t,)
+        ).fetchone()
+        if row is None:
+            row = self._db.execute(
+                "SELECT t, totals FROM energy_history ORDER BY t ASC LIMIT 1"
+            ).fetchone()
+        return None if row is None else (float(row[0]), json.loads(row[1]))
+
+    def last_energy_time(self) -> float | None:
+        row = self._db.execute("SELECT MAX(t) FROM energy_history").fetchone()
+        return None if row is None or row[0] is None else float(row[0])

@@ -147,9 +147,18 @@ def lamps(
 
 
 @app.command("energy")
-def energy(config: Path = _CONFIG, timeout: float = _TIMEOUT, as_json: bool = _JSON) -> None:
-    """Energy since the gateway's first boot, against both baselines, with CO2 and cost."""
-    r = call(_site(config), "energy", timeout_s=timeout)
+def energy(
+    since: str = typer.Option(
+        "",
+        "--since",
+        help="7d, 24h, a date (2026-11-01, local midnight) or an ISO time; default: first boot.",
+    ),
+    config: Path = _CONFIG,
+    timeout: float = _TIMEOUT,
+    as_json: bool = _JSON,
+) -> None:
+    """Energy used against both baselines, with CO2 and cost saved."""
+    r = call(_site(config), "energy", {"since": since} if since else {}, timeout_s=timeout)
     if as_json:
         _print_json(r)
         return
@@ -158,6 +167,8 @@ def energy(config: Path = _CONFIG, timeout: float = _TIMEOUT, as_json: bool = _J
         table.add_row(cid, f"{c['kwh']:.3f}", f"{c['baseline_full_kwh']:.3f}",
                       f"{c['baseline_schedule_kwh']:.3f}")  # fmt: skip
     console.print(table)
+    if r.get("history_starts_later"):
+        console.print(f"[yellow]history starts at {r['since']}, after {r['requested_since']}")
     console.print(
         f"total {r['kwh']:.3f} kWh since {r['since']}: saved {r['saved_vs_full']:.1%} vs full "
         f"power, {r['saved_vs_schedule']:.1%} vs the fixed schedule; "

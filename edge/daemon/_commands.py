@@ -13,8 +13,11 @@ import dataclasses
 import json
 import logging
 import math
+import re
 from collections.abc import Callable
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from edge._version import __version__
 from edge.control import Override, explain
@@ -45,6 +48,36 @@ def _num(args: dict[str, Any], key: str, *, default: float | None = None) -> flo
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise CommandError("invalid", f"{key} must be a number, not {value!r}")
     return float(value)
+
+
+_SINCE_UNITS = {"w": 604800.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+
+
+def parse_since(text: str, now: float, tz: ZoneInfo) -> float:
+    """``7d``/``24h``/``1d12h`` ago, a date (local midnight) or an ISO time (local if naive)."""
+    text = text.strip()
+    parts = re.findall(r"(\d+(?:\.\d+)?)([wdhms])", text)
+    if parts and "".join(n + u for n, u in parts) == text:
+        return now - sum(float(n) * _SINCE_UNITS[u] for n, u in parts)
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            when = datetime.combine(date.fromisoformat(text), datetime.min.time(), tz)
+        else:
+            when = datetime.fromisoformat(text)
+            when = when if when.tzinfo else when.replace(tzinfo=tz)
+    except ValueError:
+        raise CommandError(
+            "invalid",
+            f"since {text!r} is not a duration (7d, 24h), a date (2026-11-01) or an ISO time",
+        ) from None
+    t = when.timestamp()
+    if t > now:
+        raise CommandError("invalid", f"since {text!r} is in the future")
+    return t
+
+
+def _iso(t: float, tz: ZoneInfo) -> str:
+    return datetime.fromtimestamp(t, tz).isoformat(timespec="seconds")
 
 
 class Commands:
@@ -197,19 +230,39 @@ class Commands:
         return {"lamps": out}
 
     def energy(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Totals since the first boot or, with ``since``, the difference from a snapshot."""
         d = self.d
         e = d.site.energy
-        wh = d.energy.wh
-        per = {}
-        for k, cid in enumerate(d.energy.clusters):
-            per[cid] = {
-                "kwh": round(float(wh[k, 0]) / 1000, 4),
-                "baseline_full_kwh": round(float(wh[k, 1]) / 1000, 4),
-                "baseline_schedule_kwh": round(float(wh[k, 2]) / 1000, 4),
+        now = d.clock.time()
+        tz = ZoneInfo(d.site.site.timezone)
+        # Clusters removed from the config keep their history but are not reported.
+        current = {c: v for c, v in d.energy.as_dict().items() if c in d.energy.clusters}
+        since_label = "first boot"
+        extra: dict[str, Any] = {}
+        if args.get("since") not in (None, ""):
+            asked = parse_since(str(args["since"]), now, tz)
+            snap = d.state.energy_at(asked)
+            if snap is None:  # nothing recorded yet: everything so far is "since"
+                snap = (now, current)
+            t0, before = snap
+            since_label = _iso(t0, tz)
+            extra = {"requested_since": _iso(asked, tz), "history_starts_later": t0 > asked}
+            current = {
+                c: [a - b for a, b in zip(v, before.get(c, [0.0, 0.0, 0.0]), strict=True)]
+                for c, v in current.items()
             }
-        total, full, sched = (float(x) / 1000 for x in wh.sum(axis=0))
+        per = {
+            cid: {
+                "kwh": round(v[0] / 1000, 4),
+                "baseline_full_kwh": round(v[1] / 1000, 4),
+                "baseline_schedule_kwh": round(v[2] / 1000, 4),
+            }
+            for cid, v in current.items()
+        }
+        total, full, sched = (sum(v[i] for v in current.values()) / 1000 for i in range(3))
         return {
-            "since": "first boot",
+            "since": since_label,
+            **extra,
             "kwh": round(total, 4),
             "baseline_full_kwh": round(full, 4),
             "baseline_schedule_kwh": round(sched, 4),

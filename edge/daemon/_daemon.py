@@ -322,7 +322,13 @@ class Daemon:
         self._last_checkpoint = self.clock.time()
         seq_next = int(self.controller.seq.max(initial=0)) + _SEQ_MARGIN
         stored = int(self.state.get("lease_seq_next", 0) or 0)
-        self.state.put(energy=self.energy.as_dict(), lease_seq_next=max(seq_next, stored))
+        totals = self.energy.as_dict()
+        self.state.put(energy=totals, lease_seq_next=max(seq_next, stored))
+        e = self.site.energy
+        now = self._last_checkpoint
+        last = self.state.last_energy_time()
+        if last is None or now // e.history_s > last // e.history_s or now < last:
+            self.state.record_energy(now, totals, keep_s=e.history_keep_days * 86400)
 
     def _snapshot(self, night: bool, clusters: tuple[object, ...]) -> Snapshot:
         links = tuple(

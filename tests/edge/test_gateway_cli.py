@@ -7,9 +7,11 @@ import json
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import run_cli
 from tests.helpers.broker import MosquittoBroker
-from tests.helpers.gateway import running_gateway, write_site
+from tests.helpers.gateway import NIGHT, Gateway, running_gateway, write_site
 
 
 async def _cli(*args: str) -> tuple[int, str, str]:
@@ -20,7 +22,10 @@ async def _cli(*args: str) -> tuple[int, str, str]:
 async def test_read_commands_in_human_and_json_form(
     broker: MosquittoBroker, tmp_path: Path
 ) -> None:
-    config = str(write_site(tmp_path, port=broker.port))
+    path = write_site(tmp_path, port=broker.port)
+    history = "energy:\n  history_s: 10\n  checkpoint_s: 2\n"
+    path.write_text(path.read_text().replace("energy:\n", history, 1))
+    config = str(path)
     async with running_gateway(config=Path(config)) as gw:
         await gw.until(lambda: gw.daemon.mqtt.is_connected and gw.daemon.stats.ticks > 3, 10)
         rc, out, err = await _cli("ping", "-c", config)
@@ -61,6 +66,8 @@ async def test_read_commands_in_human_and_json_form(
         rc, out, _ = await _cli("energy", "-c", config)
         assert "saved" in out
 
+        await _energy_since(gw, config)
+
         rc, out, _ = await _cli("explain", "art-001", "-c", config)
         assert rc == 0
         assert "lamp art-001 in cluster arterial" in out
@@ -71,6 +78,33 @@ async def test_read_commands_in_human_and_json_form(
         assert rc == 2
         assert "art-1" in err
         assert "did you mean" in err
+
+
+async def _energy_since(gw: Gateway, config: str) -> None:
+    """``energy --since``: the difference from the hourly (here every 10 s) history snapshot."""
+    await gw.until(lambda: gw.clock.time() - NIGHT > 45, 15, "45 virtual seconds")
+    rc, out, _ = await _cli("energy", "-c", config, "--json")
+    total = json.loads(out)
+    rc, out, err = await _cli("energy", "-c", config, "--since", "20s", "--json")
+    assert rc == 0, err
+    recent = json.loads(out)
+    assert 0 < recent["kwh"] < total["kwh"]
+    assert recent["history_starts_later"] is False
+    assert recent["since"] <= recent["requested_since"]  # the snapshot at or before
+    assert set(recent["clusters"]) == {"arterial", "residential", "cyclepath"}
+    rc, out, err = await _cli("energy", "-c", config, "--since", "2026-01-01", "--json")
+    assert rc == 0, err
+    whole = json.loads(out)
+    assert whole["history_starts_later"] is True
+    assert whole["kwh"] == pytest.approx(total["kwh"], rel=0.2)  # from the first tick on
+    rc, out, _ = await _cli("energy", "-c", config, "--since", "20s")
+    assert "kWh since 2026-11-28T23:" in out
+    rc, _, err = await _cli("energy", "-c", config, "--since", "yesterday")
+    assert rc == 2
+    assert "'yesterday' is not a duration" in err
+    rc, _, err = await _cli("energy", "-c", config, "--since", "2030-01-01")
+    assert rc == 2
+    assert "future" in err
 
 
 async def test_override_applies_persists_across_restart_and_expires(

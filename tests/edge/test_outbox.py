@@ -5,9 +5,14 @@ from __future__ import annotations
 import json
 import socket
 import sqlite3
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
 
 from edge.daemon import SystemdNotifier
+from edge.daemon._commands import CommandError, parse_since
 from edge.outbox import PRIORITY, Outbox
 from edge.state import StateStore
 
@@ -84,6 +89,36 @@ def test_state_store_keeps_json_values_across_reopen(tmp_path: Path) -> None:
     again = StateStore(tmp_path / "state.db")
     assert again.get("energy") == {"a": [1.0, 2.0, 3.0]}
     assert again.get("lease_seq_next") == 7
+
+
+def test_energy_history_answers_the_snapshot_at_or_before_a_time_and_prunes_old_ones(
+    tmp_path: Path,
+) -> None:
+    store = StateStore(tmp_path / "state.db")
+    assert store.energy_at(1000.0) is None
+    for hour in range(5):
+        store.record_energy(hour * 3600.0, {"a": [hour, 2.0 * hour, 3.0 * hour]}, keep_s=3 * 3600)
+    # hours 0 is older than 3 h before the last (hour 4) and was pruned
+    assert store.energy_at(0.0) == (3600.0, {"a": [1, 2.0, 3.0]})  # history starts later
+    assert store.energy_at(2 * 3600 + 59) == (7200.0, {"a": [2, 4.0, 6.0]})
+    assert store.energy_at(1e9) == (4 * 3600.0, {"a": [4, 8.0, 12.0]})
+    assert store.last_energy_time() == 4 * 3600.0
+
+
+def test_parse_since_reads_durations_dates_and_iso_times_in_the_site_zone() -> None:
+    tz = ZoneInfo("Europe/Amsterdam")
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=tz).timestamp()
+    assert parse_since("7d", now, tz) == now - 7 * 86400
+    assert parse_since("1d12h", now, tz) == now - 36 * 3600
+    midnight = datetime(2026, 11, 1, tzinfo=tz).timestamp()
+    assert parse_since("2026-11-01", now, tz) == midnight
+    assert parse_since("2026-11-01T00:00", now, tz) == midnight  # naive: the site's zone
+    assert parse_since("2026-10-31T23:00:00+00:00", now, tz) == midnight
+    for bad in ("yesterday", "7x", "", "2026-13-01"):
+        with pytest.raises(CommandError, match="is not a duration"):
+            parse_since(bad, now, tz)
+    with pytest.raises(CommandError, match="future"):
+        parse_since("2026-12-01", now, tz)
 
 
 def test_sd_notify_sends_datagrams_to_the_notify_socket(tmp_path: Path) -> None:
