@@ -143,9 +143,16 @@ async def test_override_applies_persists_across_restart_and_expires(
         rc, out, _ = await _cli("overrides", "-c", c)
         assert "road works" in out
         await gw2.until(lambda: len(gw2.daemon.controller.overrides) == 1, 10)  # art-005 expired
-        rc, out, _ = await _cli("clear", oid, "-c", c)
+        rc, out, _ = await _cli("clear", oid, "-c", c, "--json")
         assert rc == 0
-        assert oid in out
+        assert json.loads(out) == {"cleared": [oid]}
+        rc, out, err = await _cli(
+            "override", "cyclepath", "--level", "1", "--op", "max", "--for", "1h", "-c", c
+        )
+        assert rc == 0, err
+        rc, out, _ = await _cli("clear", "cyclepath", "-c", c)  # by target
+        assert rc == 0
+        assert "ovr-" in out
         rc, out, _ = await _cli("overrides", "-c", c)
         assert "no overrides" in out
         rc, _, err = await _cli("clear", oid, "-c", c)
