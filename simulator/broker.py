@@ -36,7 +36,15 @@ def free_port() -> int:
 class MosquittoBroker:
     """One mosquitto process with its own config, log and port."""
 
-    def __init__(self, workdir: Path, *, port: int | None = None, extra_conf: str = "") -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        port: int | None = None,
+        extra_conf: str = "",
+        persistent: bool = False,
+    ) -> None:
+        """``persistent``: sessions and queued messages survive a restart (saved on SIGTERM)."""
         binary = find_mosquitto()
         if binary is None:
             raise RuntimeError(INSTALL_HINT)
@@ -50,8 +58,12 @@ class MosquittoBroker:
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
             "allow_anonymous true\n"
-            "persistence false\n"
-            f"log_dest file {self.log}\n"
+            + (
+                f"persistence true\npersistence_location {workdir}/\n"
+                if persistent
+                else "persistence false\n"
+            )
+            + f"log_dest file {self.log}\n"
             "log_type error\nlog_type warning\nlog_type notice\n"
             "max_queued_messages 100000\n"
             f"{extra_conf}"

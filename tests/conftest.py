@@ -27,6 +27,16 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "config" / "site.example.yaml"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Slow tests run only when asked for (``-m slow``, as scripts/reliability does)."""
+    if config.getoption("markexpr"):
+        return
+    skip = pytest.mark.skip(reason="slow: run by scripts/reliability (pytest -m slow)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 def _new_broker(tmp_path_factory: pytest.TempPathFactory) -> MosquittoBroker:
     if find_mosquitto() is None:
         pytest.fail(INSTALL_HINT, pytrace=False)

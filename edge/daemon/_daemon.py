@@ -305,6 +305,8 @@ class Daemon:
         tele = self.site.telemetry
         if now - self._last_energy >= tele.energy_s:
             self._last_energy = now
+            # Checkpoint first: no published total is ever above what a restart resumes from.
+            self._checkpoint()
             self.outbox.put(
                 f"{self.root}/telemetry/energy", energy_record(now, clusters), priority=2
             )

@@ -1,0 +1,106 @@
+"""The real daemon as a child process (`streetlight run`), for fault tests and the soak.
+
+The reliability tests kill, stop and restart the daemon; that needs a process of its own, with
+its own pid, RSS and CPU time, run exactly as systemd would run it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from pathlib import Path
+
+import yaml
+
+from edge.config import SiteConfig
+
+__all__ = ["DaemonProcess", "write_config"]
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def write_config(site: SiteConfig, path: Path) -> Path:
+    """Write ``site`` as a YAML config file (no secrets in test sites: they would be redacted)."""
+    path.write_text(yaml.safe_dump(site.model_dump(mode="json"), sort_keys=False))
+    return path
+
+
+class DaemonProcess:
+    """``python -m edge run`` on ``config``; optionally on a virtual clock."""
+
+    def __init__(
+        self,
+        config: Path,
+        *,
+        log_path: Path,
+        virtual_start: str | None = None,
+        speed: float = 1.0,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.config, self.log_path = config, log_path
+        self.virtual_start, self.speed = virtual_start, speed
+        self.env = env or {}
+        self.proc: asyncio.subprocess.Process | None = None
+        self.starts = 0
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None, "not started"
+        return self.proc.pid
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None
+
+    async def start(self) -> None:
+        args = [sys.executable, "-m", "edge", "run", "--config", str(self.config)]
+        if self.virtual_start is not None:
+            args += ["--virtual-start", self.virtual_start, "--speed", f"{self.speed:g}"]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STREETLIGHT_")}
+        env.update(self.env)
+        with self.log_path.open("ab") as log:
+            self.proc = await asyncio.create_subprocess_exec(
+                *args, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log, env=env
+            )
+        self.starts += 1
+
+    def signal(self, sig: int) -> None:
+        if self.running:
+            os.kill(self.pid, sig)
+
+    async def kill(self) -> None:
+        """SIGKILL: no checkpoint, no drain, no offline status (a power cut, as far as it goes)."""
+        if self.proc is not None and self.running:
+            self.proc.kill()
+            await self.proc.wait()
+
+    async def stop(self, timeout_s: float = 15.0) -> int | None:
+        """SIGTERM and wait (SIGKILL after ``timeout_s``); the exit code."""
+        if self.proc is None:
+            return None
+        if self.running:
+            self.proc.send_signal(signal.SIGTERM)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout_s):
+                    await self.proc.wait()
+            if self.running:
+                await self.kill()
+        return self.proc.returncode
+
+    def rss_kib(self) -> int:
+        """Resident set size now (VmRSS), KiB."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
+
+    def cpu_s(self) -> float:
+        """User + system CPU seconds used so far."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
