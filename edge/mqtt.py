@@ -16,6 +16,7 @@ import contextlib
 import inspect
 import logging
 import random
+import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -43,6 +44,9 @@ __all__ = [
 log = logging.getLogger("streetlight.mqtt")
 
 Handler = Callable[["Inbound"], Awaitable[None] | None]
+
+#: How often a connection's liveness (an unanswered ping) is checked.
+_LIVENESS_CHECK_S = 0.5
 
 
 class NotConnectedError(StreetlightError):
@@ -84,6 +88,7 @@ class MqttStats:
     handler_errors: int = 0
     published: int = 0
     publish_failures: int = 0
+    dead_links: int = 0  # connections given up because the broker stopped answering pings
     last_error: str = ""
     connected_since: float = 0.0
 
@@ -260,9 +265,34 @@ class MqttSession:
         # aiomqtt exposes the end of a connection only to a message iterator; our workers
         # read the queue directly, so wait on the future its iterator waits on.
         disconnected: asyncio.Future[None] = client._disconnected
-        await asyncio.wait([disconnected])
+        while not disconnected.done():
+            await asyncio.wait([disconnected], timeout=_LIVENESS_CHECK_S)
+            if not disconnected.done() and self._ping_overdue(client):
+                self._abort(client)
         if disconnected.exception() is not None:
             self.stats.last_error = str(disconnected.exception())
+
+    def _ping_overdue(self, client: aiomqtt.Client) -> bool:
+        """A PINGREQ unanswered for a quarter of the keepalive: the link is dead.
+
+        paho itself gives up only a whole keepalive after its ping (up to 2x keepalive of
+        silence); a blackholed link (no FIN, no RST) is found here within ~1.25x keepalive.
+        paho keeps the ping time in ``_ping_t`` (monotonic; 0 when none is outstanding).
+        """
+        ping_t = float(getattr(client._client, "_ping_t", 0) or 0)
+        return ping_t > 0 and time.monotonic() - ping_t > self.keepalive_s / 4
+
+    def _abort(self, client: aiomqtt.Client) -> None:
+        """Shut the socket: paho's reader sees EOF and reports the connection lost."""
+        self.stats.dead_links += 1
+        log.warning(
+            "mqtt %s:%d: no answer to a ping within %.1f s; the link is dead, reconnecting",
+            self.host, self.port, self.keepalive_s / 4,
+        )  # fmt: skip
+        sock = client._client.socket()
+        if isinstance(sock, socket.socket):  # an SSLSocket is one too
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     async def _work(self) -> None:
         assert self.handler is not None

@@ -11,13 +11,18 @@ import contextlib
 import os
 import signal
 import sys
+import urllib.request
 from pathlib import Path
 
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from edge.config import SiteConfig
 
-__all__ = ["DaemonProcess", "write_config"]
+__all__ = ["DaemonProcess", "Scrape", "metric", "scrape_metrics", "write_config"]
+
+#: metric name -> [(labels, value)]
+Scrape = dict[str, list[tuple[dict[str, str], float]]]
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -26,6 +31,24 @@ def write_config(site: SiteConfig, path: Path) -> Path:
     """Write ``site`` as a YAML config file (no secrets in test sites: they would be redacted)."""
     path.write_text(yaml.safe_dump(site.model_dump(mode="json"), sort_keys=False))
     return path
+
+
+def scrape_metrics(port: int, host: str = "127.0.0.1") -> Scrape:
+    """GET /metrics and parse it with prometheus_client's own parser."""
+    with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    out: Scrape = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out.setdefault(sample.name, []).append((dict(sample.labels), sample.value))
+    return out
+
+
+def metric(scrape: Scrape, name: str, **labels: str) -> float:
+    """The sum of ``name``'s samples whose labels match ``labels``."""
+    return sum(
+        v for lab, v in scrape.get(name, []) if all(lab.get(k) == x for k, x in labels.items())
+    )
 
 
 class DaemonProcess:

@@ -70,7 +70,7 @@ class DemoView:
 DEMO_FLOW_WINDOW_S = 300.0
 
 
-def _site_for_demo(site: SiteConfig, *, port: int, device: str, state_dir: Path) -> SiteConfig:
+def demo_site(site: SiteConfig, *, port: int, device: str, state_dir: Path) -> SiteConfig:
     serial = [p.model_copy(update={"url": device}) for p in site.serial]
     window = min(site.controller.flow_window_s, DEMO_FLOW_WINDOW_S)
     bins = min(site.controller.flow_bins, int(window // 20))
@@ -107,7 +107,7 @@ async def run_demo(
         tty.setraw(device_fd)
         try:
             return await _run(
-                _site_for_demo(site, port=broker.port, device=os.ttyname(device_fd),
+                demo_site(site, port=broker.port, device=os.ttyname(device_fd),
                                state_dir=work / "state"),
                 node_fd, start=start, speed=speed, duration_s=duration_s, seed=seed,
                 on_view=on_view,

@@ -24,7 +24,7 @@ __all__ = ["FaultProxy"]
 MODES = ("pass", "delay", "blackhole", "half_open", "reset")
 
 
-@dataclass
+@dataclass(eq=False)
 class _Conn:
     client: asyncio.StreamWriter
     upstream: asyncio.StreamWriter | None

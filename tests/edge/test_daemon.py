@@ -10,14 +10,13 @@ import asyncio
 import json
 import signal
 import sys
-import urllib.request
 from pathlib import Path
 
 import aiomqtt
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from firmware_bridge.frames import Counts
+from simulator.daemonproc import metric, scrape_metrics
 from tests.helpers.broker import MosquittoBroker
 from tests.helpers.gateway import Gateway, Recorder, running_gateway, write_site
 from tests.helpers.pty_pair import PtyPair
@@ -27,22 +26,7 @@ ART_FAR = ("art-001", "art-025")
 RES_AHEAD = ("res-001", "res-002", "res-003")  # 15, 45, 75 m: ahead of res-pir-north
 
 
-def _scrape(port: int) -> dict[str, list[tuple[dict[str, str], float]]]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-        text = resp.read().decode()
-    out: dict[str, list[tuple[dict[str, str], float]]] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            out.setdefault(sample.name, []).append((dict(sample.labels), sample.value))
-    return out
-
-
-def _value(
-    metrics: dict[str, list[tuple[dict[str, str], float]]], name: str, **labels: str
-) -> float:
-    return sum(
-        v for lab, v in metrics.get(name, []) if all(lab.get(k) == x for k, x in labels.items())
-    )
+_scrape, _value = scrape_metrics, metric
 
 
 async def _settled_dim(gw: Gateway) -> None:
