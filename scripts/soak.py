@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -25,6 +26,7 @@ def main() -> None:
     ap.add_argument("--config", type=Path, default=example_config_path())
     ap.add_argument("--write", action="store_true", help="update docs/reliability.md")
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # clean up as on Ctrl-C
 
     def progress(t: float, total: float, rss_kib: int, flaps: int) -> None:
         print(f"soak {t / 60:5.1f}/{total / 60:.0f} min  rss {rss_kib / 1024:6.1f} MiB  "

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from edge.config import load_config
+from edge.config import SiteConfig, load_config
 from edge.daemon import Clock
 from simulator.broker import MosquittoBroker, free_port
 from simulator.daemonproc import DaemonProcess, metric, scrape_metrics, write_config
@@ -106,10 +106,37 @@ async def _soak(
         site, host=broker.host, port=broker.port, clock=clock, arrivals=arrivals, start=start,
         serial_nodes={p.name: node for p in site.serial}, seed=seed,
     )  # fmt: skip
+    await daemon.start()
+    try:
+        return await _drive(
+            daemon, broker, site, fleet, node, node_fd, street, metrics_port, duration=duration,
+            speed=speed, flap_every_s=flap_every_s, down_s=down_s, minutes=minutes,
+            progress=progress,
+        )  # fmt: skip
+    finally:
+        await daemon.kill()  # only if still running: an interrupted soak leaves no daemon
+
+
+async def _drive(
+    daemon: DaemonProcess,
+    broker: MosquittoBroker,
+    site: SiteConfig,
+    fleet: LampFleet,
+    node: FakeNode,
+    node_fd: int,
+    street: LiveStreet,
+    metrics_port: int,
+    *,
+    duration: float,
+    speed: float,
+    flap_every_s: float,
+    down_s: float,
+    minutes: float,
+    progress: Any,
+) -> dict[str, Any]:
     samples: list[tuple[float, int, float]] = []  # (t, rss KiB, cpu s)
     below_floor_lamp_s = 0.0
     flaps = 0
-    await daemon.start()
     began = time.monotonic()
     async with Upstream(broker.host, broker.port, site.topic_root, client_id="soak-up") as up:
         tasks = [
