@@ -75,6 +75,8 @@ class Outbox:
         self.depth = self.bytes = 0
         self._recount()
         self._last_error_log = 0.0
+        # (count, first seq, last seq) the disk refused, not yet announced by a gap marker
+        self._refused: tuple[int, int, int] | None = None
 
     def close(self) -> None:
         self._db.close()
@@ -85,20 +87,27 @@ class Outbox:
 
         Returns its seq, or None when it could not be stored (counted in ``dropped``)."""
         body = {**record, "gateway_id": self.gateway_id, "boot_id": self.boot_id}
+        seq_before, dropped_before = self.seq, self.dropped
         try:
             with self._db:
                 self._db.execute("BEGIN IMMEDIATE")
                 guess = len(json.dumps(body, separators=(",", ":"))) + 20 + len(topic) + 64
                 self._make_room(guess)  # may spend a seq on a gap marker
+                if self._refused:  # the disk refused records earlier: say so now it takes one
+                    count, first, last = self._refused
+                    self._mark_gap([first, last], count, "disk refused")
                 seq = self.seq
                 payload = json.dumps({**body, "seq": seq}, separators=(",", ":")).encode()
                 self._insert(topic, payload, priority, seq, len(payload) + len(topic) + 64)
         except sqlite3.Error as exc:
             self._disk_trouble(exc)
+            # Rolled back: whatever room-making or marker the transaction did is undone.
             self._recount()
-            self.seq += 1  # the seq is spent: consumers see the gap
-            self.dropped += 1
+            self.seq, self.dropped = seq_before + 1, dropped_before + 1  # the seq is spent
+            count, first, _ = self._refused or (0, seq_before, seq_before)
+            self._refused = (count + 1, first, seq_before)
             return None
+        self._refused = None
         self.seq = seq + 1
         return seq
 
@@ -138,11 +147,13 @@ class Outbox:
         self.depth -= len(lost)
         self.bytes -= sum(r[2] for r in lost)
         self.dropped += len(lost)
-        self._mark_gap(lost)
+        self._mark_gap([r[1] for r in lost if r[0] == self.boot_id], len(lost), "outbox full")
 
-    def _mark_gap(self, lost: list[tuple[str, int, int, int]]) -> None:
-        """One undelivered gap marker at most: a new loss updates it."""
-        seqs = [r[1] for r in lost if r[0] == self.boot_id]
+    def _mark_gap(self, seqs: list[int], count: int, why: str) -> None:
+        """One undelivered gap marker at most: a new loss updates it.
+
+        ``seqs`` are this boot's lost seqs (or just the first and last), ``count`` how many
+        records were lost, ``why`` "outbox full" or "disk refused"."""
         row = self._db.execute(
             "SELECT id, payload FROM outbox WHERE priority = ? ORDER BY id LIMIT 1",
             (PRIORITY["gap"],),
@@ -150,11 +161,12 @@ class Outbox:
         if row is not None:
             marker = json.loads(row[1])
             data = marker["data"]
-            data["dropped"] += len(lost)
+            data["dropped"] += count
+            data["reasons"] = sorted({*data.get("reasons", []), why})
             if seqs:
                 known = [s for s in (data["first_seq"], data["last_seq"]) if s is not None]
                 data["first_seq"], data["last_seq"] = min(known + seqs), max(known + seqs)
-            marker["message"] = f"outbox full: {data['dropped']} records dropped"
+            marker["message"] = f"{data['dropped']} records dropped ({', '.join(data['reasons'])})"
             self._db.execute(
                 "UPDATE outbox SET payload = ? WHERE id = ?",
                 (json.dumps(marker, separators=(",", ":")).encode(), row[0]),
@@ -168,11 +180,12 @@ class Outbox:
             "kind": "outbox_gap",
             "subject": self.gateway_id,
             "severity": "warning",
-            "message": f"outbox full: {len(lost)} records dropped",
+            "message": f"{count} records dropped ({why})",
             "data": {
-                "dropped": len(lost),
+                "dropped": count,
                 "first_seq": min(seqs) if seqs else None,
                 "last_seq": max(seqs) if seqs else None,
+                "reasons": [why],
             },
             "gateway_id": self.gateway_id,
             "boot_id": self.boot_id,

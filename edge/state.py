@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,7 @@ class StateStore:
             "CREATE TABLE IF NOT EXISTS energy_history (t REAL PRIMARY KEY, totals TEXT NOT NULL)"
         )
         self.write_errors = 0
+        self._last_error_log = -math.inf
 
     def close(self) -> None:
         self._db.close()
@@ -54,10 +57,20 @@ class StateStore:
                     [(k, json.dumps(v, separators=(",", ":"))) for k, v in values.items()],
                 )
         except sqlite3.Error as exc:
-            self.write_errors += 1
-            log.error("state %s: cannot write %s (%s)", self.path, ", ".join(values), exc)
+            self._refused(", ".join(values), exc)
             return False
         return True
+
+    def _refused(self, what: str, exc: sqlite3.Error) -> None:
+        """Count every refused write; log at most one a minute (a full disk refuses each tick)."""
+        self.write_errors += 1
+        now = time.monotonic()
+        if now - self._last_error_log > 60:
+            self._last_error_log = now
+            log.error(
+                "state %s: cannot write %s (%s); %d writes refused so far",
+                self.path, what, exc, self.write_errors,
+            )  # fmt: skip
 
     def record_energy(self, t: float, totals: dict[str, list[float]], *, keep_s: float) -> bool:
         """Append a snapshot of the cumulative totals at ``t``; drop those older than keep_s."""
@@ -70,8 +83,7 @@ class StateStore:
                 )
                 self._db.execute("DELETE FROM energy_history WHERE t < ?", (t - keep_s,))
         except sqlite3.Error as exc:
-            self.write_errors += 1
-            log.error("state %s: cannot write energy history (%s)", self.path, exc)
+            self._refused("energy history", exc)
             return False
         return True
 

@@ -77,8 +77,16 @@ def test_a_disk_that_refuses_writes_drops_and_counts_and_never_raises(tmp_path: 
     assert box.write_errors == 50
     assert box.integrity_ok()
     box._db.execute("PRAGMA max_page_count = 1073741823")  # space returns
-    assert box.put("t", {"v": 1}) == 51  # seqs of the dropped records were spent
-    assert box.depth == 2
+    assert box.put("t", {"v": 1}) == 52  # the dropped records' seqs were spent; 51: the marker
+    gap = json.loads(box.peek(10)[1].payload)
+    assert gap["kind"] == "outbox_gap"
+    assert gap["data"] == {
+        "dropped": 50,
+        "first_seq": 1,
+        "last_seq": 50,
+        "reasons": ["disk refused"],
+    }
+    assert box.depth == 3  # the first record, the marker, the new record
 
 
 def test_state_store_keeps_json_values_across_reopen(tmp_path: Path) -> None:
