@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from firmware_bridge.frames import (
     CAP_COUNTS,
     CAP_LAMP,
@@ -36,8 +38,7 @@ from firmware_bridge.frames import (
     encode_frame,
 )
 
-__all__ = ["FakeNode", "LampState"]
-
+__all__ = ["BitErrors", "FakeNode", "LampState"]
 ACK_TIMEOUT_S = 0.25
 RETRIES = 3
 
@@ -59,6 +60,28 @@ class LampState:
         return now >= self.lease_until
 
 
+class BitErrors:
+    """A noisy wire: flips each bit with probability ``ber``; remembers what it let through."""
+
+    def __init__(self, ber: float, seed: int = 0) -> None:
+        self.ber, self.rng = ber, np.random.default_rng(seed)
+        self.flips = 0
+        self.corrupted = 0  # writes with at least one flipped bit
+        self.intact: set[bytes] = set()  # writes that crossed the wire unchanged
+
+    def __call__(self, data: bytes) -> bytes:
+        n = self.rng.binomial(len(data) * 8, self.ber)
+        if n == 0:
+            self.intact.add(data)
+            return data
+        buf = bytearray(data)
+        for bit in self.rng.choice(len(data) * 8, size=n, replace=False):
+            buf[bit // 8] ^= 1 << (bit % 8)
+        self.flips += n
+        self.corrupted += 1
+        return bytes(buf)
+
+
 class FakeNode:
     """One node on a serial line. ``clock`` returns seconds (virtual time in the simulator)."""
 
@@ -72,8 +95,11 @@ class FakeNode:
         lamp: bool = False,
         failsafe_level: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        line: Callable[[bytes], bytes] | None = None,
     ) -> None:
+        """``line`` stands for the wire: every write passes through it (``BitErrors``)."""
         self.node, self.firmware, self.model = node, firmware, model
+        self.line = line
         caps = (CAP_COUNTS | CAP_SPEED if counts else 0) | (CAP_LAMP if lamp else 0)
         self.capabilities = caps
         self.lamp = LampState(failsafe_level=failsafe_level) if lamp else None
@@ -211,7 +237,7 @@ class FakeNode:
 
         def write(data: bytes) -> None:
             with contextlib.suppress(BlockingIOError, OSError):
-                os.write(master_fd, data)
+                os.write(master_fd, self.line(data) if self.line else data)
 
         self._write = write
         loop.add_reader(master_fd, data_ready.set)
@@ -237,7 +263,8 @@ class FakeNode:
 
     async def serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Serve one TCP connection (a pyserial ``socket://`` URL on the gateway side)."""
-        self._write = writer.write
+        line = self.line
+        self._write = (lambda data: writer.write(line(data))) if line else writer.write
         try:
             while True:
                 try:
