@@ -400,6 +400,22 @@ class TelemetryConfig(_Strict):
     traffic_s: float = Field(default=60.0, gt=0)
 
 
+class SecurityConfig(_Strict):
+    """Command authentication and rate limit (docs/security.md)."""
+
+    # A file (mode 0600) holding the shared HMAC key; when set, every command must be signed.
+    command_key_file: Path | None = None
+    # A signed command is valid this long after it was signed (and no longer).
+    command_ttl_s: float = Field(default=60.0, gt=0, le=3600)
+    # Token bucket over every command received (signed or not): rate and burst.
+    commands_per_s: float = Field(default=2.0, gt=0)
+    command_burst: int = Field(default=10, ge=1)
+    # The field-engineer CLI's own broker account (its ACL allows commands, not setpoints);
+    # unset, the CLI logs in with mqtt.username like the daemon.
+    cli_username: str | None = None
+    cli_password_file: Path | None = None
+
+
 class MetricsConfig(_Strict):
     """The Prometheus endpoint."""
 
@@ -430,6 +446,7 @@ class SiteConfig(BaseSettings):
     storage: StorageConfig = StorageConfig()
     metrics: MetricsConfig = MetricsConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
+    security: SecurityConfig = SecurityConfig()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @classmethod
@@ -468,6 +485,7 @@ def _all_field_names() -> set[str]:
         SiteConfig, SiteLocation, MqttConfig, TlsConfig, SerialPortConfig, NightConfig,
         PresenceConfig, ControllerConfig, ScheduleStep, EnergyConfig, LampConfig,
         LampArrayConfig, SensorConfig, ClusterConfig, ProfileConfig, StorageConfig, MetricsConfig,
+        SecurityConfig,
         TelemetryConfig,
     ):  # fmt: skip
         names.update(model.model_fields)

@@ -96,10 +96,17 @@ class MqttStats:
 def tls_context(
     *, ca_file: Path | None, cert_file: Path | None, key_file: Path | None, verify_hostname: bool
 ) -> ssl.SSLContext:
-    """A client TLS context: the CA (or the system store), an optional client certificate."""
-    ctx = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
-    if cert_file is not None:
-        ctx.load_cert_chain(str(cert_file), str(key_file) if key_file else None)
+    """A client TLS context (TLS 1.2+): the CA (or the system store), an optional client
+    certificate. Unreadable or invalid files are a ConfigError naming them."""
+    try:
+        ctx = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+        if cert_file is not None:
+            ctx.load_cert_chain(str(cert_file), str(key_file) if key_file else None)
+    except (OSError, ssl.SSLError) as exc:
+        files = ", ".join(str(f) for f in (ca_file, cert_file, key_file) if f is not None)
+        issue = ConfigIssue("mqtt.tls", f"cannot load {files}: {exc}")
+        raise ConfigError("mqtt.tls", [issue]) from None
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.check_hostname = verify_hostname
     return ctx
 

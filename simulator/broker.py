@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -43,8 +44,10 @@ class MosquittoBroker:
         port: int | None = None,
         extra_conf: str = "",
         persistent: bool = False,
+        conf: str | None = None,
     ) -> None:
-        """``persistent``: sessions and queued messages survive a restart (saved on SIGTERM)."""
+        """``persistent``: sessions and queued messages survive a restart (saved on SIGTERM).
+        ``conf``: a whole mosquitto.conf of one's own (its first listener is ``port``)."""
         binary = find_mosquitto()
         if binary is None:
             raise RuntimeError(INSTALL_HINT)
@@ -55,19 +58,20 @@ class MosquittoBroker:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.conf = workdir / "mosquitto.conf"
         self.log = workdir / "mosquitto.log"
-        self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            + (
+        logging = f"log_dest file {self.log}\nlog_type error\nlog_type warning\nlog_type notice\n"
+        if conf is None:
+            persist = (
                 f"persistence true\npersistence_location {workdir}/\n"
                 if persistent
                 else "persistence false\n"
             )
-            + f"log_dest file {self.log}\n"
-            "log_type error\nlog_type warning\nlog_type notice\n"
-            "max_queued_messages 100000\n"
-            f"{extra_conf}"
-        )
+            conf = (
+                f"listener {self.port} 127.0.0.1\nallow_anonymous true\n{persist}"
+                f"max_queued_messages 100000\n{extra_conf}"
+            )
+        # As root, mosquitto drops to the `mosquitto` user, who cannot read a private work dir.
+        stay = "user root\n" if os.geteuid() == 0 else ""
+        self.conf.write_text(conf.rstrip("\n") + "\n" + logging + stay)
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property

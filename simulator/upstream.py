@@ -29,6 +29,8 @@ class Upstream:
     port: int
     root: str
     client_id: str = "upstream-recorder"
+    username: str | None = None
+    password: str | None = None
     records: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     arrival: dict[tuple[str, int], float] = field(default_factory=dict)
     duplicates: int = 0
@@ -44,6 +46,7 @@ class Upstream:
             try:
                 async with aiomqtt.Client(
                     self.host, self.port, identifier=self.client_id,
+                    username=self.username, password=self.password,
                     protocol=aiomqtt.ProtocolVersion.V5, clean_start=False, properties=props,
                 ) as client:  # fmt: skip
                     for topic in ("telemetry/#", "event", "status"):

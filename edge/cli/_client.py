@@ -8,21 +8,28 @@ import json
 import secrets
 from typing import Any
 
+from edge.auth import read_key, sign
 from edge.config import SiteConfig
 from edge.errors import CommandRejectedError, GatewayUnreachableError
-from edge.mqtt import Inbound, MqttSession, NotConnectedError, broker_settings
+from edge.mqtt import Inbound, MqttSession, NotConnectedError, broker_settings, read_password
 
 __all__ = ["call", "tail"]
 
 
 def _session(site: SiteConfig, client_id: str, reply_topic: str, handler: Any) -> MqttSession:
     settings = {**broker_settings(site.mqtt), "reconnect_min_s": 0.2, "reconnect_max_s": 1.0}
+    sec = site.security
+    if sec.cli_username is not None:  # the CLI's own account, not the daemon's
+        settings["username"] = sec.cli_username
+        settings["password"] = read_password(None, sec.cli_password_file)
     return MqttSession(
         **settings, client_id=client_id, subscriptions=[(reply_topic, 1)], handler=handler
     )
 
 
 async def _call(site: SiteConfig, verb: str, args: dict[str, Any], timeout_s: float) -> Any:
+    key_file = site.security.command_key_file
+    key = read_key(key_file) if key_file is not None else None  # before any network
     token = secrets.token_hex(6)
     client_id = f"streetlight-cli-{token}"
     reply_topic = f"{site.topic_root}/reply/{client_id}"
@@ -42,9 +49,13 @@ async def _call(site: SiteConfig, verb: str, args: dict[str, Any], timeout_s: fl
                 await session.connected.wait()
             except TimeoutError:
                 raise
-            body = json.dumps({"v": 1, "args": args}).encode()
+            topic = f"{site.topic_root}/cmd/{verb}"
+            request: dict[str, Any] = {"v": 1, "args": args}
+            if key is not None:
+                request = sign(key, topic, request, ttl_s=site.security.command_ttl_s)
+            body = json.dumps(request).encode()
             await session.publish(
-                f"{site.topic_root}/cmd/{verb}", body, qos=1,
+                topic, body, qos=1,
                 response_topic=reply_topic, correlation=correlation,
             )  # fmt: skip
             reply = await answer

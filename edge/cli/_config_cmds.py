@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import secrets
 from pathlib import Path
 
 import typer
@@ -45,6 +47,24 @@ def show(
         typer.echo(json.dumps(data, indent=2))
     else:
         typer.echo(yaml.safe_dump(data, sort_keys=False), nl=False)
+
+
+@config_app.command("keygen")
+def keygen(
+    file: Path = typer.Argument(..., help="Where to write the key (created with mode 0600)."),
+) -> None:
+    """Write a new random command-signing key (security.command_key_file; docs/security.md)."""
+    try:
+        fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise typer.BadParameter(f"{file} exists; remove it first to make a new key") from None
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot create {file}: {exc.strerror}") from None
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_hex(32) + "\n")
+    console.print(
+        f"{file}: a new 256-bit key (mode 600). Copy it to the gateway and the CLI hosts."
+    )
 
 
 @config_app.command("example")

@@ -14,12 +14,14 @@ import json
 import logging
 import math
 import re
+import time
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from edge._version import __version__
+from edge.auth import AuthError, TokenBucket, Verifier, read_key
 from edge.control import Override, explain
 from edge.errors import StreetlightError, UnknownIdError
 from edge.mqtt import Inbound, NotConnectedError, PublishTimeoutError
@@ -85,6 +87,18 @@ class Commands:
 
     def __init__(self, daemon: Daemon) -> None:
         self.d = daemon
+        sec = daemon.site.security
+        self.bucket = TokenBucket(sec.commands_per_s, sec.command_burst)
+        self._refusal_window, self._refusals = -math.inf, 0
+        self.verifier: Verifier | None = None
+        if sec.command_key_file is not None:
+            last = int(daemon.state.get("command_ctr", 0) or 0)
+            key = read_key(sec.command_key_file)
+            self.verifier = Verifier(key, ttl_s=sec.command_ttl_s, last_ctr=last)
+        else:
+            log.warning(
+                "commands are not authenticated: set security.command_key_file (docs/security.md)"
+            )
         self.table: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "ping": self.ping,
             "status": self.status,
@@ -106,13 +120,18 @@ class Commands:
             return
         reply: dict[str, Any]
         try:
+            if not self.bucket.take():
+                raise CommandError("rate_limited", "too many commands; try again in a second")
             if len(msg.payload) > d.site.mqtt.max_payload_bytes:
                 raise CommandError("oversized", f"{len(msg.payload)} bytes")
             try:
                 request = json.loads(msg.payload or b"{}")
             except ValueError:
                 raise CommandError("not_json", "the request is not JSON") from None
-            if not isinstance(request, dict) or request.get("v", 1) != 1:
+            if not isinstance(request, dict):
+                raise CommandError("invalid", 'expected {"v": 1, "args": {...}}')
+            self._authenticate(msg.topic, request)
+            if request.get("v", 1) != 1:
                 raise CommandError("invalid", 'expected {"v": 1, "args": {...}}')
             args = request.get("args") or {}
             if not isinstance(args, dict):
@@ -132,6 +151,29 @@ class Commands:
             with contextlib.suppress(NotConnectedError, PublishTimeoutError):
                 await d.mqtt.publish(msg.response_topic, json.dumps(reply).encode(), qos=1,
                                      correlation=msg.correlation)  # fmt: skip
+
+    def _authenticate(self, topic: str, request: dict[str, Any]) -> None:
+        if self.verifier is None:
+            return
+        try:
+            ctr = self.verifier.check(topic, request, time.time())  # wall time, not virtual
+        except AuthError as err:
+            if self._refusals_to_report():
+                self.d.record_event(
+                    kind="command_refused", subject=topic.rsplit("/", 1)[-1],
+                    severity="warning", message=f"command refused: {err.code}",
+                    data={"code": err.code},
+                )  # fmt: skip
+            raise CommandError(err.code, err.message) from None
+        self.d.state.put(command_ctr=ctr)  # a replay is refused after a restart too
+
+    def _refusals_to_report(self) -> bool:
+        """An event for the first refusals of a burst, not one per forged message."""
+        now = time.monotonic()
+        if now - self._refusal_window > 60:
+            self._refusal_window, self._refusals = now, 0
+        self._refusals += 1
+        return self._refusals <= 3
 
     def handle(self, verb: str, args: dict[str, Any]) -> dict[str, Any]:
         command = self.table.get(verb)

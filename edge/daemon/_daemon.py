@@ -415,7 +415,7 @@ class Daemon:
             )
             self.metrics.config_reloads.labels("invalid").inc()
             return False
-        fixed = ("gateway_id", "mqtt", "serial", "storage", "metrics")
+        fixed = ("gateway_id", "mqtt", "serial", "storage", "metrics", "security")
         changed = [k for k in fixed if getattr(site, k) != getattr(self.site, k)]
         if changed:
             log.warning(
