@@ -69,6 +69,11 @@ def run(
             update={"metrics": site.metrics.model_copy(update={"port": metrics_port})}
         )
     setup_logging(site.log_level)
+    if os.geteuid() == 0:
+        logging.getLogger("streetlight.daemon").warning(
+            "running as root: the daemon needs no privileges; run it as its own user "
+            "(config/systemd/streetlight-edge.service)"
+        )
     start = parse_start(virtual_start, site)
     clock = Clock(speed=speed, start=start) if (start is not None or speed != 1.0) else None
 
