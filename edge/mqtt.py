@@ -45,6 +45,18 @@ log = logging.getLogger("streetlight.mqtt")
 
 Handler = Callable[["Inbound"], Awaitable[None] | None]
 
+
+def _lost_socket_is_a_warning(record: logging.LogRecord) -> bool:
+    """paho logs a dropped connection at ERROR ("failed to receive on socket: ..."); the session
+    logs the loss itself and reconnects, so a broker restart is a warning, not an error."""
+    if record.levelno == logging.ERROR and "on socket" in record.getMessage():
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+    return True
+
+
+_PAHO_LOG = logging.getLogger("streetlight.mqtt.paho")
+_PAHO_LOG.addFilter(_lost_socket_is_a_warning)
+
 #: How often a connection's liveness (an unanswered ping) is checked.
 _LIVENESS_CHECK_S = 0.5
 
@@ -214,7 +226,7 @@ class MqttSession:
             queue_type=cast("type[asyncio.Queue[aiomqtt.Message]]", lambda maxsize: queue),
             max_inflight_messages=self.max_inflight,
             timeout=self.timeout_s,
-            logger=logging.getLogger("streetlight.mqtt.paho"),
+            logger=_PAHO_LOG,
         )
         # Many QoS 1 publishes in flight is how the outbox drains; not worth a warning each.
         client.pending_calls_threshold = 100_000

@@ -115,8 +115,15 @@ class DaemonProcess:
 
     def rss_kib(self) -> int:
         """Resident set size now (VmRSS), KiB."""
+        return self._status_kib("VmRSS:")
+
+    def peak_rss_kib(self) -> int:
+        """The highest resident set size so far (VmHWM), KiB."""
+        return self._status_kib("VmHWM:")
+
+    def _status_kib(self, field: str) -> int:
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(field):
                 return int(line.split()[1])
         return 0
 

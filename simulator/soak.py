@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import os
 import re
+import subprocess
 import tempfile
 import time
 import tty
@@ -205,7 +206,12 @@ def _report(
     errors = [
         line for line in log.splitlines() if re.match(r"(?:\S+ \S+ )?(?:ERROR|CRITICAL) ", line)
     ]
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False,
+        cwd=Path(__file__).resolve().parent,
+    ).stdout.strip()  # fmt: skip
     return {
+        "commit": commit or "unknown",
         "minutes": minutes,
         "speed": speed,
         "virtual_hours": round(minutes * speed / 60.0, 2),
