@@ -101,6 +101,7 @@ class MqttStats:
     published: int = 0
     publish_failures: int = 0
     dead_links: int = 0  # connections given up because the broker stopped answering pings
+    backpressure: int = 0  # fire-and-forget publishes refused: too many awaiting PUBACK
     last_error: str = ""
     connected_since: float = 0.0
 
@@ -160,6 +161,7 @@ class MqttSession:
         reconnect_min_s: float = 0.5,
         reconnect_max_s: float = 30.0,
         max_inflight: int = 1000,
+        max_outstanding: int = 10_000,
         timeout_s: float = 10.0,
     ) -> None:
         self.host, self.port, self.client_id = host, port, client_id
@@ -169,6 +171,7 @@ class MqttSession:
         self.keepalive_s, self.workers = keepalive_s, workers
         self.reconnect_min_s, self.reconnect_max_s = reconnect_min_s, reconnect_max_s
         self.max_inflight, self.timeout_s = max_inflight, timeout_s
+        self.max_outstanding = max_outstanding
         self.stats = MqttStats()
         self.connected = asyncio.Event()
         self._client: aiomqtt.Client | None = None
@@ -383,6 +386,12 @@ class MqttSession:
         is re-sent by the next refresh). False when not connected or the client refused."""
         client = self._client
         if client is None:
+            return False
+        # QoS 1 messages wait in paho until acknowledged: past ``max_outstanding`` refuse more
+        # (their message ids would wrap at 65,535, and each holds memory), and let the caller
+        # send them again later.
+        if qos > 0 and len(client._client._out_messages) >= self.max_outstanding:
+            self.stats.backpressure += 1
             return False
         # aiomqtt has no fire-and-forget publish; paho's is the non-waiting half of its own.
         info = client._client.publish(

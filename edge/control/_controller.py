@@ -160,6 +160,11 @@ class DimmingController:
         """Send every lamp's lease at the next step (after a broker reconnect)."""
         self._next_refresh[:] = -math.inf
 
+    def resend(self, lamps: npt.NDArray[np.intp]) -> None:
+        """These lamps' leases never left (no connection, a full send queue): send them again
+        at the next step, with the level then."""
+        self._next_refresh[lamps] = -math.inf
+
     def cluster_slice(self, k: int) -> slice:
         return self._index.cluster_slice(k)
 

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from edge._version import __version__
 from edge.config import SiteConfig, load_config
 from edge.control import Event, Override
@@ -122,8 +124,9 @@ class Daemon:
         """Controller, ingest and lease topics for ``site`` (swapped in as one)."""
         ctrl = build_controller(site, start=self.clock.time(), seq_base=seq_base)
         ingest = Ingest(
-            site, count=self.count_ingest, max_payload_bytes=site.mqtt.max_payload_bytes
-        )
+            site, count=self.count_ingest, max_payload_bytes=site.mqtt.max_payload_bytes,
+            lamp_ids=ctrl.site.lamps.ids,
+        )  # fmt: skip
         topics = [f"{site.topic_root}/lamp/{lamp}/set" for lamp in ctrl.site.lamps.ids]
         self.controller, self.ingest, self._lease_topics = ctrl, ingest, topics
         for saved in self.state.get("overrides", []) or []:
@@ -283,12 +286,18 @@ class Daemon:
         self.energy.add(result)
         if len(result.send):
             expiry = result.lease_s / self.clock.speed
-            sent = failed = 0
-            for topic, payload in lease_payloads(ctrl, result, self._lease_topics):
+            sent, unsent = 0, []
+            lamps = result.send.tolist()
+            for j, (topic, payload) in zip(
+                lamps, lease_payloads(ctrl, result, self._lease_topics), strict=True
+            ):
                 if self.mqtt.publish_nowait(topic, payload, qos=1, expiry_s=expiry):
                     sent += 1
                 else:
-                    failed += 1
+                    unsent.append(j)
+            failed = len(unsent)
+            if unsent:  # not handed to the broker: again next tick, at the level then
+                ctrl.resend(np.array(unsent, dtype=np.intp))
             self.stats.leases += sent
             self.stats.lease_failures += failed
             self.metrics.leases.inc(sent)

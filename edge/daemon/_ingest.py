@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from edge.config import SiteConfig
 from edge.control import KINDS, LampReport, LuxReading, Observation, SensorCounts, SensorFault
@@ -35,12 +35,22 @@ def _pad(counts: tuple[int, ...]) -> tuple[int, ...]:
 class Ingest:
     """Routes inbound traffic to observations for the next tick."""
 
-    def __init__(self, site: SiteConfig, *, count: Count, max_payload_bytes: int) -> None:
+    def __init__(
+        self,
+        site: SiteConfig,
+        *,
+        count: Count,
+        max_payload_bytes: int,
+        lamp_ids: Iterable[str] | None = None,
+    ) -> None:
+        """``lamp_ids``: the controller's (shared strings); else resolved from ``site``."""
         self.root = site.topic_root
         self.max_payload_bytes = max_payload_bytes
         self._count = count
         self.sensors = {s.id for c in site.clusters for s in c.sensors}
-        self.lamps = {lamp.id for lamp in site.all_lamps()}
+        if lamp_ids is None:  # cluster by cluster: never all lamps as config objects at once
+            lamp_ids = (lamp.id for c in site.clusters for lamp in c.resolved_lamps())
+        self.lamps = set(lamp_ids)
         self.lux_sensor = site.controller.night.lux_sensor
         self.serial_sensors = {
             (s.port, s.node, s.channel): s.id

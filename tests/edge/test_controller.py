@@ -130,6 +130,18 @@ def test_lease_refreshed_before_it_lapses() -> None:
         assert gaps.max() <= PARAMS.lease_refresh_s < PARAMS.lease_s
 
 
+def test_a_lease_that_never_left_is_sent_again_at_the_next_step() -> None:
+    ctrl = DimmingController(site=small_site(), params=PARAMS, start=NIGHT_T0)
+    first = ctrl.step(NIGHT_T0 + 1)
+    assert len(first.send) == 10
+    assert len(ctrl.step(NIGHT_T0 + 2).send) == 0  # all sent, nothing due
+    ctrl.resend(np.array([3, 7]))  # the publisher could not hand these to the broker
+    again = ctrl.step(NIGHT_T0 + 3)
+    assert again.send.tolist() == [3, 7]
+    assert (again.send_seq > first.send_seq[[3, 7]]).all()
+    assert len(ctrl.step(NIGHT_T0 + 4).send) == 0
+
+
 def test_energy_savings_against_both_baselines() -> None:
     ctrl = DimmingController(site=small_site(), params=PARAMS, start=NIGHT_T0)
     t = NIGHT_T0
