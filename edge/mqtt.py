@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import logging
 import random
@@ -124,11 +125,22 @@ def tls_context(
     return ctx
 
 
+@functools.lru_cache(maxsize=64)
+def _expiry_properties(seconds: int) -> Properties:
+    """One shared Properties per expiry: a tick's leases all carry the same one (paho only
+    reads it when it packs each message)."""
+    props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+    props.MessageExpiryInterval = seconds
+    return props
+
+
 def _properties(
     expiry_s: float | None, response_topic: str | None, correlation: bytes | None
 ) -> Properties | None:
     if expiry_s is None and response_topic is None and correlation is None:
         return None
+    if response_topic is None and correlation is None and expiry_s is not None:
+        return _expiry_properties(max(1, round(expiry_s)))
     props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
     if expiry_s is not None:
         props.MessageExpiryInterval = max(1, round(expiry_s))

@@ -286,18 +286,16 @@ class Daemon:
         self.energy.add(result)
         if len(result.send):
             expiry = result.lease_s / self.clock.speed
-            sent, unsent = 0, []
-            lamps = result.send.tolist()
-            for j, (topic, payload) in zip(
-                lamps, lease_payloads(ctrl, result, self._lease_topics), strict=True
-            ):
-                if self.mqtt.publish_nowait(topic, payload, qos=1, expiry_s=expiry):
-                    sent += 1
-                else:
-                    unsent.append(j)
+            sent, unsent = 0, np.empty(0, dtype=np.intp)
+            for k, (topic, payload) in enumerate(lease_payloads(ctrl, result, self._lease_topics)):
+                if not self.mqtt.publish_nowait(topic, payload, qos=1, expiry_s=expiry):
+                    # No connection, or the session is full: the rest wait for the next tick.
+                    unsent = result.send[k:]
+                    break
+                sent += 1
             failed = len(unsent)
-            if unsent:  # not handed to the broker: again next tick, at the level then
-                ctrl.resend(np.array(unsent, dtype=np.intp))
+            if failed:  # not handed to the broker: again next tick, at the level then
+                ctrl.resend(unsent)
             self.stats.leases += sent
             self.stats.lease_failures += failed
             self.metrics.leases.inc(sent)

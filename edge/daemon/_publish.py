@@ -8,6 +8,7 @@ at most one checkpoint interval).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -65,15 +66,15 @@ class EnergyTotals:
 
 def lease_payloads(
     ctrl: DimmingController, result: StepResult, topics: list[str]
-) -> list[tuple[str, bytes]]:
-    """(topic, payload) for every lamp the step says needs its lease sent."""
+) -> Iterator[tuple[str, bytes]]:
+    """(topic, payload) for every lamp the step says needs its lease sent, in ``result.send``
+    order, made one at a time (the publisher may stop early when the session is full)."""
     lease = f"{result.lease_s:g}"
-    return [
-        (topics[j], f'{{"v":1,"level":{lvl:.4f},"valid_for_s":{lease},"seq":{seq}}}'.encode())
-        for j, lvl, seq in zip(
-            result.send.tolist(), result.send_levels.tolist(), result.send_seq.tolist(), strict=True
-        )
-    ]
+    for j, lvl, seq in zip(
+        result.send.tolist(), result.send_levels.tolist(), result.send_seq.tolist(), strict=True
+    ):
+        payload = f'{{"v":1,"level":{lvl:.4f},"valid_for_s":{lease},"seq":{seq}}}'
+        yield topics[j], payload.encode()
 
 
 def event_record(event: Event) -> tuple[dict[str, Any], int]:
