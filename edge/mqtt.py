@@ -173,7 +173,7 @@ class MqttSession:
         reconnect_min_s: float = 0.5,
         reconnect_max_s: float = 30.0,
         max_inflight: int = 1000,
-        max_outstanding: int = 10_000,
+        max_outstanding: int = 5_000,
         timeout_s: float = 10.0,
     ) -> None:
         self.host, self.port, self.client_id = host, port, client_id
