@@ -307,14 +307,22 @@ class MqttSession:
             self.stats.last_error = str(disconnected.exception())
 
     def _ping_overdue(self, client: aiomqtt.Client) -> bool:
-        """A PINGREQ unanswered for a quarter of the keepalive: the link is dead.
+        """A PINGREQ unanswered, and nothing else heard either, for a quarter of the keepalive:
+        the link is dead.
 
         paho itself gives up only a whole keepalive after its ping (up to 2x keepalive of
         silence); a blackholed link (no FIN, no RST) is found here within ~1.25x keepalive.
-        paho keeps the ping time in ``_ping_t`` (monotonic; 0 when none is outstanding).
+        A link that keeps delivering (a flood queued ahead of the PINGRESP) is alive, however
+        late the PINGRESP. paho keeps the ping time in ``_ping_t`` (0 when none is out) and
+        the last packet's arrival in ``_last_bytes_received`` (both monotonic).
         """
-        ping_t = float(getattr(client._client, "_ping_t", 0) or 0)
-        return ping_t > 0 and time.monotonic() - ping_t > self.keepalive_s / 4
+        paho = client._client
+        ping_t = float(getattr(paho, "_ping_t", 0) or 0)
+        if ping_t <= 0:
+            return False
+        heard = float(getattr(paho, "_last_bytes_received", 0) or 0)
+        now, grace = time.monotonic(), self.keepalive_s / 4
+        return now - ping_t > grace and now - heard > grace
 
     def _abort(self, client: aiomqtt.Client) -> None:
         """Shut the socket: paho's reader sees EOF and reports the connection lost."""

@@ -132,3 +132,45 @@ async def test_partitions_are_detected_bounded_and_never_leave_the_street_dark(
     assert gaps, "the drops were announced by an outbox_gap event"
     assert drain_rate <= DRAIN_PER_S * 1.1
     assert seen["below_floor"] == 0
+
+
+@pytest.mark.timeout(120)
+async def test_a_slow_but_busy_link_is_not_given_up(
+    broker: MosquittoBroker, tmp_path: Path, figures: Figures
+) -> None:
+    """3 s of delay with counts streaming in: the PINGRESP comes late, behind data that keeps
+    arriving. That is a slow link, not a dead one (keepalive 5 s: a quarter is 1.25 s)."""
+    import paho.mqtt.client as paho
+
+    proxy = FaultProxy(broker.host, broker.port)
+    await proxy.start()
+    config = write_site(tmp_path, port=proxy.port)
+    config.write_text(
+        config.read_text().replace(
+            "  reconnect_max_s: 5", "  reconnect_max_s: 5\n  keepalive_s: 5", 1
+        )
+    )
+    feed = paho.Client(paho.CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
+    feed.connect(broker.host, broker.port)
+    feed.loop_start()
+    try:
+        async with running_gateway(config, fleet_port=broker.port) as gw:
+            session = gw.daemon.mqtt
+            await gw.until(lambda: session.is_connected, 10)
+            proxy.set_mode("delay", delay_s=3.0)
+            count0 = session.stats.received
+            for _ in range(300):  # 20 s of counts at 15 a second, arriving 3 s late
+                feed.publish(
+                    f"{ROOT}/sensor/art-radar-east/counts", b'{"v":1,"interval_s":10}', qos=0
+                )
+                await asyncio.sleep(1 / 15)
+            still, lost = session.is_connected, session.stats.dead_links
+            received = session.stats.received - count0
+    finally:
+        feed.loop_stop()
+        feed.disconnect()
+        await proxy.stop()
+    figures(delay_s=3.0, keepalive_s=5, dead_links=lost, messages_received=received)
+    assert lost == 0
+    assert still
+    assert received > 200
