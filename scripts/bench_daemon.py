@@ -183,7 +183,7 @@ async def bench_ingest(site: SiteConfig, port: int, work: Path, per_topic: int) 
         samples.append((time.monotonic(), v))
         if len(samples) > 1 and v == samples[-2][1]:
             idle_since = idle_since or time.monotonic()
-            if v >= total or time.monotonic() - idle_since > 3:
+            if v >= total or time.monotonic() - idle_since > 10:
                 break
         else:
             idle_since = None
