@@ -222,11 +222,15 @@ async def bench_latency(
     }
     probe_clusters = [c for c in site.clusters if c.sensors and c.sensors[0].source == "mqtt"]
     ahead = {c.id: {lamp.id for lamp in spec_lamps[c.id][:3]} for c in probe_clusters}
-    loaded = [f"{site.topic_root}/sensor/{s}/counts" for s in mqtt_sensors(site)[-8:]]
+    probe_sensors = {c.sensors[0].id for c in probe_clusters}
+    loaded = [
+        f"{site.topic_root}/sensor/{s}/counts" for s in mqtt_sensors(site) if s not in probe_sensors
+    ][-8:]
     rows = []
     async with aiomqtt.Client("127.0.0.1", port, protocol=aiomqtt.ProtocolVersion.V5) as client:
         await client.subscribe(f"{site.topic_root}/lamp/+/set", qos=1)
-        await client.subscribe(f"{site.topic_root}/sensor/+/counts", qos=1)
+        for c in probe_clusters:  # the probes only: not the background load
+            await client.subscribe(f"{site.topic_root}/sensor/{c.sensors[0].id}/counts", qos=1)
         waiting: dict[str, tuple[float, asyncio.Future[float]]] = {}
         echo: dict[str, tuple[float, asyncio.Future[float]]] = {}
 
