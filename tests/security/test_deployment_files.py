@@ -1,7 +1,9 @@
-"""The shipped systemd unit: valid for systemd, and the daemon runs unprivileged and hardened."""
+"""The shipped systemd unit (valid for systemd; the daemon unprivileged and hardened) and udev
+rules (stable adapter names, ModemManager kept away)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -51,3 +53,27 @@ def test_systemd_accepts_the_unit_without_a_warning(tmp_path: Path) -> None:
     done = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip() == ""
+
+
+UDEV = REPO / "config" / "udev" / "99-streetlight.rules"
+_TOKEN = re.compile(
+    r'^(?P<key>[A-Z_]+)(?:\{(?P<attr>[A-Za-z_]+)\})?(?P<op>==|!=|\+=|:=|=)"(?P<value>[^"]*)"$'
+)
+
+
+def test_the_udev_rules_parse_and_give_the_example_site_its_stable_device_name() -> None:
+    rules = [
+        line for line in UDEV.read_text().splitlines() if line.strip() and not line.startswith("#")
+    ]
+    names = []
+    for rule in rules:
+        tokens = [t.strip() for t in rule.split(", ")]
+        matched = [_TOKEN.match(t) for t in tokens]
+        assert all(matched), rule
+        assert any(m.group("op") == "==" for m in matched if m)  # every rule matches something
+        names += [m.group("value") for m in matched if m and m.group("key") == "SYMLINK"]
+    assert "streetlight-radar" in names
+    example = (REPO / "config" / "site.example.yaml").read_text()
+    assert "url: /dev/streetlight-radar" in example
+    # ModemManager never probes the adapters the rules name.
+    assert sum('ENV{ID_MM_DEVICE_IGNORE}="1"' in r for r in rules) >= 4
