@@ -147,10 +147,16 @@ class Commands:
             d.count_ingest("mqtt", "command", "internal")
             error = {"code": "internal", "message": f"{verb} failed: {exc!r}", "suggestions": []}
             reply = {"v": 1, "ok": False, "error": error}
-        if msg.response_topic:
+        if msg.response_topic and self.reply_allowed(msg.response_topic):
             with contextlib.suppress(NotConnectedError, PublishTimeoutError):
                 await d.mqtt.publish(msg.response_topic, json.dumps(reply).encode(), qos=1,
                                      correlation=msg.correlation)  # fmt: skip
+
+    def reply_allowed(self, topic: str) -> bool:
+        """Replies go under ``<root>/reply/`` only: a request must not make the daemon publish
+        on a lamp's setpoint or any other topic it owns (a confused deputy)."""
+        prefix = f"{self.d.root}/reply/"
+        return topic.startswith(prefix) and len(topic) > len(prefix) and "+" not in topic
 
     def _authenticate(self, topic: str, request: dict[str, Any]) -> None:
         if self.verifier is None:

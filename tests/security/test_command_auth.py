@@ -125,6 +125,19 @@ def test_ten_thousand_forged_replayed_and_expired_commands_are_all_refused(tmp_p
         again.close()
 
 
+def test_replies_go_only_under_the_reply_prefix(tmp_path: Path) -> None:
+    site = _site(tmp_path, _key(tmp_path / "cmd.key", os.urandom(32)))
+    gw = _Gateway(site)
+    try:
+        allowed = gw.daemon.commands.reply_allowed
+        assert allowed(f"{ROOT}/reply/streetlight-cli-1a2b")
+        assert not allowed(f"{ROOT}/lamp/art-001/set")  # never onto a setpoint
+        assert not allowed(f"{ROOT}/reply/")
+        assert not allowed("elsewhere/reply/x")
+    finally:
+        gw.close()
+
+
 def test_a_flood_of_valid_commands_never_acts_faster_than_the_bucket(tmp_path: Path) -> None:
     key = os.urandom(32)
     site = _site(tmp_path, _key(tmp_path / "cmd.key", key), commands_per_s=2.0, command_burst=10)
