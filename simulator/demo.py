@@ -12,7 +12,7 @@ import contextlib
 import os
 import tempfile
 import tty
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from simulator.firmware import FakeNode
 from simulator.live import LampFleet, LiveStreet
 from simulator.traffic import generate_arrivals
 
-__all__ = ["DemoSummary", "DemoView", "run_demo"]
+__all__ = ["DemoSummary", "DemoView", "run_demo", "street_rig"]
 
 #: A lamp at a road user's spot below presence level minus this counts as under-lit.
 MARGIN = 0.05
@@ -98,20 +98,29 @@ async def run_demo(
     """Run the demo for ``duration_s`` real seconds; returns what happened."""
     if find_mosquitto() is None:
         raise RuntimeError(INSTALL_HINT.replace("the broker tests need", "the demo needs"))
-    with tempfile.TemporaryDirectory(prefix="streetlight-demo-") as tmp:
+    async with street_rig("streetlight-demo-") as (work, broker, node_fd, device):
+        return await _run(
+            demo_site(site, port=broker.port, device=device, state_dir=work / "state"),
+            node_fd, start=start, speed=speed, duration_s=duration_s, seed=seed,
+            on_view=on_view,
+        )  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def street_rig(
+    prefix: str, *, persistent: bool = False
+) -> AsyncIterator[tuple[Path, MosquittoBroker, int, str]]:
+    """A work dir, a private broker and a raw pty pair: (work, broker, node fd, device path).
+    The demo and the soak run their street on it; all of it is gone afterwards."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         work = Path(tmp)
-        broker = MosquittoBroker(work / "broker")
+        broker = MosquittoBroker(work / "broker", persistent=persistent)
         await asyncio.to_thread(broker.start)
         node_fd, device_fd = os.openpty()
         tty.setraw(node_fd)
         tty.setraw(device_fd)
         try:
-            return await _run(
-                demo_site(site, port=broker.port, device=os.ttyname(device_fd),
-                               state_dir=work / "state"),
-                node_fd, start=start, speed=speed, duration_s=duration_s, seed=seed,
-                on_view=on_view,
-            )  # fmt: skip
+            yield work, broker, node_fd, os.ttyname(device_fd)
         finally:
             for fd in (node_fd, device_fd):
                 with contextlib.suppress(OSError):

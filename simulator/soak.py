@@ -11,13 +11,9 @@ persistent session) sees every record the broker accepted; records are deduplica
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import re
 import subprocess
-import tempfile
 import time
-import tty
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +25,7 @@ from edge.config import SiteConfig, load_config
 from edge.daemon import Clock
 from simulator.broker import MosquittoBroker, free_port
 from simulator.daemonproc import DaemonProcess, metric, scrape_metrics, write_config
-from simulator.demo import demo_site
+from simulator.demo import demo_site, street_rig
 from simulator.firmware import FakeNode
 from simulator.live import LampFleet, LiveStreet
 from simulator.traffic import generate_arrivals
@@ -51,24 +47,11 @@ async def run_soak(
     progress: Any = None,
 ) -> dict[str, Any]:
     """Run for ``minutes`` of real time; the figures as a dict."""
-    with tempfile.TemporaryDirectory(prefix="streetlight-soak-") as tmp:
-        work = Path(tmp)
-        broker = MosquittoBroker(work / "broker", persistent=True)
-        await asyncio.to_thread(broker.start)
-        node_fd, device_fd = os.openpty()
-        tty.setraw(node_fd)
-        tty.setraw(device_fd)
-        try:
-            return await _soak(
-                config, work, broker, node_fd, os.ttyname(device_fd), minutes=minutes,
-                speed=speed, flap_every_s=flap_every_s, down_s=down_s, seed=seed,
-                progress=progress,
-            )  # fmt: skip
-        finally:
-            for fd in (node_fd, device_fd):
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-            await asyncio.to_thread(broker.stop)
+    async with street_rig("streetlight-soak-", persistent=True) as (work, broker, fd, device):
+        return await _soak(
+            config, work, broker, fd, device, minutes=minutes, speed=speed,
+            flap_every_s=flap_every_s, down_s=down_s, seed=seed, progress=progress,
+        )  # fmt: skip
 
 
 async def _soak(
