@@ -130,6 +130,19 @@ class MqttConfig(_Strict):
     reconnect_max_s: float = Field(default=30.0, gt=0)
     # After a reconnect the outbox drains in order at no more than this many records a second.
     drain_per_s: float = Field(default=500.0, gt=0)
+    # Behind a bridge (config/mosquitto/bridge.conf): the bridge's notification topic. The
+    # outbox drains only while it says "1"; when the bridge goes down or reconnects, records
+    # the cabinet broker took in the last upstream_replay_s are sent again (it may have lost
+    # them). Longer than the longest silent outage to ride out (docs/scaling.md).
+    upstream_state_topic: str | None = None
+    upstream_replay_s: float = Field(default=3600.0, gt=0)
+
+    @field_validator("upstream_state_topic")
+    @classmethod
+    def _plain_topic(cls, value: str | None) -> str | None:
+        if value is not None and (not value or any(c in value for c in "#+")):
+            raise ValueError(f"upstream_state_topic {value!r} must be a topic without wildcards")
+        return value
 
     @field_validator("root")
     @classmethod
@@ -416,6 +429,17 @@ class SecurityConfig(_Strict):
     cli_password_file: Path | None = None
 
 
+class HomeAssistantConfig(_Strict):
+    """MQTT discovery for Home Assistant (off by default; docs/operations.md)."""
+
+    enabled: bool = False
+    discovery_prefix: str = "homeassistant"
+    lamps: bool = False  # every lamp as a light too, besides each cluster
+    # A brightness set from Home Assistant is an override for this long (never below the floor).
+    override_for_s: float = Field(default=3600.0, gt=0, le=7 * 86400)
+    state_s: float = Field(default=60.0, gt=0)  # republish states at least this often
+
+
 class MetricsConfig(_Strict):
     """The Prometheus endpoint."""
 
@@ -447,6 +471,7 @@ class SiteConfig(BaseSettings):
     metrics: MetricsConfig = MetricsConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
     security: SecurityConfig = SecurityConfig()
+    home_assistant: HomeAssistantConfig = HomeAssistantConfig()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @classmethod
@@ -512,8 +537,5 @@ def load_config(path: str | os.PathLike[str]) -> SiteConfig:
 
 
 def example_config_path() -> Path:
-    """The bundled example site (config/site.example.yaml, also packaged with edge)."""
-    packaged = Path(__file__).with_name("site.example.yaml")
-    if packaged.exists():
-        return packaged
-    return Path(__file__).resolve().parent.parent / "config" / "site.example.yaml"
+    """The bundled example site: packaged with edge (config/site.example.yaml links to it)."""
+    return Path(__file__).with_name("site.example.yaml")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -59,7 +59,8 @@ class Snapshot:
     outbox_bytes: int = 0
     outbox_dropped: int = 0
     outbox_delivered: int = 0
-    extra: dict[str, float] = field(default_factory=dict)
+    outbox_replayed: int = 0
+    upstream_up: bool | None = None  # None: no bridge configured
 
 
 class _SnapshotCollector(Collector):
@@ -128,6 +129,15 @@ class _SnapshotCollector(Collector):
         yield CounterMetricFamily(
             p + "outbox_delivered", "Outbox records acknowledged by the broker", s.outbox_delivered
         )
+        if s.upstream_up is not None:
+            yield GaugeMetricFamily(
+                p + "upstream_up", "1 while the bridge to the central broker is up", s.upstream_up
+            )
+            yield CounterMetricFamily(
+                p + "outbox_replayed",
+                "Records sent again because the bridge went down after taking them",
+                s.outbox_replayed,
+            )
 
 
 class Metrics:

@@ -2,6 +2,9 @@
 
 At-least-once: a record is deleted only after the broker's PUBACK. Every record carries
 (gateway_id, boot_id, seq), seq counting up from 0 each boot, so consumers deduplicate.
+Behind a bridge (``keep_acked_s`` > 0) a PUBACK only means the cabinet's broker has it: the
+record is kept that long after its PUBACK, and ``replay()`` makes the recent ones pending again
+when the bridge reports it went down (it may have lost what it was forwarding).
 The outbox has a byte cap: when a record would not fit, it drops the lowest priority, then
 the oldest, counts the drops and leaves one gap marker (an ``outbox_gap`` event naming what
 was lost) at the head of the queue. A failing disk never raises into the caller: the lamp
@@ -33,7 +36,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     priority INTEGER NOT NULL,
     boot_id TEXT NOT NULL,
     seq INTEGER NOT NULL,
-    size INTEGER NOT NULL
+    size INTEGER NOT NULL,
+    acked_at REAL  -- NULL: pending; else kept after its PUBACK until keep_acked_s passes
 );
 CREATE INDEX IF NOT EXISTS outbox_drop ON outbox (priority, id);
 """
@@ -58,9 +62,11 @@ class Outbox:
         max_bytes: int = 64 * 1024 * 1024,
         event_topic: str = "event",
         synchronous: str = "FULL",
+        keep_acked_s: float = 0.0,
     ) -> None:
         self.path, self.gateway_id, self.boot_id = path, gateway_id, boot_id
         self.max_bytes, self.event_topic = max_bytes, event_topic
+        self.keep_acked_s = keep_acked_s
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -68,11 +74,18 @@ class Outbox:
             raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
         self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
+        if "acked_at" not in columns:  # an outbox.db from before bridges were supported
+            self._db.execute("ALTER TABLE outbox ADD COLUMN acked_at REAL")
         self.seq = 0
         self.dropped = 0  # records dropped for space or by a failing disk, since start
         self.write_errors = 0
         self.delivered = 0
-        self.depth = self.bytes = 0
+        self.replayed = 0  # records sent again after the bridge went down
+        self.epoch = 0  # one more each replay: PUBACKs for a publish begun before it are void
+        self.depth = self.bytes = 0  # pending records
+        self.kept = self.kept_bytes = 0  # acknowledged, kept for a replay
+        self._last_purge = 0.0
         self._recount()
         self._last_error_log = 0.0
         # (count, first seq, last seq) the disk refused, not yet announced by a gap marker
@@ -113,10 +126,15 @@ class Outbox:
 
     def _recount(self) -> None:
         try:
-            row = self._db.execute("SELECT count(*), coalesce(sum(size), 0) FROM outbox").fetchone()
+            rows = self._db.execute(
+                "SELECT acked_at IS NULL, count(*), coalesce(sum(size), 0) FROM outbox "
+                "GROUP BY acked_at IS NULL"
+            ).fetchall()
         except sqlite3.Error:
             return
-        self.depth, self.bytes = int(row[0]), int(row[1])
+        counts = {bool(r[0]): (int(r[1]), int(r[2])) for r in rows}
+        self.depth, self.bytes = counts.get(True, (0, 0))
+        self.kept, self.kept_bytes = counts.get(False, (0, 0))
 
     def _insert(self, topic: str, payload: bytes, priority: int, seq: int, size: int) -> None:
         self._db.execute(
@@ -128,12 +146,18 @@ class Outbox:
         self.bytes += size
 
     def _make_room(self, size: int) -> None:
-        if self.bytes + size <= self.max_bytes:
+        if self.bytes + self.kept_bytes + size <= self.max_bytes:
             return
+        if self.kept:  # delivered once already: the first to go
+            self._db.execute("DELETE FROM outbox WHERE acked_at IS NOT NULL")
+            self.kept = self.kept_bytes = 0
+            if self.bytes + size <= self.max_bytes:
+                return
         lost: list[tuple[str, int, int, int]] = []  # boot_id, seq, size, id
         need = self.bytes + size + 512 - self.max_bytes  # 512: room for the gap marker
         rows = self._db.execute(
-            "SELECT boot_id, seq, size, id FROM outbox WHERE priority < ? ORDER BY priority, id",
+            "SELECT boot_id, seq, size, id FROM outbox WHERE priority < ? AND acked_at IS NULL "
+            "ORDER BY priority, id",
             (PRIORITY["gap"],),
         )
         for row in rows:
@@ -155,7 +179,8 @@ class Outbox:
         ``seqs`` are this boot's lost seqs (or just the first and last), ``count`` how many
         records were lost, ``why`` "outbox full" or "disk refused"."""
         row = self._db.execute(
-            "SELECT id, payload FROM outbox WHERE priority = ? ORDER BY id LIMIT 1",
+            "SELECT id, payload FROM outbox WHERE priority = ? AND acked_at IS NULL "
+            "ORDER BY id LIMIT 1",
             (PRIORITY["gap"],),
         ).fetchone()
         if row is not None:
@@ -207,32 +232,81 @@ class Outbox:
         """The oldest undelivered records, in commit order."""
         try:
             rows = self._db.execute(
-                "SELECT id, topic, payload FROM outbox ORDER BY id LIMIT ?", (limit,)
+                "SELECT id, topic, payload FROM outbox WHERE acked_at IS NULL ORDER BY id LIMIT ?",
+                (limit,),
             ).fetchall()
         except sqlite3.Error as exc:
             self._disk_trouble(exc)
             return []
         return [OutboxRecord(int(r[0]), str(r[1]), bytes(r[2])) for r in rows]
 
-    def ack(self, ids: list[int]) -> None:
-        """Delete records the broker acknowledged."""
-        if not ids:
+    def ack(self, ids: list[int], now: float | None = None, *, epoch: int | None = None) -> None:
+        """Records the broker acknowledged: deleted, or kept ``keep_acked_s`` for a replay.
+
+        ``epoch``: ``self.epoch`` when their publish began. A replay since then (the bridge went
+        down meanwhile) voids the PUBACKs: the records stay pending and go again."""
+        if not ids or (epoch is not None and epoch != self.epoch):
             return
+        now = time.time() if now is None else now
         try:
             with self._db:
                 self._db.execute("BEGIN IMMEDIATE")
                 marks = ",".join("?" * len(ids))
                 row = self._db.execute(
-                    f"SELECT count(*), coalesce(sum(size), 0) FROM outbox WHERE id IN ({marks})",
+                    "SELECT count(*), coalesce(sum(size), 0) FROM outbox "
+                    f"WHERE acked_at IS NULL AND id IN ({marks})",
                     ids,
                 ).fetchone()
-                self._db.execute(f"DELETE FROM outbox WHERE id IN ({marks})", ids)
+                if self.keep_acked_s > 0:
+                    self._db.execute(
+                        "UPDATE outbox SET acked_at = ? "
+                        f"WHERE acked_at IS NULL AND id IN ({marks})",
+                        [now, *ids],
+                    )
+                else:
+                    self._db.execute(f"DELETE FROM outbox WHERE id IN ({marks})", ids)
         except sqlite3.Error as exc:
             self._disk_trouble(exc)  # delivered again later: at-least-once allows it
             return
         self.depth -= int(row[0])
         self.bytes -= int(row[1])
         self.delivered += int(row[0])
+        if self.keep_acked_s > 0:
+            self.kept += int(row[0])
+            self.kept_bytes += int(row[1])
+            if now - self._last_purge > min(10.0, self.keep_acked_s):
+                self._purge(now)
+
+    def _purge(self, now: float) -> None:
+        """Forget records acknowledged more than ``keep_acked_s`` ago."""
+        self._last_purge = now
+        try:
+            self._db.execute(
+                "DELETE FROM outbox WHERE acked_at IS NOT NULL AND acked_at < ?",
+                (now - self.keep_acked_s,),
+            )
+        except sqlite3.Error as exc:
+            self._disk_trouble(exc)
+        self._recount()
+
+    def replay(self, now: float | None = None) -> int:
+        """The bridge went down: records acknowledged in the last ``keep_acked_s`` are pending
+        again (sent again, in seq order, when it is back). Returns how many."""
+        if self.keep_acked_s <= 0:
+            return 0
+        now = time.time() if now is None else now
+        try:
+            cur = self._db.execute(
+                "UPDATE outbox SET acked_at = NULL WHERE acked_at IS NOT NULL AND acked_at >= ?",
+                (now - self.keep_acked_s,),
+            )
+        except sqlite3.Error as exc:
+            self._disk_trouble(exc)
+            return 0
+        self.replayed += cur.rowcount
+        self.epoch += 1
+        self._purge(now)
+        return int(cur.rowcount)
 
     def integrity_ok(self) -> bool:
         return bool(self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok")

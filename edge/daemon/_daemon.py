@@ -29,6 +29,7 @@ from edge.config import SiteConfig, load_config
 from edge.control import Event, Override
 from edge.daemon._clock import Clock
 from edge.daemon._commands import Commands
+from edge.daemon._homeassistant import HomeAssistant
 from edge.daemon._ingest import Ingest
 from edge.daemon._publish import (
     EnergyTotals,
@@ -96,14 +97,21 @@ class Daemon:
             max_bytes=site.storage.outbox_max_bytes,
             event_topic=f"{self.root}/event",
             synchronous=site.storage.synchronous,
+            keep_acked_s=site.mqtt.upstream_replay_s if site.mqtt.upstream_state_topic else 0.0,
         )
         self.metrics = Metrics(gateway_id=site.gateway_id, version=__version__)
         self.metrics_port: int | None = None
         self._outbox_ready = asyncio.Event()
+        # Behind a bridge the outbox drains only while the bridge is up (unknown = down).
+        self._upstream_topic = site.mqtt.upstream_state_topic
+        self._upstream = asyncio.Event()
+        if self._upstream_topic is None:
+            self._upstream.set()
         self._stopping = asyncio.Event()
         self._reload_requested = False
         self._cmd_prefix = f"{self.root}/cmd/"
         self.commands = Commands(self)
+        self.home_assistant = HomeAssistant(self) if site.home_assistant.enabled else None
         self._build_policy(site, seq_base=self._seq_base())
         self.energy = EnergyTotals([c.id for c in site.clusters], self.state)
         self.mqtt = self._session(site)
@@ -140,15 +148,20 @@ class Daemon:
 
     def _session(self, site: SiteConfig) -> MqttSession:
         offline = json.dumps({"v": 1, "state": "offline", "boot_id": self.boot_id}).encode()
+        subscriptions = [
+            (f"{self.root}/sensor/+/counts", 1),
+            (f"{self.root}/sensor/+/lux", 1),
+            (f"{self.root}/lamp/+/state", 1),
+            (f"{self.root}/cmd/+", 1),
+        ]
+        if site.mqtt.upstream_state_topic:
+            subscriptions.append((site.mqtt.upstream_state_topic, 1))
+        if self.home_assistant is not None:
+            subscriptions += self.home_assistant.subscriptions()
         return MqttSession(
             **broker_settings(site.mqtt),
             client_id=site.mqtt.client_id or f"streetlight-{site.gateway_id}",
-            subscriptions=[
-                (f"{self.root}/sensor/+/counts", 1),
-                (f"{self.root}/sensor/+/lux", 1),
-                (f"{self.root}/lamp/+/state", 1),
-                (f"{self.root}/cmd/+", 1),
-            ],
+            subscriptions=subscriptions,
             handler=self._on_message,
             on_connect=self._on_connect,
             will=(f"{self.root}/status", offline),
@@ -211,7 +224,7 @@ class Daemon:
             return
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(budget_s):
-                while self.outbox.depth and self.mqtt.is_connected:
+                while self.outbox.depth and self.mqtt.is_connected and self._upstream.is_set():
                     if not await self._drain_batch(100):
                         break
         offline = {"v": 1, "state": "offline", "boot_id": self.boot_id}
@@ -224,8 +237,53 @@ class Daemon:
     def _on_message(self, msg: Inbound) -> Awaitable[None] | None:
         if msg.topic.startswith(self._cmd_prefix):
             return self.commands.answer(msg.topic[len(self._cmd_prefix) :], msg)
+        if msg.topic == self._upstream_topic:
+            self._on_upstream_state(msg.payload, retained=msg.retain)
+            return None
+        ha = self.home_assistant
+        if ha is not None and (
+            msg.topic == ha.status_topic or msg.topic.startswith(ha.command_prefix)
+        ):
+            ha.on_message(msg.topic, msg.payload)
+            return None
         self.ingest.on_mqtt(msg)
         return None
+
+    def _on_upstream_state(self, payload: bytes, *, retained: bool) -> None:
+        """The bridge's notification (mosquitto): "1" when it connects, "0" when it closes.
+
+        A "0" pauses the drain and makes recent records pending again (the bridge drops what it
+        was forwarding). A bridge that times out on a silent link publishes no "0" (mosquitto
+        2.0.11, measured): its next live "1" while we believed it up means it reconnected, and
+        the recent records go again too. Consumers deduplicate by (boot_id, seq)."""
+        state = payload.strip()
+        if state not in (b"0", b"1"):
+            self.count_ingest("mqtt", "upstream_state", "invalid")
+            log.warning(
+                "upstream state %s: expected 0 or 1, got %r", self._upstream_topic, payload[:40]
+            )
+            return
+        self.count_ingest("mqtt", "upstream_state", "ok")
+        was_up = self._upstream.is_set()
+        if state == b"0":
+            self._upstream.clear()
+            if was_up:
+                again = self.outbox.replay()
+                log.warning(
+                    "upstream bridge down: telemetry waits in the outbox; %d recent records "
+                    "will be sent again", again,
+                )  # fmt: skip
+            return
+        if was_up and not retained:
+            again = self.outbox.replay()
+            log.warning(
+                "upstream bridge reconnected without saying it was down: %d recent records "
+                "will be sent again", again,
+            )  # fmt: skip
+        elif not was_up:
+            log.info("upstream bridge up: the outbox drains")
+        self._upstream.set()
+        self._outbox_ready.set()
 
     def overrides_changed(self) -> None:
         """Persist the overrides (they outlive a restart; expired ones are dropped on load)."""
@@ -243,6 +301,8 @@ class Daemon:
         await self.mqtt.publish(f"{self.root}/status", json.dumps(status).encode(), retain=True)
         # Leases handed to a dead connection may be lost: refresh every lamp now.
         self.controller.force_refresh()
+        if self.home_assistant is not None:
+            self.home_assistant.publish_all()
         self._outbox_ready.set()
 
     # ------------------------------------------------------------------ serial
@@ -325,6 +385,8 @@ class Daemon:
             self._outbox_ready.set()
         if now - self._last_checkpoint >= self.site.energy.checkpoint_s:
             self._checkpoint()
+        if self.home_assistant is not None and self.mqtt.is_connected:
+            self.home_assistant.tick(now)
         self.metrics.snapshot = self._snapshot(result.night, clusters)
 
     def _checkpoint(self) -> None:
@@ -362,6 +424,8 @@ class Daemon:
             outbox_bytes=self.outbox.bytes,
             outbox_dropped=self.outbox.dropped,
             outbox_delivered=self.outbox.delivered,
+            outbox_replayed=self.outbox.replayed,
+            upstream_up=None if self._upstream_topic is None else self._upstream.is_set(),
         )
 
     # ------------------------------------------------------------------ outbox
@@ -370,6 +434,7 @@ class Daemon:
         batch = max(1, min(100, int(rate)))
         while True:
             await self.mqtt.connected.wait()
+            await self._upstream.wait()
             if not self.outbox.depth:
                 self._outbox_ready.clear()
                 with contextlib.suppress(TimeoutError):
@@ -388,14 +453,16 @@ class Daemon:
         records = self.outbox.peek(limit)
         if not records:
             return 0
+        epoch = self.outbox.epoch
         results = await asyncio.gather(
             *(self.mqtt.publish(r.topic, r.payload, qos=1) for r in records),
             return_exceptions=True,
         )
         acked = [r.id for r, res in zip(records, results, strict=True) if res is None]
         # Only a prefix counts as delivered in order; a later one is sent again (dedup by seq).
-        self.outbox.ack(acked)
-        return len(acked)
+        # A bridge that went down meanwhile voids the batch (the outbox ignores its PUBACKs).
+        self.outbox.ack(acked, epoch=epoch)
+        return len(acked) if epoch == self.outbox.epoch else 0
 
     # ------------------------------------------------------------------ reload
     def request_reload(self) -> None:
@@ -422,7 +489,7 @@ class Daemon:
             )
             self.metrics.config_reloads.labels("invalid").inc()
             return False
-        fixed = ("gateway_id", "mqtt", "serial", "storage", "metrics", "security")
+        fixed = ("gateway_id", "mqtt", "serial", "storage", "metrics", "security", "home_assistant")
         changed = [k for k in fixed if getattr(site, k) != getattr(self.site, k)]
         if changed:
             log.warning(

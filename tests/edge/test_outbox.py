@@ -35,6 +35,77 @@ def test_records_keep_commit_order_and_survive_a_reopen(tmp_path: Path) -> None:
     assert again.put("t/energy", {"v": 1}) == 0  # a new boot counts from 0 again
 
 
+def test_behind_a_bridge_acknowledged_records_are_kept_and_replayed_in_order(
+    tmp_path: Path,
+) -> None:
+    box = _box(tmp_path, keep_acked_s=60.0)
+    for i in range(6):
+        box.put("t/energy", {"v": 1, "n": i})
+    box.ack([r.id for r in box.peek(2)], now=1000.0)  # n 0, 1: an older PUBACK
+    box.ack([r.id for r in box.peek(3)], now=1050.0)  # n 2, 3, 4
+    assert (box.depth, box.kept, box.delivered) == (1, 5, 5)
+    assert [json.loads(r.payload)["n"] for r in box.peek()] == [5]
+    # The bridge reports down at 1080: what the cabinet broker took in the last 60 s goes again.
+    assert box.replay(now=1080.0) == 3
+    assert [json.loads(r.payload)["n"] for r in box.peek()] == [2, 3, 4, 5]
+    assert (box.depth, box.kept, box.replayed) == (4, 0, 3)  # n 0, 1 purged: past the window
+    box.ack([r.id for r in box.peek()], now=1100.0)
+    box.close()
+    again = Outbox(tmp_path / "outbox.db", gateway_id="gw-1", boot_id="boot-b", keep_acked_s=60)
+    assert (again.depth, again.kept) == (0, 4)  # kept across a restart, for a replay then
+    assert again.peek() == []
+
+
+def test_pubacks_for_a_batch_begun_before_a_replay_do_not_count(tmp_path: Path) -> None:
+    box = _box(tmp_path, keep_acked_s=60.0)
+    for i in range(3):
+        box.put("t/energy", {"v": 1, "n": i})
+    batch, epoch = box.peek(), box.epoch  # handed to the broker; the bridge goes down meanwhile
+    box.replay()
+    box.ack([r.id for r in batch], epoch=epoch)  # the cabinet broker took them: not enough
+    assert (box.depth, box.kept, box.delivered) == (3, 0, 0)
+    box.ack([r.id for r in box.peek()], epoch=box.epoch)
+    assert (box.depth, box.kept, box.delivered) == (0, 3, 3)
+
+
+def test_without_a_bridge_an_acknowledged_record_is_deleted(tmp_path: Path) -> None:
+    box = _box(tmp_path)
+    box.put("t/energy", {"v": 1})
+    box.ack([r.id for r in box.peek()])
+    assert (box.depth, box.kept, box.replay()) == (0, 0, 0)
+    assert box._db.execute("SELECT count(*) FROM outbox").fetchone()[0] == 0
+
+
+def test_a_full_outbox_forgets_kept_records_before_dropping_pending_ones(tmp_path: Path) -> None:
+    box = _box(tmp_path, max_bytes=64 * 1024, keep_acked_s=3600.0)
+    body = {"v": 1, "pad": "x" * 400}
+    while box.kept_bytes < 40 * 1024:
+        box.put("t/traffic", body)
+        box.ack([r.id for r in box.peek()])
+    for _ in range(50):  # about 26 KiB pending: fits only once the kept ones are gone
+        box.put("t/traffic", body)
+    assert (box.dropped, box.kept) == (0, 0)
+    assert box.depth == 50
+
+
+def test_an_outbox_file_from_before_bridges_gets_the_new_column(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "outbox.db")
+    db.executescript(
+        "CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, "
+        "payload BLOB NOT NULL, priority INTEGER NOT NULL, boot_id TEXT NOT NULL, "
+        "seq INTEGER NOT NULL, size INTEGER NOT NULL);"
+        "INSERT INTO outbox (topic, payload, priority, boot_id, seq, size) "
+        "VALUES ('t/energy', X'7B7D', 2, 'old', 7, 100);"
+    )
+    db.commit()
+    db.close()
+    box = _box(tmp_path, keep_acked_s=60.0)
+    (old,) = box.peek()
+    assert (old.topic, box.depth) == ("t/energy", 1)
+    box.ack([old.id])
+    assert (box.depth, box.kept) == (0, 1)
+
+
 def test_full_outbox_drops_lowest_priority_then_oldest_and_leaves_one_gap_marker(
     tmp_path: Path,
 ) -> None:
