@@ -20,7 +20,10 @@ from tests.security.conftest import secured_broker
 
 ROOT = "streetlight/v1/cabinet-0417"
 CLI_ID = "streetlight-cli-t1"
-USERS = ["cabinet-0417", "art-001", "art-002", "art-radar-east", "streetlight-cli", "observer"]
+USERS = [
+    "cabinet-0417", "art-001", "art-002", "art-radar-east", "streetlight-cli", "homeassistant",
+    "observer",
+]  # fmt: skip
 
 
 @contextlib.asynccontextmanager
@@ -62,6 +65,7 @@ async def test_each_role_may_publish_and_subscribe_only_what_its_job_needs(tmp_p
             _client(port, "art-001", passwords["art-001"]) as lamp,
             _client(port, "art-radar-east", passwords["art-radar-east"]) as sensor,
             _client(port, "streetlight-cli", passwords["streetlight-cli"], CLI_ID) as cli,
+            _client(port, "homeassistant", passwords["homeassistant"]) as ha,
         ):  # fmt: skip
             await observer.subscribe("#", qos=1)
 
@@ -77,6 +81,9 @@ async def test_each_role_may_publish_and_subscribe_only_what_its_job_needs(tmp_p
                 (lamp, f"{ROOT}/lamp/art-001/state"),
                 (sensor, f"{ROOT}/sensor/art-radar-east/counts"),
                 (cli, f"{ROOT}/cmd/status"),
+                (gateway, "homeassistant/light/cabinet-0417/cluster-arterial/config"),
+                (ha, "homeassistant/status"),
+                (ha, f"{ROOT}/ha/cluster/arterial/set"),
             ]
             refused = [
                 (lamp, f"{ROOT}/lamp/art-002/state"),  # another lamp's state
@@ -92,6 +99,11 @@ async def test_each_role_may_publish_and_subscribe_only_what_its_job_needs(tmp_p
                 (cli, f"{ROOT}/telemetry/energy"),
                 (cli, f"{ROOT}/status"),
                 (gateway, "streetlight/v1/cabinet-0999/lamp/x-001/set"),  # another cabinet
+                (gateway, "homeassistant/light/cabinet-0999/cluster-x/config"),
+                (ha, f"{ROOT}/lamp/art-001/set"),  # Home Assistant goes through the daemon
+                (ha, f"{ROOT}/cmd/override"),
+                (ha, f"{ROOT}/ha/cluster/arterial/state"),  # states are the daemon's
+                (ha, "homeassistant/light/cabinet-0417/cluster-arterial/config"),
             ]
             sent = []
             for who, topic in allowed + refused:
