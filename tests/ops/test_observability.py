@@ -154,9 +154,15 @@ async def test_prometheus_scrapes_every_series_and_the_dashboard_queries_return_
         for e in _exprs(dash):  # the ones allowed to be empty must still be valid PromQL
             prom.query(_as_promql(e))
 
+        # Every series the daemon exposes now is in Prometheus within a few scrapes (one may
+        # be new since the last scrape: the first event of a kind, say).
         exposed = {name for name in scrape_metrics(metrics_port) if name.startswith("streetlight_")}
-        stored = set(prom.api("label/__name__/values"))
-        assert exposed - stored == set(), "series the daemon exposes but Prometheus lacks"
+        for _ in range(20):
+            missing = exposed - set(prom.api("label/__name__/values"))
+            if not missing:
+                break
+            await asyncio.sleep(0.5)
+        assert missing == set(), "series the daemon exposes but Prometheus lacks"
 
         (up,) = prom.query('up{job="streetlight"}')
         assert up["value"][1] == "1"
