@@ -32,12 +32,11 @@ from edge.config import SiteConfig, parse_config  # noqa: E402
 from scripts._benchdoc import machine_line, replace_section  # noqa: E402
 from scripts.bench_daemon import mqtt_sensors, start_daemon  # noqa: E402
 from simulator.broker import MosquittoBroker, free_port  # noqa: E402
-from simulator.daemonproc import DaemonProcess, scrape_metrics  # noqa: E402
+from simulator.daemonproc import DaemonProcess, cpu_seconds, scrape_metrics  # noqa: E402
 from simulator.sites import generate_site  # noqa: E402
 
 SENSOR_PERIOD_S = 10.0  # docs/mqtt.md: sensors publish every 10 s, zeros included
 CITY_LAMPS, CITY_CABINETS = 100_000, 500
-_CLK_TCK = 100
 
 
 def fleet_site(i: int, lamps: int, port: int, work: Path) -> SiteConfig:
@@ -66,11 +65,6 @@ async def count_central(port: int, counts: Counter[str], stop: asyncio.Event) ->
             if stop.is_set():
                 return
             counts[_kind(m.topic.value)] += 1
-
-
-def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
 
 
 async def run(gateways: int, lamps: int, seconds: float) -> dict[str, Any]:
@@ -103,12 +97,12 @@ async def run(gateways: int, lamps: int, seconds: float) -> dict[str, Any]:
             counts.clear()
             cpu0 = [d.cpu_s() for d in daemons]
             bpid = broker._proc.pid  # type: ignore[union-attr]
-            bcpu0, t0 = _cpu_s(bpid), time.monotonic()
+            bcpu0, t0 = cpu_seconds(bpid), time.monotonic()
             await asyncio.sleep(seconds)
             elapsed = time.monotonic() - t0
             snapshot = dict(counts)
             cpu = [(d.cpu_s() - c) / elapsed for d, c in zip(daemons, cpu0, strict=True)]
-            broker_cpu = (_cpu_s(bpid) - bcpu0) / elapsed
+            broker_cpu = (cpu_seconds(bpid) - bcpu0) / elapsed
             rss = [d.rss_kib() / 1024 for d in daemons]
             series = sum(len(v) for v in scrape_metrics(sites[0].metrics.port).values())
             stop.set()

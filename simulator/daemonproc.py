@@ -19,12 +19,20 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from edge.config import SiteConfig
 
-__all__ = ["DaemonProcess", "Scrape", "metric", "scrape_metrics", "write_config"]
+__all__ = [
+    "DaemonProcess", "Scrape", "cpu_seconds", "metric", "scrape_metrics", "write_config",
+]  # fmt: skip
 
 #: metric name -> [(labels, value)]
 Scrape = dict[str, list[tuple[dict[str, str], float]]]
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds process ``pid`` has used so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
 
 
 def write_config(site: SiteConfig, path: Path) -> Path:
@@ -129,8 +137,7 @@ class DaemonProcess:
 
     def cpu_s(self) -> float:
         """User + system CPU seconds used so far."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+        return cpu_seconds(self.pid)
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

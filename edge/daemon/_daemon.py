@@ -386,7 +386,7 @@ class Daemon:
         if now - self._last_checkpoint >= self.site.energy.checkpoint_s:
             self._checkpoint()
         if self.home_assistant is not None and self.mqtt.is_connected:
-            self.home_assistant.tick(now)
+            self.home_assistant.tick(now, clusters)
         self.metrics.snapshot = self._snapshot(result.night, clusters)
 
     def _checkpoint(self) -> None:

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edge._version import __version__
 from edge.daemon._commands import CommandError
+from edge.daemon._publish import cluster_snapshots
+from edge.metrics import ClusterSnapshot
 
 if TYPE_CHECKING:
     from edge.daemon._daemon import Daemon
@@ -88,14 +91,11 @@ class HomeAssistant:
         }
         return f"{self.prefix}/light/{gw}/{kind}-{ident}/config", config
 
-    def _levels(self) -> list[tuple[str, float]]:
-        """(state topic, level) of every entity now."""
+    def _levels(self, clusters: Sequence[ClusterSnapshot]) -> list[tuple[str, float]]:
+        """(state topic, level) of every entity now (cluster levels from the tick's snapshot)."""
         ctrl = self.d.controller
         root = self.d.root
-        levels = ctrl.cluster_mean(ctrl.level).tolist()
-        out = [
-            (f"{root}/ha/cluster/{c.id}/state", levels[k]) for k, c in enumerate(ctrl.site.clusters)
-        ]
+        out = [(f"{root}/ha/cluster/{c.id}/state", c.level) for c in clusters]
         if self.cfg.lamps:
             lamp_levels = np.asarray(ctrl.level).tolist()
             out += [
@@ -111,15 +111,15 @@ class HomeAssistant:
             topic, config = self.discovery(kind, ident, name)
             self.d.mqtt.publish_nowait(topic, json.dumps(config).encode(), qos=1, retain=True)
         self._last.clear()
-        self.tick(self.d.clock.time())
+        self.tick(self.d.clock.time(), cluster_snapshots(self.d.controller, self.d.energy))
         log.info("home assistant: discovery published for %d lights", len(self.entities()))
 
-    def tick(self, now: float) -> None:
+    def tick(self, now: float, clusters: Sequence[ClusterSnapshot]) -> None:
         """States that changed by a whole percent, and all of them every ``state_s``."""
         refresh = now - self._last_all >= self.cfg.state_s
         if refresh:
             self._last_all = now
-        for topic, level in self._levels():
+        for topic, level in self._levels(clusters):
             pct = round(level * 100)
             if not refresh and self._last.get(topic) == pct:
                 continue
