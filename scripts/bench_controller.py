@@ -89,13 +89,14 @@ def workload(
     out = []
     for t in range(ticks):
         mine = tuple(ids[t % 10 :: 10])
+        index = np.arange(len(ids))[t % 10 :: 10]  # resolved by the daemon's ingest
         k = len(mine)
         fwd = np.zeros((k, len(KINDS)), dtype=np.int64)
         bwd = np.zeros((k, len(KINDS)), dtype=np.int64)
         fwd[:, 0] = rng.poisson(lam, k)
         bwd[:, 0] = rng.poisson(lam, k)
         batch = CountsBatch(sensors=mine, interval_s=np.full(k, 10.0), forward=fwd,
-                            backward=bwd, mean_speed_mps=np.full(k, 13.9))  # fmt: skip
+                            backward=bwd, mean_speed_mps=np.full(k, 13.9), index=index)  # fmt: skip
         out.append([batch])
     return out
 

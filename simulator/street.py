@@ -168,6 +168,7 @@ class SensorBank:
             forward=counts[:, 0, :].astype(np.int64),
             backward=counts[:, 1, :].astype(np.int64),
             mean_speed_mps=speeds.astype(np.float64),
+            index=rows,
         )
 
 

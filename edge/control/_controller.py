@@ -100,6 +100,8 @@ class DimmingController:
         self.base = np.ones(n)  # class level (light terms) before boost and layers
         self.base_cmd = np.ones(n)  # the same clamped to [floor, ceiling] and times CLO
         self._boost_cmd = np.ones(n)  # the presence level clamped, times CLO
+        self._boosted_cmd = np.ones(n)  # the larger of base_cmd and _boost_cmd
+        self._boosted = np.zeros(n, dtype=bool)  # lamps boosted for a road user now
         self._base_stale = True
         self._clusters_dirty = True
         self._was_warm = False
@@ -229,9 +231,14 @@ class DimmingController:
     # ------------------------------------------------------------ observations
     def _ingest_counts(self, now: float, batch: CountsBatch, events: list[Event]) -> None:
         """Every count of the tick at once: last seen, flow bins, presence boosts."""
-        index = self._sensor_index
         k = len(batch.sensors)
-        sidx = np.fromiter((index.get(s, -1) for s in batch.sensors), np.intp, k)
+        if batch.index is not None:
+            sidx = batch.index
+            if k and sidx.max() >= self.n_sensors:
+                sidx = np.where(sidx < self.n_sensors, sidx, -1)
+        else:
+            index = self._sensor_index
+            sidx = np.fromiter((index.get(s, -1) for s in batch.sensors), np.intp, k)
         fwd, bwd, mean = batch.forward, batch.backward, batch.mean_speed_mps
         negative = k > 0 and min(sidx.min(), fwd.min(), bwd.min()) < 0
         if negative or not (batch.interval_s > 0).all():
@@ -385,18 +392,16 @@ class DimmingController:
         self._active_profiles = (
             [p for p, _ in self._profiles if p.active(local.minute, local.weekday)] if night else []
         )
-        self._presence.follow(now, self._now)
-        boosted = self._presence.boosted(now)
-        if not night:
-            boosted = self._no_lamps
+        boosted = self._presence.follow(now) and night
+        if boosted:
+            np.greater(self.boost_until, now, out=self._boosted)
         if self._active_profiles or self._overrides:
             self._layered_target(night, boosted)
         else:
             # Fast path: the clamped class level, raised where a road user is near.
-            tgt = self.target
-            np.copyto(tgt, self.base_cmd)
-            if len(boosted):
-                tgt[boosted] = np.maximum(tgt[boosted], self._boost_cmd[boosted])
+            np.copyto(self.target, self.base_cmd)
+            if boosted:
+                np.copyto(self.target, self._boosted_cmd, where=self._boosted)
 
         changed = (self._ramp(dt, night)).nonzero()[0]
         send = self._leases(now, changed)
@@ -442,15 +447,16 @@ class DimmingController:
             np.minimum(self.base[sl], lamps.ceiling[sl], out=cmd)
             np.maximum(cmd, lo[sl], out=cmd)
             cmd *= self._clo[sl]
+            np.maximum(cmd, self._boost_cmd[sl], out=self._boosted_cmd[sl])
         self._base_stale = False
 
-    def _layered_target(self, night: bool, boosted: npt.NDArray[np.intp]) -> None:
+    def _layered_target(self, night: bool, boosted: bool) -> None:
         """The full chain, when profiles or overrides are active: layers, fail-safe, clamp."""
         tgt = self.target
         np.copyto(tgt, self.base)
         if night:
-            if len(boosted):
-                tgt[boosted] = np.maximum(tgt[boosted], self.params.presence.level)
+            if boosted:
+                np.maximum(tgt, self.params.presence.level, out=tgt, where=self._boosted)
             for profile, sel in self._profiles:
                 if profile in self._active_profiles:
                     apply_op(tgt, sel, profile.op, profile.level)

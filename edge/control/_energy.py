@@ -77,7 +77,7 @@ def schedule_level(schedule: tuple[tuple[int, float], ...], minute: int) -> floa
 
 
 class EnergyLedger:
-    """Per-lamp power, integrated lazily (banked + power x time since its last change),
+    """Per-lamp power, integrated lazily (only a lamp whose power changes is touched),
     per-cluster totals, and the two counterfactual baselines, all in Wh."""
 
     def __init__(
@@ -97,16 +97,22 @@ class EnergyLedger:
         weights = np.bincount(lamps.cluster, weights=lamps.nominal_w, minlength=n_clusters)
         self._nominal_sum: npt.NDArray[np.float64] = weights.astype(np.float64)
         self.power = self.curve.power_w(levels, lamps.nominal_w)
-        self._banked_wh = np.zeros(len(lamps))
-        self._since = np.full(len(lamps), float(start))
+        # Per lamp, Wh drawn since start = _wh0 + power x (t - _t_ref) / 3600: a change of
+        # power moves _wh0 so the total stays continuous, and only changed lamps are touched.
+        self._wh0 = np.zeros(len(lamps))
+        self._t_ref = float(start)
+        self._new_power = np.empty(len(lamps))
         self._steps = 0
         self.cluster_power = np.zeros(n_clusters)
-        self._resync()
+        self._resync(float(start))
         self.energy_wh = np.zeros(n_clusters)
         self.baseline_full_wh = np.zeros(n_clusters)
         self.baseline_schedule_wh = np.zeros(n_clusters)
 
-    def _resync(self) -> None:
+    def _resync(self, now: float) -> None:
+        """Exact per-cluster power, and the lamps' reference time moved to ``now``."""
+        self._wh0 += self.power * ((now - self._t_ref) / 3600.0)
+        self._t_ref = now
         if len(self._lamps):
             self.cluster_power = np.add.reduceat(self.power, self._starts)
             self.cluster_power[self._cluster_n == 0] = 0.0
@@ -132,29 +138,31 @@ class EnergyLedger:
     def levels_changed(
         self, now: float, changed: npt.NDArray[np.intp], levels: npt.NDArray[np.float64]
     ) -> None:
-        """New power for the lamps whose level moved; bank what they drew until now."""
+        """New power for the lamps whose level moved at ``now``."""
         self._steps += 1
-        n = len(levels)
-        if len(changed) > n // 8:
-            # Many moved: whole-array passes beat gathers and scatters of a large subset.
-            wh = np.subtract(now, self._since)
-            wh *= self.power
-            wh *= 1.0 / 3600.0
-            self._banked_wh += wh
-            self._since.fill(now)
-            self.curve.power_w(levels, self._lamps.nominal_w, out=self.power)
-            self._resync()
+        hours = (now - self._t_ref) / 3600.0
+        if len(changed) > len(levels) // 2:
+            # Most moved: whole-array passes beat gathers and scatters of a large subset.
+            new = self.curve.power_w(levels, self._lamps.nominal_w, out=self._new_power)
+            old = self.power
+            old -= new
+            old *= hours
+            self._wh0 += old
+            self.power, self._new_power = new, old
+            self._resync(now)
         elif len(changed):
-            old = self.power[changed]
-            new = self.curve.power_w(levels[changed], self._lamps.nominal_w[changed])
-            self._banked_wh[changed] += old * (now - self._since[changed]) / 3600.0
-            self._since[changed] = now
+            old = self.power.take(changed)
+            new = self.curve.power_w(levels.take(changed), self._lamps.nominal_w.take(changed))
             self.power[changed] = new
-            np.add.at(self.cluster_power, self._lamps.cluster[changed], new - old)
+            old -= new
+            np.add.at(self.cluster_power, self._lamps.cluster.take(changed), -old)
+            old *= hours
+            self._wh0[changed] += old
         if self._steps % _RESYNC_STEPS == 0:
-            self._resync()  # exact re-sum now and then: incremental updates never drift
+            self._resync(now)  # exact re-sum now and then: incremental updates never drift
 
     def lamp_wh(self, now: float) -> npt.NDArray[np.float64]:
         """Energy drawn per lamp since start (Wh), integrated up to ``now``."""
-        out: npt.NDArray[np.float64] = self._banked_wh + self.power * (now - self._since) / 3600.0
+        out: npt.NDArray[np.float64] = self.power * ((now - self._t_ref) / 3600.0)
+        out += self._wh0
         return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -95,7 +96,10 @@ def explain(ctrl: DimmingController, lamp_id: str) -> Explanation:
         failsafe=failsafe,
         failsafe_reason="; ".join(reasons),
         boost=boost,
-        boost_until=float(ctrl.boost_until[i]),
+        # inf: held by a road user still near (its hold has not begun)
+        boost_until=math.inf
+        if ctrl._presence.held_by_track(i, now)
+        else float(ctrl.boost_until[i]),
         boost_sensor=ctrl.site.sensors[sensor_idx].id if sensor_idx >= 0 else None,
         adaptive_target=adaptive,
         layers=tuple(layers),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -87,6 +88,8 @@ class CountsBatch:
 
     ``sensors`` are sensor ids; ``forward``/``backward`` have shape (k, len(KINDS));
     ``mean_speed_mps`` is 0 where unknown. Same meaning as k ``SensorCounts``.
+    ``index``, when the producer knows it, is each sensor's position in the site's sensor
+    list (resolved as the messages arrived); the step then skips its id look-ups.
     """
 
     sensors: tuple[str, ...]
@@ -94,6 +97,7 @@ class CountsBatch:
     forward: npt.NDArray[np.int64]
     backward: npt.NDArray[np.int64]
     mean_speed_mps: npt.NDArray[np.float64]
+    index: npt.NDArray[np.intp] | None = None
 
     def __post_init__(self) -> None:
         k = len(self.sensors)
@@ -102,10 +106,12 @@ class CountsBatch:
             raise ValueError(f"counts must have shape {shape}")
         if self.interval_s.shape != (k,) or self.mean_speed_mps.shape != (k,):
             raise ValueError(f"interval_s and mean_speed_mps must have shape ({k},)")
+        if self.index is not None and self.index.shape != (k,):
+            raise ValueError(f"index must have shape ({k},)")
 
     @classmethod
-    def of(cls, counts: list[SensorCounts]) -> CountsBatch:
-        """Pack SensorCounts objects into one batch."""
+    def of(cls, counts: list[SensorCounts], index: Sequence[int] | None = None) -> CountsBatch:
+        """Pack SensorCounts objects into one batch (``index``: their sensors' positions)."""
         k = len(counts)
         return cls(
             sensors=tuple(o.sensor for o in counts),
@@ -113,6 +119,7 @@ class CountsBatch:
             forward=np.array([o.forward for o in counts], dtype=np.int64).reshape(k, len(KINDS)),
             backward=np.array([o.backward for o in counts], dtype=np.int64).reshape(k, len(KINDS)),
             mean_speed_mps=np.fromiter((o.mean_speed_mps or 0.0 for o in counts), np.float64, k),
+            index=None if index is None else np.fromiter(index, np.intp, k),
         )
 
 

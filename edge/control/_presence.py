@@ -1,7 +1,7 @@
 """Which lamps a counted road user lights up: ahead by speed x lead time, a little behind.
 
-Vectorised over every count of a tick: lamps are sorted once by (cluster, position) into
-one key line, each cluster offset past the previous one, so one ``searchsorted`` finds every
+Vectorised over every tracked road user at once: lamps are sorted once by (cluster, position)
+into one key line, each cluster offset past the previous one, so one search finds every
 span's ends, and the spans expand into lamp indices without a Python loop over lamps.
 """
 
@@ -13,20 +13,20 @@ import numpy.typing as npt
 from edge.control._inputs import DEFAULT_SPEED_MPS, KINDS
 from edge.control._spec import PresenceParams, SiteSpec
 
-__all__ = ["PresenceGeometry", "Tracks", "sorted_search", "travel_speeds"]
+__all__ = ["KeyLine", "PresenceGeometry", "Tracks", "sorted_search", "travel_speeds"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.intp]
 
 
 def sorted_search(
-    keys: npt.NDArray[np.float64],
-    queries: npt.NDArray[np.float64],
-    side: str,
-    order: npt.NDArray[np.intp] | None = None,
-) -> npt.NDArray[np.intp]:
+    keys: FloatArray, queries: FloatArray, side: str, order: IntArray | None = None
+) -> IntArray:
     """``keys.searchsorted(queries)``, sorting large query sets first: a search over
     (nearly) ordered queries stays in cache and runs ~3x faster. ``order`` may pass a
     permutation that (nearly) sorts the queries, to share one argsort between searches."""
     if len(queries) <= 256:
-        found: npt.NDArray[np.intp] = keys.searchsorted(queries, side=side)  # type: ignore[call-overload]
+        found: IntArray = keys.searchsorted(queries, side=side)  # type: ignore[call-overload]
         return found
     if order is None:
         order = np.argsort(queries)
@@ -35,14 +35,65 @@ def sorted_search(
     return out
 
 
+class KeyLine:
+    """Sorted keys with a bucket table: ``left(q)`` is ``keys.searchsorted(q, "left")`` in a
+    constant number of array passes instead of a binary search per query.
+
+    The line is cut into 2 buckets per key; the table holds, per bucket, the first key in it
+    or after it, and a query then steps over the keys of its own bucket below itself (at
+    most the most keys any bucket holds). A line too uneven for that (over 4 keys in a
+    bucket) falls back to ``searchsorted``.
+    """
+
+    MAX_PER_BUCKET = 4
+
+    def __init__(self, keys: FloatArray) -> None:
+        self.keys = keys
+        n = len(keys)
+        self._padded = np.append(keys, np.inf)  # a step past the last key stops at n
+        self._table: IntArray | None = None
+        if n == 0:
+            return
+        self._base = float(keys[0])
+        extent = float(keys[-1]) - self._base
+        buckets = 2 * n
+        self._scale = buckets / extent if extent > 0 else 0.0
+        self._top = buckets - 1
+        bucket_of_key = np.minimum(((keys - self._base) * self._scale).astype(np.intp), self._top)
+        per_bucket = int(np.bincount(bucket_of_key).max())
+        if per_bucket > self.MAX_PER_BUCKET:
+            return
+        self._steps = per_bucket
+        # first key of each bucket or a later one; every key before it is below any query
+        # that falls in the bucket (the bucket of a value is monotone in the value)
+        self._table = bucket_of_key.searchsorted(np.arange(buckets), side="left")
+
+    def left(self, queries: FloatArray) -> IntArray:
+        """Index of the first key >= each query (``n`` past the last)."""
+        table = self._table
+        if table is None:
+            found: IntArray = self.keys.searchsorted(queries, side="left")
+            return found
+        b = np.subtract(queries, self._base)
+        b *= self._scale
+        np.clip(b, 0, self._top, out=b)
+        idx = table.take(b.astype(np.intp))
+        padded = self._padded
+        for _ in range(self._steps):
+            idx += padded.take(idx) < queries
+        return idx
+
+    def right(self, queries: FloatArray) -> IntArray:
+        """Index of the first key > each query."""
+        return self.left(np.nextafter(queries, np.inf))
+
+
 _KIND_SPEED = np.array([0.0 if k == "car" else DEFAULT_SPEED_MPS[k] for k in KINDS])
 
 
 def travel_speeds(
-    counts: npt.NDArray[np.int64],
-    mean_speed: npt.NDArray[np.float64],
-    limit: npt.NDArray[np.float64],
-) -> npt.NDArray[np.float64]:
+    counts: npt.NDArray[np.int64], mean_speed: FloatArray, limit: FloatArray
+) -> FloatArray:
     """Speed that sets each lead distance: the measured mean (when > 0), else the fastest
     kind counted (cars at the speed limit, bikes 5.5 m/s, pedestrians 1.4 m/s)."""
     if mean_speed.min(initial=1.0) > 0:
@@ -50,7 +101,7 @@ def travel_speeds(
     per_kind = np.where(_KIND_SPEED[None, :] == 0.0, limit[:, None], _KIND_SPEED[None, :])
     seen = np.where(counts > 0, per_kind, 0.0).max(axis=1)
     seen = np.where(seen > 0, seen, limit)
-    speeds: npt.NDArray[np.float64] = np.where(mean_speed > 0, mean_speed, seen)
+    speeds: FloatArray = np.where(mean_speed > 0, mean_speed, seen)
     return speeds
 
 
@@ -62,86 +113,34 @@ class PresenceGeometry:
         lamps = site.lamps
         self.order = np.lexsort((np.arange(len(lamps)), lamps.position_m, lamps.cluster))
         self.identity = bool(np.array_equal(self.order, np.arange(len(lamps))))
-        lengths = np.array([c.length_m for c in site.clusters], dtype=np.float64)
+        self.lengths = np.array([c.length_m for c in site.clusters], dtype=np.float64)
         reach_pad = 1.0 + params.behind_m
         # Each cluster's key range starts past the previous one's end plus any reach; spans
-        # that spill over are cut at the cluster bounds below.
-        self._offset = np.concatenate(([0.0], np.cumsum(lengths + reach_pad)[:-1]))
-        self._keys = self._offset[lamps.cluster[self.order]] + lamps.position_m[self.order]
+        # that spill over are cut at the cluster bounds.
+        self.offset = np.concatenate(([0.0], np.cumsum(self.lengths + reach_pad)[:-1]))
+        self.line = KeyLine(self.offset[lamps.cluster[self.order]] + lamps.position_m[self.order])
         n_c = len(site.clusters)
-        self._cstart = lamps.cluster[self.order].searchsorted(np.arange(n_c), side="left")
-        self._cend = lamps.cluster[self.order].searchsorted(np.arange(n_c), side="right")
+        self.cstart = lamps.cluster[self.order].searchsorted(np.arange(n_c), side="left")
+        self.cend = lamps.cluster[self.order].searchsorted(np.arange(n_c), side="right")
         self.sensor_cluster = np.array([s.cluster for s in site.sensors], dtype=np.intp)
         self.sensor_pos = np.array([s.position_m for s in site.sensors], dtype=np.float64)
         self.sensor_limit = np.array(
             [site.clusters[s.cluster].speed_limit_mps for s in site.sensors], dtype=np.float64
         )
 
-    def spans(
-        self,
-        clusters: npt.NDArray[np.intp],
-        positions: npt.NDArray[np.float64],
-        direction: npt.NDArray[np.int_],
-        speeds: npt.NDArray[np.float64],
-    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
-        """[lo, hi) positions in ``order`` of the lamps to boost for road users at
-        ``positions`` along their clusters' roads.
-
-        ``direction`` is +1 (travelling towards increasing position) or -1 per road user.
-        Ahead: every lamp within speed x lead_s, and at least ``min_lamps_ahead``.
-        Behind: lamps within ``behind_m``. A lamp level with the road user counts as ahead.
-        """
-        c = clusters
-        at = self._offset[c] + positions
-        reach = np.maximum(speeds, 0.0) * self._p.lead_s
-        behind = self._p.behind_m
-        k = self._p.min_lamps_ahead
-        fwd = direction > 0
-        # Forward: [at - behind, at + reach], at least k lamps from the first at/after `at`.
-        # Backward: [at - reach, at + behind], at least k lamps up to the last at/before `at`.
-        low_key = np.where(fwd, at - behind, at - reach)
-        high_key = np.where(fwd, at + reach, at + behind)
-        order = np.argsort(at) if len(at) > 256 else None  # one sort serves all four searches
-        lo = sorted_search(self._keys, low_key, "left", order)
-        hi = sorted_search(self._keys, high_key, "right", order)
-        first = sorted_search(self._keys, at, "left", order)
-        last_end = sorted_search(self._keys, at, "right", order)
-        hi = np.where(fwd, np.maximum(hi, first + k), hi)
-        lo = np.where(fwd, lo, np.minimum(lo, last_end - k))
-        cs, ce = self._cstart[c], self._cend[c]
-        lo = np.minimum(np.maximum(lo, cs), ce)
-        hi = np.minimum(np.maximum(hi, cs), ce)
-        return lo.astype(np.intp), np.maximum(hi, lo).astype(np.intp)
-
-    def nearest(
-        self, clusters: npt.NDArray[np.intp], positions: npt.NDArray[np.float64]
-    ) -> npt.NDArray[np.intp]:
+    def nearest(self, clusters: IntArray, positions: FloatArray) -> IntArray:
         """The lamp nearest each position along its cluster's road (-1 if it has none)."""
-        at = self._offset[clusters] + positions
-        right = sorted_search(self._keys, at, "left")
-        cs, ce = self._cstart[clusters], self._cend[clusters]
+        at = self.offset[clusters] + positions
+        right = self.line.left(at)
+        keys = self.line.keys
+        cs, ce = self.cstart[clusters], self.cend[clusters]
         last = np.maximum(ce - 1, cs)
         r = np.minimum(np.maximum(right, cs), last)
         left = np.minimum(np.maximum(right - 1, cs), last)
-        pick = np.where(np.abs(self._keys[left] - at) <= np.abs(self._keys[r] - at), left, r)
+        pick = np.where(np.abs(keys[left] - at) <= np.abs(keys[r] - at), left, r)
         pick = np.where(ce > cs, pick, -1)
         lamps = np.where(pick >= 0, self.order[np.maximum(pick, 0)], -1)
         return lamps.astype(np.intp)
-
-    def expand(
-        self, lo: npt.NDArray[np.intp], hi: npt.NDArray[np.intp]
-    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
-        """Lamp indices covered by the spans, and which span each came from."""
-        lengths = hi - lo
-        total = int(lengths.sum())
-        if total == 0:
-            empty = np.zeros(0, dtype=np.intp)
-            return empty, empty
-        span = np.repeat(np.arange(len(lo)), lengths)
-        starts = np.cumsum(lengths) - lengths
-        pos = lo[span] + (np.arange(total) - starts[span])
-        lamps = pos if self.identity else self.order[pos]
-        return lamps.astype(np.intp), span
 
 
 REACQUIRE_M = 20.0
@@ -149,101 +148,180 @@ REACQUIRE_S = 2.0
 REACQUIRE_DV = 2.0  # m/s
 REACQUIRE_DV_SHARE = 0.3
 
+# Rows of the tracks' float table ...
+_T0, _SPEED, _KEY0, _VEL, _KLO, _KHI, _DLO, _DHI = range(8)
+# ... and of their int table.
+_SENSOR, _LANE, _CS, _CE, _KF, _KB = range(6)
+
 
 class Tracks:
     """Road users followed by dead reckoning: where they were counted, which way, how fast.
 
     A track lasts ``track_s`` after its count, or until its projected position leaves the road.
+    Kept as two column tables (floats, ints) with spare capacity, so adding, dropping and
+    projecting tracks are a few array operations whatever their number. Positions are on the
+    geometry's key line (a cluster's offset plus the position along its road).
     """
 
-    def __init__(self, *, track_s: float, lengths: npt.NDArray[np.float64]) -> None:
+    def __init__(self, *, track_s: float, geometry: PresenceGeometry) -> None:
         self.track_s = track_s
-        self._lengths = lengths
-        self.t0 = np.zeros(0)
-        self.sensor = np.zeros(0, dtype=np.intp)
-        self.cluster = np.zeros(0, dtype=np.intp)
-        self.pos0 = np.zeros(0)
-        self.direction = np.zeros(0, dtype=np.intp)
-        self.speed = np.zeros(0)
-        # each track's lamp window at its last evaluation, as [lo, hi) in lamp order
-        self.lo = np.zeros(0, dtype=np.intp)
-        self.hi = np.zeros(0, dtype=np.intp)
-        self.dropped: list[tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]] = []
+        self._geo = geometry
+        self.size = 0
+        self._f = np.zeros((8, 64))
+        self._i = np.zeros((6, 64), dtype=np.intp)
+        self._back = np.zeros(64, dtype=bool)  # travelling towards lower positions
 
     @property
-    def size(self) -> int:
-        return len(self.t0)
+    def sensor(self) -> IntArray:
+        return self._i[_SENSOR, : self.size]
 
     def add(
         self,
         now: float,
-        sensor: npt.NDArray[np.intp],
-        cluster: npt.NDArray[np.intp],
-        pos: npt.NDArray[np.float64],
-        direction: npt.NDArray[np.intp],
-        speed: npt.NDArray[np.float64],
+        sensor: IntArray,
+        direction: IntArray,
+        speed: FloatArray,
     ) -> None:
         """Start tracks at the counting sensors. A track already there (same road and
         direction, projected within max(20 m, 2 s of its travel) of the sensor, speed within
         max(2 m/s, 30 %)) is the same road user counted again: the new count replaces it."""
-        if self.size and len(sensor):
-            # candidate pairs: existing tracks on the same road in the same direction
-            lane = self.cluster * 2 + (self.direction > 0)
-            by_lane = np.argsort(lane, kind="stable")
-            lanes = lane[by_lane]
-            new_lane = cluster * 2 + (direction > 0)
-            first = lanes.searchsorted(new_lane, side="left")
-            count = lanes.searchsorted(new_lane, side="right") - first
-            new_idx = np.repeat(np.arange(len(sensor)), count)
-            offsets = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
-            old = by_lane[np.repeat(first, count) + offsets]
-            here = self.pos0[old] + self.direction[old] * self.speed[old] * (now - self.t0[old])
-            near = np.maximum(REACQUIRE_M, REACQUIRE_S * self.speed[old])
-            similar = np.maximum(REACQUIRE_DV, REACQUIRE_DV_SHARE * speed[new_idx])
-            same = (np.abs(here - pos[new_idx]) <= near) & (
-                np.abs(self.speed[old] - speed[new_idx]) <= similar
-            )
-            if same.any():
-                keep = np.ones(self.size, dtype=bool)
-                keep[old[same]] = False
-                self._keep(keep)
-        self.t0 = np.concatenate((self.t0, np.full(len(sensor), now)))
-        self.sensor = np.concatenate((self.sensor, sensor))
-        self.cluster = np.concatenate((self.cluster, cluster))
-        self.pos0 = np.concatenate((self.pos0, pos))
-        self.direction = np.concatenate((self.direction, direction))
-        self.speed = np.concatenate((self.speed, speed))
-        empty = np.zeros(len(sensor), dtype=np.intp)
-        self.lo = np.concatenate((self.lo, empty))
-        self.hi = np.concatenate((self.hi, empty))
+        geo, p = self._geo, self._geo._p
+        cluster = geo.sensor_cluster[sensor]
+        key = geo.offset[cluster] + geo.sensor_pos[sensor]
+        lane = cluster * 2 + (direction > 0)
+        if self.size:
+            self._drop_reacquired(now, key, lane, speed)
+        k, m = len(sensor), self.size
+        self._reserve(m + k)
+        f, i = self._f[:, m : m + k], self._i[:, m : m + k]
+        fwd = direction > 0
+        reach = np.maximum(speed, 0.0) * p.lead_s
+        f[_T0] = now
+        f[_SPEED] = speed
+        f[_KEY0] = key
+        f[_VEL] = direction * speed
+        f[_KLO] = geo.offset[cluster]
+        f[_KHI] = geo.offset[cluster] + geo.lengths[cluster]
+        f[_DLO] = np.where(fwd, -p.behind_m, -reach)
+        f[_DHI] = np.where(fwd, reach, p.behind_m)
+        i[_SENSOR] = sensor
+        i[_LANE] = lane
+        i[_CS] = geo.cstart[cluster]
+        i[_CE] = geo.cend[cluster]
+        # at least min_lamps_ahead: forward past the first lamp at/after the road user,
+        # backward before the last at/before it (the other direction's term never binds)
+        far = len(geo.line.keys) + p.min_lamps_ahead + 1
+        i[_KF] = np.where(fwd, p.min_lamps_ahead, -far)
+        i[_KB] = np.where(fwd, far, -p.min_lamps_ahead)
+        self._back[m : m + k] = ~fwd
+        self.size = m + k
 
-    def position(self, now: float) -> npt.NDArray[np.float64]:
-        """Each tracked road user's projected position along its road."""
-        pos: npt.NDArray[np.float64] = self.pos0 + self.direction * self.speed * (now - self.t0)
-        return pos
-
-    def expire(self, now: float) -> None:
-        if not self.size:
+    def _reserve(self, size: int) -> None:
+        cap = self._f.shape[1]
+        if size <= cap:
             return
-        pos = self.position(now)
-        on_road = (pos >= 0.0) & (pos <= self._lengths[self.cluster])
-        self._keep((now - self.t0 <= self.track_s) & on_road)
+        cap = max(size, 2 * cap)
+        for name in ("_f", "_i"):
+            old = getattr(self, name)
+            new = np.zeros((old.shape[0], cap), dtype=old.dtype)
+            new[:, : self.size] = old[:, : self.size]
+            setattr(self, name, new)
+        back = np.zeros(cap, dtype=bool)
+        back[: self.size] = self._back[: self.size]
+        self._back = back
+
+    def _drop_reacquired(
+        self, now: float, key: FloatArray, lane: IntArray, speed: FloatArray
+    ) -> None:
+        m = self.size
+        f, i = self._f[:, :m], self._i[:, :m]
+        # candidate pairs: existing tracks on the same road in the same direction
+        by_lane = np.argsort(i[_LANE], kind="stable")
+        lanes = i[_LANE].take(by_lane)
+        first = lanes.searchsorted(lane, side="left")
+        count = lanes.searchsorted(lane, side="right") - first
+        total = int(count.sum())
+        if not total:
+            return
+        new_idx = np.repeat(np.arange(len(lane)), count)
+        offsets = np.arange(total) - np.repeat(np.cumsum(count) - count, count)
+        old = by_lane[np.repeat(first, count) + offsets]
+        here = f[_KEY0, old] + f[_VEL, old] * (now - f[_T0, old])
+        old_speed = f[_SPEED, old]
+        near = np.maximum(REACQUIRE_M, REACQUIRE_S * old_speed)
+        similar = np.maximum(REACQUIRE_DV, REACQUIRE_DV_SHARE * speed[new_idx])
+        same = (np.abs(here - key[new_idx]) <= near) & (
+            np.abs(old_speed - speed[new_idx]) <= similar
+        )
+        if same.any():
+            keep = np.ones(m, dtype=bool)
+            keep[old[same]] = False
+            self._keep(keep)
+
+    def at(self, now: float) -> FloatArray:
+        """Each tracked road user's projected position on the key line."""
+        f = self._f[:, : self.size]
+        at: FloatArray = np.subtract(now, f[_T0])
+        at *= f[_VEL]
+        at += f[_KEY0]
+        return at
+
+    def expire(self, now: float) -> FloatArray:
+        """Drop the tracks past ``track_s`` or off their road; the others' positions."""
+        f = self._f[:, : self.size]
+        at = self.at(now)
+        keep = f[_T0] >= now - self.track_s
+        keep &= at >= f[_KLO]
+        keep &= at <= f[_KHI]
+        if not keep.all():
+            self._keep(keep)
+            at = at[keep]
+        return at
 
     def _keep(self, keep: npt.NDArray[np.bool_]) -> None:
-        """Drop the other tracks, remembering their windows (their lamps lose them)."""
-        if keep.all():
-            return
-        gone = ~keep
-        self.dropped.append((self.lo[gone], self.hi[gone]))
-        self.t0, self.sensor, self.cluster = self.t0[keep], self.sensor[keep], self.cluster[keep]
-        self.pos0, self.direction = self.pos0[keep], self.direction[keep]
-        self.speed, self.lo, self.hi = self.speed[keep], self.lo[keep], self.hi[keep]
+        m = int(np.count_nonzero(keep))
+        s = self.size
+        self._f[:, :m] = self._f[:, :s][:, keep]
+        self._i[:, :m] = self._i[:, :s][:, keep]
+        self._back[:m] = self._back[:s][keep]
+        self.size = m
 
-    def take_dropped(self) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
-        """The windows of the tracks dropped since the last call."""
-        if not self.dropped:
-            return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
-        lo = np.concatenate([d[0] for d in self.dropped])
-        hi = np.concatenate([d[1] for d in self.dropped])
-        self.dropped = []
+    def windows(self, at: FloatArray) -> tuple[IntArray, IntArray]:
+        """[lo, hi) positions in lamp order of the lamps to light for each track at ``at``.
+
+        Ahead: every lamp within speed x lead_s, and at least ``min_lamps_ahead``.
+        Behind: lamps within ``behind_m``. A lamp level with the road user counts as ahead.
+        """
+        m = self.size
+        f, i = self._f[:, :m], self._i[:, :m]
+        q = np.empty((3, m))
+        np.add(at, f[_DLO], out=q[0])  # lo: first lamp at/after the window's low end
+        np.add(at, f[_DHI], out=q[1])  # hi: first lamp past its high end
+        np.nextafter(q[1], np.inf, out=q[1])
+        q[2] = at  # the first lamp at/after the road user (forward), past it (backward)
+        np.nextafter(at, np.inf, out=q[2], where=self._back[:m])
+        found = self._geo.line.left(q.reshape(-1)).reshape(3, m)
+        lo, hi, ref = found[0], found[1], found[2]
+        np.maximum(hi, ref + i[_KF], out=hi)
+        np.minimum(lo, ref + i[_KB], out=lo)
+        np.clip(lo, i[_CS], i[_CE], out=lo)
+        np.clip(hi, lo, i[_CE], out=hi)
         return lo, hi
+
+    def lit(self, at: FloatArray) -> tuple[IntArray, IntArray]:
+        """The lamps (indices) in the tracks' windows, and the sensor of the track lighting
+        each (a lamp in several windows appears once per window)."""
+        lo, hi = self.windows(at)
+        lengths = hi - lo
+        total = int(lengths.sum())
+        if total == 0:
+            empty = np.zeros(0, dtype=np.intp)
+            return empty, empty
+        ends = np.cumsum(lengths)
+        ends -= lengths  # each window's first slot in the output
+        lo -= ends
+        pos = np.arange(total)
+        pos += np.repeat(lo, lengths)
+        geo = self._geo
+        lamps = pos if geo.identity else geo.order.take(pos)
+        return lamps, np.repeat(self.sensor, lengths)

@@ -12,7 +12,15 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 
 from edge.config import SiteConfig
-from edge.control import KINDS, LampReport, LuxReading, Observation, SensorCounts, SensorFault
+from edge.control import (
+    KINDS,
+    CountsBatch,
+    LampReport,
+    LuxReading,
+    Observation,
+    SensorCounts,
+    SensorFault,
+)
 from edge.mqtt import Inbound
 from edge.payloads import CountsPayload, LampStatePayload, LuxPayload, PayloadError, parse
 from firmware_bridge.frames import Counts, Frame, Hello, LampStatus, Lux, SensorFaultReport
@@ -47,7 +55,8 @@ class Ingest:
         self.root = site.topic_root
         self.max_payload_bytes = max_payload_bytes
         self._count = count
-        self.sensors = {s.id for c in site.clusters for s in c.sensors}
+        # sensor id -> its position in the controller's sensor list (the config's order)
+        self.sensors = {s.id: i for i, s in enumerate(s for c in site.clusters for s in c.sensors)}
         if lamp_ids is None:  # cluster by cluster: never all lamps as config objects at once
             lamp_ids = (lamp.id for c in site.clusters for lamp in c.resolved_lamps())
         self.lamps = set(lamp_ids)
@@ -59,14 +68,19 @@ class Ingest:
             if s.source == "serial"
         }
         self._pending: list[Observation] = []
+        self._counts_pending: list[SensorCounts] = []  # packed into one batch at drain
         self._faulty: dict[str, bool] = {}
         self.lamp_state: dict[str, LampStatePayload] = {}
         self.nodes: dict[tuple[str, int], Hello] = {}
         self.rejections: Counter[str] = Counter()
 
     def drain(self) -> list[Observation]:
-        """Everything gathered since the last call."""
+        """Everything gathered since the last call; the counts as one batch with their
+        sensors' indices (resolved on arrival), so the control step looks nothing up."""
         out, self._pending = self._pending, []
+        if self._counts_pending:
+            counts, self._counts_pending = self._counts_pending, []
+            out.append(CountsBatch.of(counts, [self.sensors[c.sensor] for c in counts]))
         return out
 
     def _reject(self, source: str, kind: str, reason: str, detail: str) -> None:
@@ -127,7 +141,7 @@ class Ingest:
             self._faulty[sensor] = p.faulty
             self._pending.append(SensorFault(sensor=sensor, faulty=p.faulty, reason="node says"))
         f, b = p.forward, p.backward
-        self._pending.append(
+        self._counts_pending.append(
             SensorCounts(
                 sensor=sensor,
                 interval_s=p.interval_s,
@@ -155,7 +169,7 @@ class Ingest:
                 return
             if isinstance(msg, Counts):
                 speed = msg.mean_speed_cms
-                self._pending.append(
+                self._counts_pending.append(
                     SensorCounts(
                         sensor=sensor,
                         interval_s=msg.interval_ms / 1000,
