@@ -95,6 +95,8 @@ class DimmingController:
         self._floor_eff = lamps.floor.copy()  # the night floor, 0 where an allow_dark layer is
         self._floor_cmd = lamps.floor * lamps.clo
         self._floor_check = True
+        # the highest command any lamp can get (targets are clamped to ceiling x CLO)
+        self._max_cmd = float(np.max(lamps.ceiling * lamps.clo, initial=0.0))
         self.level = np.ones(n)
         self._next = np.empty(n)
         self.base = np.ones(n)  # class level (light terms) before boost and layers
@@ -481,9 +483,13 @@ class DimmingController:
         """Move levels toward the target within the ramp rates; returns which lamps moved."""
         level, nxt = self.level, self._next
         np.subtract(level, self.params.ramp_down_per_s * dt, out=self._lower)
-        np.add(level, self.params.ramp_up_per_s * dt, out=self._upper)
-        np.minimum(self.target, self._upper, out=nxt)
-        np.maximum(nxt, self._lower, out=nxt)
+        if self.params.ramp_up_per_s * dt >= self._max_cmd:
+            # the up-ramp covers any rise within this tick (levels are >= 0): no upper limit
+            np.maximum(self.target, self._lower, out=nxt)
+        else:
+            np.add(level, self.params.ramp_up_per_s * dt, out=self._upper)
+            np.minimum(self.target, self._upper, out=nxt)
+            np.maximum(nxt, self._lower, out=nxt)
         if night and self._floor_check:
             # Safety over comfort: a lamp below its night floor (dusk, a lifted allow-dark
             # override) goes straight to the floor rather than ramping up to it.
@@ -495,16 +501,20 @@ class DimmingController:
         return changed
 
     def _leases(self, now: float, changed: npt.NDArray[np.intp]) -> npt.NDArray[np.intp]:
-        """Lamps whose setpoint must go out: moved past the deadband, settled, or lease due."""
-        flag = self._mask
-        np.less_equal(self._next_refresh, now, out=flag)  # lease refresh due
+        """Lamps whose setpoint must go out: lease due, or moved past the deadband, or settled
+        at the target. The due ones first (in lamp order), then the others."""
+        due = self._mask
+        np.less_equal(self._next_refresh, now, out=due)
+        send = due.nonzero()[0]  # sparse: a cheaper scan than one over every reason at once
         if len(changed):
             new, sent = self.level[changed], self.last_sent[changed]
             fresh = new != sent
             moved = (np.abs(new - sent) >= self.params.deadband) & fresh
             settled = (new == self.target[changed]) & fresh
-            flag[changed[moved | settled]] = True
-        send = flag.nonzero()[0]
+            extra = changed[moved | settled]
+            extra = extra[~due[extra]]
+            if len(extra):
+                send = np.concatenate((send, extra))
         self.last_sent[send] = self.level[send]
         self.last_sent_at[send] = now
         self._next_refresh[send] = now + self._refresh_every[send]

@@ -31,8 +31,6 @@ class DriverCurve:
         grid = np.arange(CURVE_STEPS + 1) / CURVE_STEPS
         self._per_nominal = np.interp(grid, self._x, self._y)
         self._per_nominal[0] = 0.0
-        self._fixed = np.zeros(CURVE_STEPS + 1)
-        self._fixed[0] = self.standby_w
         self._fractions: dict[float, float] = {}
 
     def fraction(self, level: float) -> float:
@@ -55,7 +53,8 @@ class DriverCurve:
         idx = q.astype(np.intp)
         watts = np.take(self._per_nominal, idx, out=out)
         watts *= nominal_w
-        watts += np.take(self._fixed, idx)
+        if len(idx) and idx.min() == 0:  # off: the driver's standby draw (rare at night)
+            watts[idx == 0] = self.standby_w
         return watts
 
 
@@ -155,7 +154,8 @@ class EnergyLedger:
             new = self.curve.power_w(levels.take(changed), self._lamps.nominal_w.take(changed))
             self.power[changed] = new
             old -= new
-            np.add.at(self.cluster_power, self._lamps.cluster.take(changed), -old)
+            clusters = self._lamps.cluster.take(changed)
+            self.cluster_power -= np.bincount(clusters, old, len(self.cluster_power))
             old *= hours
             self._wh0[changed] += old
         if self._steps % _RESYNC_STEPS == 0:

@@ -158,8 +158,8 @@ class Tracks:
     """Road users followed by dead reckoning: where they were counted, which way, how fast.
 
     A track lasts ``track_s`` after its count, or until its projected position leaves the road.
-    Kept as two column tables (floats, ints) with spare capacity, so adding, dropping and
-    projecting tracks are a few array operations whatever their number. Positions are on the
+    Kept as two column tables (floats, ints) with spare capacity, in lane order, so adding,
+    dropping and projecting tracks are a few array operations whatever their number. Positions are on the
     geometry's key line (a cluster's offset plus the position along its road).
     """
 
@@ -215,6 +215,13 @@ class Tracks:
         i[_KB] = np.where(fwd, far, -p.min_lamps_ahead)
         self._back[m : m + k] = ~fwd
         self.size = m + k
+        # Kept in lane order (road, then direction): re-acquisition finds a lane's tracks
+        # without sorting, and the windows' searches walk the key line in order. A stable
+        # sort of sorted tracks plus a few new ones is nearly linear.
+        order = np.argsort(self._i[_LANE, : self.size], kind="stable")
+        self._f[:, : self.size] = self._f[:, order]
+        self._i[:, : self.size] = self._i[:, order]
+        self._back[: self.size] = self._back[order]
 
     def _reserve(self, size: int) -> None:
         cap = self._f.shape[1]
@@ -236,8 +243,7 @@ class Tracks:
         m = self.size
         f, i = self._f[:, :m], self._i[:, :m]
         # candidate pairs: existing tracks on the same road in the same direction
-        by_lane = np.argsort(i[_LANE], kind="stable")
-        lanes = i[_LANE].take(by_lane)
+        lanes = i[_LANE]  # sorted
         first = lanes.searchsorted(lane, side="left")
         count = lanes.searchsorted(lane, side="right") - first
         total = int(count.sum())
@@ -245,7 +251,7 @@ class Tracks:
             return
         new_idx = np.repeat(np.arange(len(lane)), count)
         offsets = np.arange(total) - np.repeat(np.cumsum(count) - count, count)
-        old = by_lane[np.repeat(first, count) + offsets]
+        old = np.repeat(first, count) + offsets
         here = f[_KEY0, old] + f[_VEL, old] * (now - f[_T0, old])
         old_speed = f[_SPEED, old]
         near = np.maximum(REACQUIRE_M, REACQUIRE_S * old_speed)

@@ -30,7 +30,7 @@ class StepResult:
     now: float
     night: bool
     levels: npt.NDArray[np.float64]
-    send: npt.NDArray[np.intp]
+    send: npt.NDArray[np.intp]  # lamps whose lease goes out, each once, in no set order
     send_levels: npt.NDArray[np.float64]
     send_seq: npt.NDArray[np.int64]
     lease_s: float
