@@ -12,7 +12,7 @@ import numpy.typing as npt
 
 from edge.control import CountsBatch, SiteSpec
 from edge.control._energy import DriverCurve
-from edge.control._presence import sorted_search
+from edge.control._presence import KeyLine
 
 __all__ = ["LampNodes", "SensorBank"]
 
@@ -46,10 +46,11 @@ class SensorBank:
         n = len(sensors)
         self.ids = tuple(s.id for s in sensors)
         lengths = np.array([c.length_m for c in self.site.clusters])
-        self._offset = np.concatenate(([0.0], np.cumsum(lengths + 1e5)[:-1]))
+        # one key line, each road past the previous one's end (a move never leaves its road)
+        self._offset = np.concatenate(([0.0], np.cumsum(lengths + 1.0)[:-1]))
         keys = np.array([self._offset[s.cluster] + s.position_m for s in sensors])
         self._order = np.argsort(keys, kind="stable")
-        self._keys = keys[self._order]
+        self._line = KeyLine(keys[self._order])
         self.cluster = np.array([s.cluster for s in sensors], dtype=np.intp)
         self.pending = np.zeros((n, 2, 3), dtype=np.int64)  # [sensor, forward/backward, kind]
         self.speed_sum = np.zeros(n)
@@ -91,14 +92,18 @@ class SensorBank:
     ) -> None:  # fmt: skip
         """Count every road user whose move this tick crossed a sensor's position, and note
         in ``detected_at`` (per user, min) when the gateway will hear of it."""
-        if not len(prev) or not len(self._keys):
+        if not len(prev) or not len(self._line.keys):
             return
         off = self._offset[cluster]
         a, b = off + prev, off + new
         fwd = direction > 0
-        keys = self._keys
-        lo = np.where(fwd, sorted_search(keys, a, "right"), sorted_search(keys, b, "left"))
-        hi = np.where(fwd, sorted_search(keys, b, "right"), sorted_search(keys, a, "left"))
+        # sensors passed: in (a, b] going forward, in [b, a) going backward
+        low, high = (
+            np.where(fwd, np.nextafter(a, np.inf), b),
+            np.where(fwd, np.nextafter(b, np.inf), a),
+        )
+        found = self._line.left(np.concatenate((low, high)))
+        lo, hi = found[: len(a)], found[len(a) :]
         lengths = np.maximum(hi - lo, 0)
         total = int(lengths.sum())
         if not total:

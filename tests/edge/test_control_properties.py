@@ -19,6 +19,7 @@ from edge.control import (
     SensorFault,
     SiteSpec,
 )
+from edge.control._presence import KeyLine
 from tests.edge.control_strategies import NIGHT_T0, nights, policies, sites, small_site
 from tests.edge.reference_controller import ReferenceController
 
@@ -235,3 +236,19 @@ def test_lux_hysteresis_switches_night_and_day() -> None:
     )  # hysteresis holds
     r = ctrl.step(t + 4, [SensorFault(sensor="nope")])
     assert [e.kind for e in r.events] == ["rejected"]
+
+
+@FAST
+@given(
+    keys=st.lists(
+        st.one_of(st.integers(-50, 50).map(float), st.floats(-1e4, 1e4)), min_size=0, max_size=60
+    ),
+    queries=st.lists(st.floats(-2e4, 2e4), min_size=1, max_size=40),
+)
+def test_key_line_finds_what_searchsorted_finds(keys: list[float], queries: list[float]) -> None:
+    """The bucket-table search equals numpy's binary search, duplicates, uneven lines (the
+    searchsorted fall-back) and queries beyond either end included."""
+    line = KeyLine(np.sort(np.array(keys, dtype=np.float64)))
+    q = np.array(queries + keys[:5], dtype=np.float64)
+    np.testing.assert_array_equal(line.left(q), line.keys.searchsorted(q, side="left"))
+    np.testing.assert_array_equal(line.right(q), line.keys.searchsorted(q, side="right"))
