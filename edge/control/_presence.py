@@ -55,7 +55,7 @@ class KeyLine:
     def left(self, queries: FloatArray) -> IntArray:
         """Index of the first key >= each query (``n`` past the last)."""
         table = self._table
-        if table is None:
+        if table is None or len(queries) < 64:  # few queries: one call beats the passes
             found: IntArray = self.keys.searchsorted(queries, side="left")
             return found
         b = np.subtract(queries, self._base)

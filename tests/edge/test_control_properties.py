@@ -243,7 +243,7 @@ def test_lux_hysteresis_switches_night_and_day() -> None:
     keys=st.lists(
         st.one_of(st.integers(-50, 50).map(float), st.floats(-1e4, 1e4)), min_size=0, max_size=60
     ),
-    queries=st.lists(st.floats(-2e4, 2e4), min_size=1, max_size=40),
+    queries=st.lists(st.floats(-2e4, 2e4), min_size=64, max_size=100),
 )
 def test_key_line_finds_what_searchsorted_finds(keys: list[float], queries: list[float]) -> None:
     """The bucket-table search equals numpy's binary search, duplicates, uneven lines (the
