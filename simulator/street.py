@@ -46,7 +46,9 @@ class SensorBank:
         n = len(sensors)
         self.ids = tuple(s.id for s in sensors)
         lengths = np.array([c.length_m for c in self.site.clusters])
-        # one key line, each road past the previous one's end (a move never leaves its road)
+        # one key line, each road 1 m past the previous one's end; a move is clipped to its
+        # road +- 0.5 m before the search (the sensors it passes stay the same)
+        self._lengths = lengths
         self._offset = np.concatenate(([0.0], np.cumsum(lengths + 1.0)[:-1]))
         keys = np.array([self._offset[s.cluster] + s.position_m for s in sensors])
         self._order = np.argsort(keys, kind="stable")
@@ -95,7 +97,11 @@ class SensorBank:
         if not len(prev) or not len(self._line.keys):
             return
         off = self._offset[cluster]
-        a, b = off + prev, off + new
+        end = self._lengths[cluster] + 0.5
+        a = np.clip(prev, -0.5, end)
+        a += off
+        b = np.clip(new, -0.5, end)
+        b += off
         fwd = direction > 0
         # sensors passed: in (a, b] going forward, in [b, a) going backward
         low, high = (

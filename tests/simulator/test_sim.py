@@ -220,3 +220,32 @@ def test_a_fault_on_an_unknown_sensor_or_lamp_names_it() -> None:
     paths = [i.path for i in info.value.issues]
     assert paths == ["faults[0].sensor", "faults[1].lamp"]
     assert "did you mean west" in str(info.value)
+
+
+def test_a_road_user_leaving_its_road_counts_at_no_other_road() -> None:
+    """The sensor search puts every road on one key line; a move past a road's end must not
+    reach the next road's first sensor (it did once, and inflated the next road's counts)."""
+    from edge.control import ClusterSpec, LampTable, SensorSpec, SiteSpec
+    from simulator.street import SensorBank
+
+    clusters = tuple(
+        ClusterSpec(id=f"c{k}", length_m=100.0, speed_limit_mps=14.0, capacity_per_h=1000.0,
+                    ladder=("M3", "M4"))
+        for k in range(2)
+    )  # fmt: skip
+    sensors = (SensorSpec(id="end", cluster=0, position_m=100.0),
+               SensorSpec(id="next-start", cluster=1, position_m=0.0))  # fmt: skip
+    lamps = LampTable.from_columns(
+        ids=["a", "b"], cluster=np.array([0, 1]), position_m=np.array([50.0, 50.0]),
+        nominal_w=np.full(2, 60.0), floor=np.full(2, 0.3), ceiling=np.ones(2),
+    )  # fmt: skip
+    bank = SensorBank(site=SiteSpec(clusters=clusters, sensors=sensors, lamps=lamps),
+                      rng=np.random.default_rng(0))  # fmt: skip
+    detected = np.full(1, np.inf)
+    one = np.ones(1, dtype=np.intp)
+    # 95 m -> 120 m on road 0: past its end sensor, 20 m beyond the road
+    bank.detect(1.0, np.array([95.0]), np.array([120.0]), np.zeros(1, dtype=np.intp), one,
+                np.zeros(1, dtype=np.intp), np.array([25.0]), np.zeros(1, dtype=np.intp),
+                detected)  # fmt: skip
+    assert bank.pending[0].sum() == 1  # the end sensor of its own road
+    assert bank.pending[1].sum() == 0  # not the first sensor of the next road
