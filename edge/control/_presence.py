@@ -93,7 +93,7 @@ class PresenceGeometry:
     """Lamps in (cluster, position) order on one key line, and each sensor's place on it."""
 
     def __init__(self, site: SiteSpec, params: PresenceParams) -> None:
-        self._p = params
+        self.params = params
         lamps = site.lamps
         self.order = np.lexsort((np.arange(len(lamps)), lamps.position_m, lamps.cluster))
         self.identity = bool(np.array_equal(self.order, np.arange(len(lamps))))
@@ -154,7 +154,6 @@ class Tracks:
         self.size = 0
         self._f = np.zeros((8, 64))
         self._i = np.zeros((6, 64), dtype=np.intp)
-        self._back = np.zeros(64, dtype=bool)  # travelling towards lower positions
 
     @property
     def sensor(self) -> IntArray:
@@ -170,7 +169,7 @@ class Tracks:
         """Start tracks at the counting sensors. A track already there (same road and
         direction, projected within max(20 m, 2 s of its travel) of the sensor, speed within
         max(2 m/s, 30 %)) is the same road user counted again: the new count replaces it."""
-        geo, p = self._geo, self._geo._p
+        geo, p = self._geo, self._geo.params
         cluster = geo.sensor_cluster[sensor]
         key = geo.offset[cluster] + geo.sensor_pos[sensor]
         lane = cluster * 2 + (direction > 0)
@@ -198,7 +197,6 @@ class Tracks:
         far = len(geo.line.keys) + p.min_lamps_ahead + 1
         i[_KF] = np.where(fwd, p.min_lamps_ahead, -far)
         i[_KB] = np.where(fwd, far, -p.min_lamps_ahead)
-        self._back[m : m + k] = ~fwd
         self.size = m + k
         # Kept in lane order (road, then direction): re-acquisition finds a lane's tracks
         # without sorting, and the windows' searches walk the key line in order. A stable
@@ -206,21 +204,15 @@ class Tracks:
         order = np.argsort(self._i[_LANE, : self.size], kind="stable")
         self._f[:, : self.size] = self._f[:, order]
         self._i[:, : self.size] = self._i[:, order]
-        self._back[: self.size] = self._back[order]
 
     def _reserve(self, size: int) -> None:
         cap = self._f.shape[1]
         if size <= cap:
             return
         cap = max(size, 2 * cap)
-        for name in ("_f", "_i"):
-            old = getattr(self, name)
-            new = np.zeros((old.shape[0], cap), dtype=old.dtype)
-            new[:, : self.size] = old[:, : self.size]
-            setattr(self, name, new)
-        back = np.zeros(cap, dtype=bool)
-        back[: self.size] = self._back[: self.size]
-        self._back = back
+        f, i = np.zeros((len(self._f), cap)), np.zeros((len(self._i), cap), dtype=np.intp)
+        f[:, : self.size], i[:, : self.size] = self._f[:, : self.size], self._i[:, : self.size]
+        self._f, self._i = f, i
 
     def _drop_reacquired(
         self, now: float, key: FloatArray, lane: IntArray, speed: FloatArray
@@ -274,7 +266,6 @@ class Tracks:
         s = self.size
         self._f[:, :m] = self._f[:, :s][:, keep]
         self._i[:, :m] = self._i[:, :s][:, keep]
-        self._back[:m] = self._back[:s][keep]
         self.size = m
 
     def windows(self, at: FloatArray) -> tuple[IntArray, IntArray]:
@@ -290,7 +281,7 @@ class Tracks:
         np.add(at, f[_DHI], out=q[1])  # hi: first lamp past its high end
         np.nextafter(q[1], np.inf, out=q[1])
         q[2] = at  # the first lamp at/after the road user (forward), past it (backward)
-        np.nextafter(at, np.inf, out=q[2], where=self._back[:m])
+        np.nextafter(at, np.inf, out=q[2], where=i[_KF] < 0)  # backward tracks
         found = self._geo.line.left(q.reshape(-1)).reshape(3, m)
         lo, hi, ref = found[0], found[1], found[2]
         np.maximum(hi, ref + i[_KF], out=hi)
