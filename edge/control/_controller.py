@@ -29,6 +29,7 @@ from edge.control._inputs import (
     SensorFault,
 )
 from edge.control._layers import Selection, apply_op
+from edge.control._leases import LeaseBook
 from edge.control._night import NightClock, NightVerdict
 from edge.control._result import Event, StepResult
 from edge.control._spec import PolicyParams, SiteSpec
@@ -36,8 +37,6 @@ from edge.control._traffic import FlowWindow, class_steps
 from edge.errors import UnknownIdError
 
 __all__ = ["DimmingController"]
-
-_GOLDEN = 0.6180339887498949
 
 
 class DimmingController:
@@ -112,12 +111,12 @@ class DimmingController:
         self.target = np.ones(n)  # command target after layers, clamp and CLO
         self.boost_until = self._presence.boost_until
         self.boost_sensor = self._presence.boost_sensor
-        self.last_sent = np.full(n, np.nan)
-        self.last_sent_at = np.full(n, -math.inf)
-        self._next_refresh = np.full(n, -math.inf)
-        phase = (np.arange(n) * _GOLDEN) % 1.0
-        self._refresh_every = params.lease_refresh_s * (1.0 - 0.2 * phase)
-        self.seq = np.full(n, seq_base, dtype=np.int64)
+        self._leases = LeaseBook(
+            n=n, refresh_s=params.lease_refresh_s, deadband=params.deadband, seq_base=seq_base
+        )
+        self.last_sent = self._leases.last_sent
+        self.last_sent_at = self._leases.last_sent_at
+        self.seq = self._leases.seq
         self.reported_level = np.full(n, np.nan)
         self.lamp_faulty = np.zeros(n, dtype=bool)
         self.energy = EnergyLedger(
@@ -125,7 +124,6 @@ class DimmingController:
             levels=self.level, start=start,
         )  # fmt: skip
         # Scratch buffers, reused every step.
-        self._mask = np.empty(n, dtype=bool)
         self._changed_mask = np.empty(n, dtype=bool)
         self._tmp = np.empty(n)
         self._lower = np.empty(n)
@@ -162,12 +160,12 @@ class DimmingController:
 
     def force_refresh(self) -> None:
         """Send every lamp's lease at the next step (after a broker reconnect)."""
-        self._next_refresh[:] = -math.inf
+        self._leases.force(slice(None))
 
     def resend(self, lamps: npt.NDArray[np.intp]) -> None:
         """These lamps' leases never left (no connection, a full send queue): send them again
         at the next step, with the level then."""
-        self._next_refresh[lamps] = -math.inf
+        self._leases.force(lamps)
 
     def cluster_slice(self, k: int) -> slice:
         return self._index.cluster_slice(k)
@@ -406,7 +404,7 @@ class DimmingController:
                 np.copyto(self.target, self._boosted_cmd, where=self._boosted)
 
         changed = (self._ramp(dt, night)).nonzero()[0]
-        send = self._leases(now, changed)
+        send = self._leases.due(now, changed, self.level, self.target)
         self.energy.levels_changed(now, changed, self.level)
         self._now = now
         levels = self.level.view()
@@ -499,24 +497,3 @@ class DimmingController:
         np.not_equal(nxt, level, out=changed)
         self.level, self._next = nxt, level
         return changed
-
-    def _leases(self, now: float, changed: npt.NDArray[np.intp]) -> npt.NDArray[np.intp]:
-        """Lamps whose setpoint must go out: lease due, or moved past the deadband, or settled
-        at the target. The due ones first (in lamp order), then the others."""
-        due = self._mask
-        np.less_equal(self._next_refresh, now, out=due)
-        send = due.nonzero()[0]  # sparse: a cheaper scan than one over every reason at once
-        if len(changed):
-            new, sent = self.level[changed], self.last_sent[changed]
-            fresh = new != sent
-            moved = (np.abs(new - sent) >= self.params.deadband) & fresh
-            settled = (new == self.target[changed]) & fresh
-            extra = changed[moved | settled]
-            extra = extra[~due[extra]]
-            if len(extra):
-                send = np.concatenate((send, extra))
-        self.last_sent[send] = self.level[send]
-        self.last_sent_at[send] = now
-        self._next_refresh[send] = now + self._refresh_every[send]
-        self.seq[send] += 1
-        return send
