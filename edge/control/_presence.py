@@ -42,6 +42,8 @@ class KeyLine:
         extent = float(keys[-1]) - self._base
         buckets = 2 * n
         self._scale = buckets / extent if extent > 0 else 0.0
+        if not np.isfinite(self._scale):  # keys a denormal apart: no table can split them
+            return
         self._top = buckets - 1
         bucket_of_key = np.minimum(((keys - self._base) * self._scale).astype(np.intp), self._top)
         per_bucket = int(np.bincount(bucket_of_key).max())

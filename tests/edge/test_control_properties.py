@@ -6,7 +6,7 @@ import dataclasses
 import os
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from edge.control import (
@@ -245,6 +245,7 @@ def test_lux_hysteresis_switches_night_and_day() -> None:
     ),
     queries=st.lists(st.floats(-2e4, 2e4), min_size=64, max_size=100),
 )
+@example(keys=[0.0, 2.2250738585072014e-308], queries=[0.0] * 64)  # scale overflowed to inf
 def test_key_line_finds_what_searchsorted_finds(keys: list[float], queries: list[float]) -> None:
     """The bucket-table search equals numpy's binary search, duplicates, uneven lines (the
     searchsorted fall-back) and queries beyond either end included."""
