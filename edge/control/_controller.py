@@ -102,6 +102,7 @@ class DimmingController:
         self.base_cmd = np.ones(n)  # the same clamped to [floor, ceiling] and times CLO
         self._boost_cmd = np.ones(n)  # the presence level clamped, times CLO
         self._boosted_cmd = np.ones(n)  # the larger of base_cmd and _boost_cmd
+        self._boost_level: float | None = 1.0  # _boost_cmd's one value, when all lamps share it
         self._boosted = np.zeros(n, dtype=bool)  # lamps boosted for a road user now
         self._base_stale = True
         self._clusters_dirty = True
@@ -115,7 +116,6 @@ class DimmingController:
             n=n, refresh_s=params.lease_refresh_s, deadband=params.deadband, seq_base=seq_base
         )
         self.last_sent = self._leases.last_sent
-        self.last_sent_at = self._leases.last_sent_at
         self.seq = self._leases.seq
         self.reported_level = np.full(n, np.nan)
         self.lamp_faulty = np.zeros(n, dtype=bool)
@@ -125,8 +125,6 @@ class DimmingController:
         )  # fmt: skip
         # Scratch buffers, reused every step.
         self._changed_mask = np.empty(n, dtype=bool)
-        self._tmp = np.empty(n)
-        self._lower = np.empty(n)
         self._upper = np.empty(n)
         # Layers.
         self._profiles: list[tuple[Profile, Selection]] = [
@@ -153,6 +151,11 @@ class DimmingController:
         sums = np.add.reduceat(values, starts) if len(values) else np.zeros(self.n_clusters)
         out: npt.NDArray[np.float64] = np.where(sizes > 0, sums / np.maximum(sizes, 1), 0.0)
         return out
+
+    @property
+    def last_sent_at(self) -> npt.NDArray[np.float64]:
+        """When each lamp's lease last went out (-inf: never)."""
+        return self._leases.last_sent_at
 
     @property
     def cluster_sizes(self) -> npt.NDArray[np.intp]:
@@ -400,7 +403,9 @@ class DimmingController:
         else:
             # Fast path: the clamped class level, raised where a road user is near.
             np.copyto(self.target, self.base_cmd)
-            if boosted:
+            if boosted and self._boost_level is not None:  # one presence level: no array
+                np.maximum(self.target, self._boost_level, out=self.target, where=self._boosted)
+            elif boosted:
                 np.copyto(self.target, self._boosted_cmd, where=self._boosted)
 
         changed = (self._ramp(dt, night)).nonzero()[0]
@@ -415,7 +420,7 @@ class DimmingController:
             levels=levels,
             send=send,
             send_levels=self.level[send],
-            send_seq=self.seq[send],
+            send_seq=np.full(len(send), self._leases.step_seq, dtype=np.int64),
             lease_s=self.params.lease_s,
             events=tuple(events),
             cluster_wh=actual,
@@ -439,6 +444,8 @@ class DimmingController:
             presence = np.minimum(self.params.presence.level, lamps.ceiling)
             np.maximum(presence, lo, out=self._boost_cmd)
             self._boost_cmd *= self._clo
+            low, high = self._boost_cmd.min(initial=0.0), self._boost_cmd.max(initial=0.0)
+            self._boost_level = float(high) if low == high else None
         else:
             for k, sl in zip(clusters.tolist(), sel, strict=True):
                 self.base[sl] = self.cluster_level[k]
@@ -447,7 +454,8 @@ class DimmingController:
             np.minimum(self.base[sl], lamps.ceiling[sl], out=cmd)
             np.maximum(cmd, lo[sl], out=cmd)
             cmd *= self._clo[sl]
-            np.maximum(cmd, self._boost_cmd[sl], out=self._boosted_cmd[sl])
+            if self._boost_level is None:
+                np.maximum(cmd, self._boost_cmd[sl], out=self._boosted_cmd[sl])
         self._base_stale = False
 
     def _layered_target(self, night: bool, boosted: bool) -> None:
@@ -480,14 +488,15 @@ class DimmingController:
     def _ramp(self, dt: float, night: bool) -> npt.NDArray[np.bool_]:
         """Move levels toward the target within the ramp rates; returns which lamps moved."""
         level, nxt = self.level, self._next
-        np.subtract(level, self.params.ramp_down_per_s * dt, out=self._lower)
+        np.subtract(level, self.params.ramp_down_per_s * dt, out=nxt)  # the lowest it may go
         if self.params.ramp_up_per_s * dt >= self._max_cmd:
             # the up-ramp covers any rise within this tick (levels are >= 0): no upper limit
-            np.maximum(self.target, self._lower, out=nxt)
+            np.maximum(nxt, self.target, out=nxt)
         else:
-            np.add(level, self.params.ramp_up_per_s * dt, out=self._upper)
-            np.minimum(self.target, self._upper, out=nxt)
-            np.maximum(nxt, self._lower, out=nxt)
+            upper = self._upper
+            np.add(level, self.params.ramp_up_per_s * dt, out=upper)
+            np.minimum(upper, self.target, out=upper)
+            np.maximum(nxt, upper, out=nxt)
         if night and self._floor_check:
             # Safety over comfort: a lamp below its night floor (dusk, a lifted allow-dark
             # override) goes straight to the floor rather than ramping up to it.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -42,7 +43,7 @@ class DriverCurve:
     def power_w(
         self,
         levels: npt.NDArray[np.float64],
-        nominal_w: npt.NDArray[np.float64],
+        nominal_w: npt.NDArray[np.floating[Any]],
         out: npt.NDArray[np.float64] | None = None,
     ) -> npt.NDArray[np.float64]:
         """Watts for each (level, nominal) pair; standby where the level rounds to 0."""
@@ -56,6 +57,12 @@ class DriverCurve:
         if len(idx) and idx.min() == 0:  # off: the driver's standby draw (rare at night)
             watts[idx == 0] = self.standby_w
         return watts
+
+
+def _narrow_float(values: npt.NDArray[np.float64]) -> npt.NDArray[np.floating[Any]]:
+    """``values`` as float32 when that holds every one exactly (60 W, 42.5 W), else as is."""
+    narrow = values.astype(np.float32)
+    return narrow if np.array_equal(narrow, values) else values
 
 
 @functools.lru_cache(maxsize=64)
@@ -95,12 +102,20 @@ class EnergyLedger:
         self._cluster_n = counts.astype(np.float64)
         weights = np.bincount(lamps.cluster, weights=lamps.nominal_w, minlength=n_clusters)
         self._nominal_sum: npt.NDArray[np.float64] = weights.astype(np.float64)
-        self.power = self.curve.power_w(levels, lamps.nominal_w)
         # Per lamp, Wh drawn since start = _wh0 + power x (t - _t_ref) / 3600: a change of
         # power moves _wh0 so the total stays continuous, and only changed lamps are touched.
-        self._wh0 = np.zeros(len(lamps))
+        # A lamp's power and _wh0 sit side by side (one row), so updating both for the few
+        # lamps that changed touches one cache line per lamp, not two.
+        self._rows = np.zeros((len(lamps), 2))
+        self.power = self._rows[:, 0]
+        self._wh0 = self._rows[:, 1]
+        self.curve.power_w(levels, lamps.nominal_w, out=self.power)
         self._t_ref = float(start)
         self._new_power = np.empty(len(lamps))
+        # The per-lamp columns the changed lamps are gathered from, in the narrowest type that
+        # holds them exactly (fewer bytes to fetch from memory at 100,000 lamps).
+        self._nominal_w = _narrow_float(lamps.nominal_w)
+        self._cluster = lamps.cluster.astype(np.min_scalar_type(max(n_clusters - 1, 0)))
         self._steps = 0
         self.cluster_power = np.zeros(n_clusters)
         self._resync(float(start))
@@ -143,18 +158,17 @@ class EnergyLedger:
         if len(changed) > len(levels) // 2:
             # Most moved: whole-array passes beat gathers and scatters of a large subset.
             new = self.curve.power_w(levels, self._lamps.nominal_w, out=self._new_power)
-            old = self.power
-            old -= new
-            old *= hours
-            self._wh0 += old
-            self.power, self._new_power = new, old
+            delta = self.power - new
+            delta *= hours
+            self._wh0 += delta
+            self.power[:] = new
             self._resync(now)
         elif len(changed):
             old = self.power.take(changed)
-            new = self.curve.power_w(levels.take(changed), self._lamps.nominal_w.take(changed))
+            new = self.curve.power_w(levels.take(changed), self._nominal_w.take(changed))
             self.power[changed] = new
             old -= new
-            clusters = self._lamps.cluster.take(changed)
+            clusters = self._cluster.take(changed)
             self.cluster_power -= np.bincount(clusters, old, len(self.cluster_power))
             old *= hours
             self._wh0[changed] += old

@@ -13,25 +13,40 @@ _GOLDEN = 0.6180339887498949
 
 
 class LeaseBook:
-    """Per lamp: the level last sent, when, when its lease is next refreshed, and its seq.
+    """Per lamp: the level last sent and when its lease is next refreshed; one sequence
+    number per step.
 
     Refreshes are staggered per lamp (golden-ratio phase over the last 20 % of
-    ``refresh_s``) so they do not come in bursts.
+    ``refresh_s``) so they do not come in bursts. Every lease a step sends carries that
+    step's seq, one more than the last step's: a lamp's leases are strictly increasing, and
+    a step touches no per-lamp counter for it.
     """
 
     def __init__(self, *, n: int, refresh_s: float, deadband: float, seq_base: int) -> None:
         self.deadband = deadband
         self.last_sent = np.full(n, np.nan)
-        self.last_sent_at = np.full(n, -math.inf)
         self.next_refresh = np.full(n, -math.inf)
         phase = (np.arange(n) * _GOLDEN) % 1.0
         self._refresh_every = refresh_s * (1.0 - 0.2 * phase)
-        self.seq = np.full(n, seq_base, dtype=np.int64)
+        self.seq = np.full(n, seq_base, dtype=np.int64)  # the seq of each lamp's last lease
+        self.step_seq = seq_base  # the seq of the last step's leases
         self._due = np.empty(n, dtype=bool)
+        self._forced: list[npt.NDArray[np.intp]] = []
+        self._force_all = False
+
+    @property
+    def last_sent_at(self) -> npt.NDArray[np.float64]:
+        """When each lamp's lease last went out (-inf: never), to a rounding of its refresh
+        interval (the book keeps only when the next is due)."""
+        at: npt.NDArray[np.float64] = self.next_refresh - self._refresh_every
+        return at
 
     def force(self, lamps: npt.NDArray[np.intp] | slice) -> None:
         """Send these lamps' leases at the next step, whatever their level."""
-        self.next_refresh[lamps] = -math.inf
+        if isinstance(lamps, slice):
+            self._force_all = True
+        else:
+            self._forced.append(np.asarray(lamps, dtype=np.intp))
 
     def due(
         self,
@@ -40,11 +55,18 @@ class LeaseBook:
         level: npt.NDArray[np.float64],
         target: npt.NDArray[np.float64],
     ) -> npt.NDArray[np.intp]:
-        """Lamps whose setpoint must go out, marked sent: lease due, or (of the ``changed``)
-        moved past the deadband or settled at the target. The due ones first (in lamp
-        order), then the others."""
+        """Lamps whose setpoint must go out, marked sent: lease due or forced, or (of the
+        ``changed``) moved past the deadband or settled at the target. The due ones first
+        (in lamp order), then the others."""
         due = self._due
-        np.less_equal(self.next_refresh, now, out=due)
+        if self._force_all:
+            due.fill(True)
+            self._force_all = False
+        else:
+            np.less_equal(self.next_refresh, now, out=due)
+        if self._forced:
+            due[np.concatenate(self._forced)] = True
+            self._forced = []
         send = due.nonzero()[0]  # sparse: a cheaper scan than one over every reason at once
         if len(changed):
             new, sent = level[changed], self.last_sent[changed]
@@ -55,8 +77,8 @@ class LeaseBook:
             extra = extra[~due[extra]]
             if len(extra):
                 send = np.concatenate((send, extra))
+        self.step_seq += 1
         self.last_sent[send] = level[send]
-        self.last_sent_at[send] = now
         self.next_refresh[send] = now + self._refresh_every[send]
-        self.seq[send] += 1
+        self.seq[send] = self.step_seq
         return send

@@ -99,6 +99,7 @@ class ReferenceController:
         self.cluster_failsafe = [False] * len(site.clusters)
         self.cluster_step = [0] * len(site.clusters)
         self.tracks: list[tuple[float, int, float, int, float]] = []
+        self.step_seq = 0  # every lease a step sends carries that step's seq
         self.new_tracks: list[tuple[float, int, float, int, float]] = []
 
     def _power(self, lamp: _Lamp, level: float) -> float:
@@ -170,6 +171,7 @@ class ReferenceController:
 
     def step(self, now: float, observations: list[Observation]) -> None:
         dt = max(0.0, now - self.now)
+        self.step_seq += 1
         prev_night = self.night if self.night is not None else self.clock.verdict(self.now).night
         minute = self.clock.local(self.now).minute
         for k in range(len(self.site.clusters)):
@@ -282,7 +284,7 @@ class ReferenceController:
             else:
                 send = False
             if send or m.next_refresh <= now:
-                m.last_sent, m.next_refresh, m.seq = new, now + m.refresh_every, m.seq + 1
+                m.last_sent, m.next_refresh, m.seq = new, now + m.refresh_every, self.step_seq
             m.power = self._power(m, new)
         self.night, self.now = night, now
 
