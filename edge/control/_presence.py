@@ -175,8 +175,6 @@ class Tracks:
         cluster = geo.sensor_cluster[sensor]
         key = geo.offset[cluster] + geo.sensor_pos[sensor]
         lane = cluster * 2 + (direction > 0)
-        if self.size:
-            self._drop_reacquired(now, key, lane, speed)
         k, m = len(sensor), self.size
         self._reserve(m + k)
         f, i = self._f[:, m : m + k], self._i[:, m : m + k]
@@ -199,11 +197,15 @@ class Tracks:
         far = len(geo.line.keys) + p.min_lamps_ahead + 1
         i[_KF] = np.where(fwd, p.min_lamps_ahead, -far)
         i[_KB] = np.where(fwd, far, -p.min_lamps_ahead)
-        self.size = m + k
-        # Kept in lane order (road, then direction): re-acquisition finds a lane's tracks
+        # The tracks kept (all but those re-acquired) and the new ones, in lane order (road,
+        # then direction), in one pass over the tables: re-acquisition finds a lane's tracks
         # without sorting, and the windows' searches walk the key line in order. A stable
         # sort of sorted tracks plus a few new ones is nearly linear.
-        order = np.argsort(self._i[_LANE, : self.size], kind="stable")
+        rows = np.arange(m + k)
+        if m:
+            rows = rows[self._kept_after(now, key, lane, speed, m + k)]
+        order = rows[np.argsort(self._i[_LANE].take(rows), kind="stable")]
+        self.size = len(order)
         self._f[:, : self.size] = self._f[:, order]
         self._i[:, : self.size] = self._i[:, order]
 
@@ -216,9 +218,11 @@ class Tracks:
         f[:, : self.size], i[:, : self.size] = self._f[:, : self.size], self._i[:, : self.size]
         self._f, self._i = f, i
 
-    def _drop_reacquired(
-        self, now: float, key: FloatArray, lane: IntArray, speed: FloatArray
-    ) -> None:
+    def _kept_after(
+        self, now: float, key: FloatArray, lane: IntArray, speed: FloatArray, total_rows: int
+    ) -> npt.NDArray[np.bool_] | slice:
+        """Which of the first ``total_rows`` table rows stay when new counts at ``key``
+        (already in the rows past ``size``) re-acquire existing tracks."""
         m = self.size
         f, i = self._f[:, :m], self._i[:, :m]
         # candidate pairs: existing tracks on the same road in the same direction
@@ -227,7 +231,7 @@ class Tracks:
         count = lanes.searchsorted(lane, side="right") - first
         total = int(count.sum())
         if not total:
-            return
+            return slice(None)
         new_idx = np.repeat(np.arange(len(lane)), count)
         offsets = np.arange(total) - np.repeat(np.cumsum(count) - count, count)
         old = np.repeat(first, count) + offsets
@@ -238,10 +242,11 @@ class Tracks:
         same = (np.abs(here - key[new_idx]) <= near) & (
             np.abs(old_speed - speed[new_idx]) <= similar
         )
-        if same.any():
-            keep = np.ones(m, dtype=bool)
-            keep[old[same]] = False
-            self._keep(keep)
+        if not same.any():
+            return slice(None)
+        keep = np.ones(total_rows, dtype=bool)
+        keep[old[same]] = False
+        return keep
 
     def at(self, now: float) -> FloatArray:
         """Each tracked road user's projected position on the key line."""
