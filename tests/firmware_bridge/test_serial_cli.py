@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -49,21 +51,39 @@ async def test_probe_lists_the_node_with_firmware_and_rtt() -> None:
         pair.close()
 
 
+async def _opened_by(pid: int, device: str, timeout: float = 30) -> None:
+    """Wait until process ``pid`` has ``device`` open (a CLI may take seconds to start on a
+    loaded machine; bytes sent before it opens the port are flushed by the open)."""
+    fds = f"/proc/{pid}/fd"  # Linux: the links to what the process has open
+    async with asyncio.timeout(timeout):
+        while True:
+            with contextlib.suppress(OSError):
+                if any(os.readlink(f"{fds}/{fd}") == device for fd in os.listdir(fds)):
+                    return
+            await asyncio.sleep(0.05)
+
+
 async def test_monitor_prints_decoded_frames_and_counts_rejections() -> None:
     pair = PtyPair.open()
     node = FakeNode(node=5)
     try:
         async with asyncio.TaskGroup() as tg:
             serve = tg.create_task(node.serve_pty(pair.node_fd), name="node")
-            mon = tg.create_task(
-                _cli("serial", "monitor", pair.device, "--json", "--count", "2", "--duration", "10")
-            )
-            await asyncio.sleep(1.0)  # let the monitor open the port
+            proc = await asyncio.create_subprocess_exec(
+                CLI, "serial", "monitor", pair.device, "--json", "--count", "2",
+                "--duration", "30", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            await _opened_by(proc.pid, pair.device)
+            node.send_counts((1, 0, 0), (0, 2, 0), speed_cms=900)  # retransmitted until ACKed
+            async with asyncio.timeout(20):
+                while not node.acked:  # the monitor is reading: what follows reaches it
+                    await asyncio.sleep(0.02)
             node.inject(b"\x05garbage\x00")
-            node.send_counts((1, 0, 0), (0, 2, 0), speed_cms=900)
             node.send_counts((0, 0, 1), (0, 0, 0))
-            code, out, err = await mon
-            assert code == 0, err
+            async with asyncio.timeout(40):
+                raw_out, raw_err = await proc.communicate()
+            out, err = raw_out.decode(), raw_err.decode()
+            assert proc.returncode == 0, err
             lines = [json.loads(line) for line in out.splitlines()]
             assert [ln["type"] for ln in lines] == ["COUNTS", "COUNTS"]
             assert lines[0]["backward"] == [0, 2, 0]
