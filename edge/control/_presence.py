@@ -134,7 +134,7 @@ REACQUIRE_S = 2.0
 REACQUIRE_DV = 2.0  # m/s
 REACQUIRE_DV_SHARE = 0.3
 
-# Rows of the tracks' float table ...
+# Columns of the tracks' float table ...
 _T0, _SPEED, _KEY0, _VEL, _KLO, _KHI, _DLO, _DHI = range(8)
 # ... and of their int table.
 _SENSOR, _LANE, _CS, _CE, _KF, _KB = range(6)
@@ -144,8 +144,9 @@ class Tracks:
     """Road users followed by dead reckoning: where they were counted, which way, how fast.
 
     A track lasts ``track_s`` after its count, or until its projected position leaves the road.
-    Kept as two column tables (floats, ints) with spare capacity, in lane order, so adding,
-    dropping and projecting tracks are a few array operations whatever their number.
+    Kept as two tables (floats, ints) of one row per track, with spare capacity, in lane
+    order, so adding, dropping and projecting tracks are a few array operations whatever
+    their number (a row is contiguous: dropping or reordering tracks moves whole rows).
     Positions are on the geometry's key line (a cluster's offset plus the position along its
     road).
     """
@@ -154,12 +155,12 @@ class Tracks:
         self.track_s = track_s
         self._geo = geometry
         self.size = 0
-        self._f = np.zeros((8, 64))
-        self._i = np.zeros((6, 64), dtype=np.intp)
+        self._f = np.zeros((64, 8))
+        self._i = np.zeros((64, 6), dtype=np.intp)
 
     @property
     def sensor(self) -> IntArray:
-        return self._i[_SENSOR, : self.size]
+        return self._i[: self.size, _SENSOR]
 
     def add(
         self,
@@ -177,26 +178,26 @@ class Tracks:
         lane = cluster * 2 + (direction > 0)
         k, m = len(sensor), self.size
         self._reserve(m + k)
-        f, i = self._f[:, m : m + k], self._i[:, m : m + k]
+        f, i = self._f[m : m + k], self._i[m : m + k]
         fwd = direction > 0
         reach = np.maximum(speed, 0.0) * p.lead_s
-        f[_T0] = now
-        f[_SPEED] = speed
-        f[_KEY0] = key
-        f[_VEL] = direction * speed
-        f[_KLO] = geo.offset[cluster]
-        f[_KHI] = geo.offset[cluster] + geo.lengths[cluster]
-        f[_DLO] = np.where(fwd, -p.behind_m, -reach)
-        f[_DHI] = np.where(fwd, reach, p.behind_m)
-        i[_SENSOR] = sensor
-        i[_LANE] = lane
-        i[_CS] = geo.cstart[cluster]
-        i[_CE] = geo.cend[cluster]
+        f[:, _T0] = now
+        f[:, _SPEED] = speed
+        f[:, _KEY0] = key
+        f[:, _VEL] = direction * speed
+        f[:, _KLO] = geo.offset[cluster]
+        f[:, _KHI] = geo.offset[cluster] + geo.lengths[cluster]
+        f[:, _DLO] = np.where(fwd, -p.behind_m, -reach)
+        f[:, _DHI] = np.where(fwd, reach, p.behind_m)
+        i[:, _SENSOR] = sensor
+        i[:, _LANE] = lane
+        i[:, _CS] = geo.cstart[cluster]
+        i[:, _CE] = geo.cend[cluster]
         # at least min_lamps_ahead: forward past the first lamp at/after the road user,
         # backward before the last at/before it (the other direction's term never binds)
         far = len(geo.line.keys) + p.min_lamps_ahead + 1
-        i[_KF] = np.where(fwd, p.min_lamps_ahead, -far)
-        i[_KB] = np.where(fwd, far, -p.min_lamps_ahead)
+        i[:, _KF] = np.where(fwd, p.min_lamps_ahead, -far)
+        i[:, _KB] = np.where(fwd, far, -p.min_lamps_ahead)
         # The tracks kept (all but those re-acquired) and the new ones, in lane order (road,
         # then direction), in one pass over the tables: re-acquisition finds a lane's tracks
         # without sorting, and the windows' searches walk the key line in order. A stable
@@ -204,18 +205,18 @@ class Tracks:
         rows = np.arange(m + k)
         if m:
             rows = rows[self._kept_after(now, key, lane, speed, m + k)]
-        order = rows[np.argsort(self._i[_LANE].take(rows), kind="stable")]
+        order = rows[np.argsort(self._i[:, _LANE].take(rows), kind="stable")]
         self.size = len(order)
-        self._f[:, : self.size] = self._f[:, order]
-        self._i[:, : self.size] = self._i[:, order]
+        self._f[: self.size] = self._f.take(order, axis=0)  # whole rows: a memcpy per row
+        self._i[: self.size] = self._i.take(order, axis=0)
 
     def _reserve(self, size: int) -> None:
-        cap = self._f.shape[1]
+        cap = len(self._f)
         if size <= cap:
             return
         cap = max(size, 2 * cap)
-        f, i = np.zeros((len(self._f), cap)), np.zeros((len(self._i), cap), dtype=np.intp)
-        f[:, : self.size], i[:, : self.size] = self._f[:, : self.size], self._i[:, : self.size]
+        f, i = np.zeros((cap, self._f.shape[1])), np.zeros((cap, self._i.shape[1]), dtype=np.intp)
+        f[: self.size], i[: self.size] = self._f[: self.size], self._i[: self.size]
         self._f, self._i = f, i
 
     def _kept_after(
@@ -224,9 +225,9 @@ class Tracks:
         """Which of the first ``total_rows`` table rows stay when new counts at ``key``
         (already in the rows past ``size``) re-acquire existing tracks."""
         m = self.size
-        f, i = self._f[:, :m], self._i[:, :m]
+        f, i = self._f[:m], self._i[:m]
         # candidate pairs: existing tracks on the same road in the same direction
-        lanes = i[_LANE]  # sorted
+        lanes = i[:, _LANE]  # sorted
         first = lanes.searchsorted(lane, side="left")
         count = lanes.searchsorted(lane, side="right") - first
         total = int(count.sum())
@@ -235,8 +236,8 @@ class Tracks:
         new_idx = np.repeat(np.arange(len(lane)), count)
         offsets = np.arange(total) - np.repeat(np.cumsum(count) - count, count)
         old = np.repeat(first, count) + offsets
-        here = f[_KEY0, old] + f[_VEL, old] * (now - f[_T0, old])
-        old_speed = f[_SPEED, old]
+        here = f[old, _KEY0] + f[old, _VEL] * (now - f[old, _T0])
+        old_speed = f[old, _SPEED]
         near = np.maximum(REACQUIRE_M, REACQUIRE_S * old_speed)
         similar = np.maximum(REACQUIRE_DV, REACQUIRE_DV_SHARE * speed[new_idx])
         same = (np.abs(here - key[new_idx]) <= near) & (
@@ -250,30 +251,29 @@ class Tracks:
 
     def at(self, now: float) -> FloatArray:
         """Each tracked road user's projected position on the key line."""
-        f = self._f[:, : self.size]
-        at: FloatArray = np.subtract(now, f[_T0])
-        at *= f[_VEL]
-        at += f[_KEY0]
+        f = self._f[: self.size]
+        at: FloatArray = np.subtract(now, f[:, _T0])
+        at *= f[:, _VEL]
+        at += f[:, _KEY0]
         return at
 
     def expire(self, now: float) -> FloatArray:
         """Drop the tracks past ``track_s`` or off their road; the others' positions."""
-        f = self._f[:, : self.size]
+        f = self._f[: self.size]
         at = self.at(now)
-        keep = f[_T0] >= now - self.track_s
-        keep &= at >= f[_KLO]
-        keep &= at <= f[_KHI]
+        keep = f[:, _T0] >= now - self.track_s
+        keep &= at >= f[:, _KLO]
+        keep &= at <= f[:, _KHI]
         if not keep.all():
             self._keep(keep)
             at = at[keep]
         return at
 
     def _keep(self, keep: npt.NDArray[np.bool_]) -> None:
-        m = int(np.count_nonzero(keep))
-        s = self.size
-        self._f[:, :m] = self._f[:, :s][:, keep]
-        self._i[:, :m] = self._i[:, :s][:, keep]
-        self.size = m
+        rows = keep.nonzero()[0]
+        self._f[: len(rows)] = self._f.take(rows, axis=0)  # whole rows (a mask copies slower)
+        self._i[: len(rows)] = self._i.take(rows, axis=0)
+        self.size = len(rows)
 
     def windows(self, at: FloatArray) -> tuple[IntArray, IntArray]:
         """[lo, hi) positions in lamp order of the lamps to light for each track at ``at``.
@@ -282,19 +282,19 @@ class Tracks:
         Behind: lamps within ``behind_m``. A lamp level with the road user counts as ahead.
         """
         m = self.size
-        f, i = self._f[:, :m], self._i[:, :m]
+        f, i = self._f[:m], self._i[:m]
         q = np.empty((3, m))
-        np.add(at, f[_DLO], out=q[0])  # lo: first lamp at/after the window's low end
-        np.add(at, f[_DHI], out=q[1])  # hi: first lamp past its high end
+        np.add(at, f[:, _DLO], out=q[0])  # lo: first lamp at/after the window's low end
+        np.add(at, f[:, _DHI], out=q[1])  # hi: first lamp past its high end
         np.nextafter(q[1], np.inf, out=q[1])
         q[2] = at  # the first lamp at/after the road user (forward), past it (backward)
-        np.nextafter(at, np.inf, out=q[2], where=i[_KF] < 0)  # backward tracks
+        np.nextafter(at, np.inf, out=q[2], where=i[:, _KF] < 0)  # backward tracks
         found = self._geo.line.left(q.reshape(-1)).reshape(3, m)
         lo, hi, ref = found[0], found[1], found[2]
-        np.maximum(hi, ref + i[_KF], out=hi)
-        np.minimum(lo, ref + i[_KB], out=lo)
-        np.clip(lo, i[_CS], i[_CE], out=lo)
-        np.clip(hi, lo, i[_CE], out=hi)
+        np.maximum(hi, ref + i[:, _KF], out=hi)
+        np.minimum(lo, ref + i[:, _KB], out=lo)
+        np.clip(lo, i[:, _CS], i[:, _CE], out=lo)
+        np.clip(hi, lo, i[:, _CE], out=hi)
         return lo, hi
 
     def lit(self, at: FloatArray) -> tuple[IntArray, IntArray]:
