@@ -311,7 +311,7 @@ class DimmingController:
         n_c = self.n_clusters
         failsafe = np.bincount(self._sensor_cluster, weights=unhealthy, minlength=n_c) > 0
         flows = np.where(unhealthy, 0.0, self._flows.flows_per_h())
-        healthy_seen = self.sensor_last_seen[~unhealthy]
+        healthy_seen = self.sensor_last_seen.compress(~unhealthy)
         self._oldest_healthy = float(healthy_seen.min()) if len(healthy_seen) else math.inf
         cluster_flow = np.zeros(n_c)
         np.maximum.at(cluster_flow, self._sensor_cluster, flows)

@@ -73,7 +73,8 @@ class LeaseBook:
             fresh = new != sent
             moved = (np.abs(new - sent) >= self.deadband) & fresh
             settled = (new == target[changed]) & fresh
-            extra = changed[moved | settled]
+            # compress, not a boolean index: several times faster on a mask this mixed
+            extra = changed.compress(moved | settled)
             extra = extra[~due[extra]]
             if len(extra):
                 send = np.concatenate((send, extra))

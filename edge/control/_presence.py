@@ -266,7 +266,7 @@ class Tracks:
         keep &= at <= f[:, _KHI]
         if not keep.all():
             self._keep(keep)
-            at = at[keep]
+            at = at.compress(keep)
         return at
 
     def _keep(self, keep: npt.NDArray[np.bool_]) -> None:
