@@ -116,7 +116,6 @@ class DimmingController:
             n=n, refresh_s=params.lease_refresh_s, deadband=params.deadband, seq_base=seq_base
         )
         self.last_sent = self._leases.last_sent
-        self.seq = self._leases.seq
         self.reported_level = np.full(n, np.nan)
         self.lamp_faulty = np.zeros(n, dtype=bool)
         self.energy = EnergyLedger(
@@ -151,6 +150,17 @@ class DimmingController:
         sums = np.add.reduceat(values, starts) if len(values) else np.zeros(self.n_clusters)
         out: npt.NDArray[np.float64] = np.where(sizes > 0, sums / np.maximum(sizes, 1), 0.0)
         return out
+
+    @property
+    def lease_seq(self) -> int:
+        """The seq of the last step's leases (``seq_base`` before the first step): the
+        highest sent so far."""
+        return self._leases.step_seq
+
+    @property
+    def seq_base(self) -> int:
+        """Every lease this controller sends has a seq above this."""
+        return self._leases.seq_base
 
     @property
     def last_sent_at(self) -> npt.NDArray[np.float64]:

@@ -19,7 +19,7 @@ class LeaseBook:
     Refreshes are staggered per lamp (golden-ratio phase over the last 20 % of
     ``refresh_s``) so they do not come in bursts. Every lease a step sends carries that
     step's seq, one more than the last step's: a lamp's leases are strictly increasing, and
-    a step touches no per-lamp counter for it.
+    no per-lamp counter is kept for them.
     """
 
     def __init__(self, *, n: int, refresh_s: float, deadband: float, seq_base: int) -> None:
@@ -28,7 +28,7 @@ class LeaseBook:
         self.next_refresh = np.full(n, -math.inf)
         phase = (np.arange(n) * _GOLDEN) % 1.0
         self._refresh_every = refresh_s * (1.0 - 0.2 * phase)
-        self.seq = np.full(n, seq_base, dtype=np.int64)  # the seq of each lamp's last lease
+        self.seq_base = seq_base  # every lease of this book has a seq above it
         self.step_seq = seq_base  # the seq of the last step's leases
         self._due = np.empty(n, dtype=bool)
         self._forced: list[npt.NDArray[np.intp]] = []
@@ -81,5 +81,4 @@ class LeaseBook:
         self.step_seq += 1
         self.last_sent[send] = level[send]
         self.next_refresh[send] = now + self._refresh_every[send]
-        self.seq[send] = self.step_seq
         return send

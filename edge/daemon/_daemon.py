@@ -391,7 +391,7 @@ class Daemon:
 
     def _checkpoint(self) -> None:
         self._last_checkpoint = self.clock.time()
-        seq_next = int(self.controller.seq.max(initial=0)) + _SEQ_MARGIN
+        seq_next = self.controller.lease_seq + _SEQ_MARGIN
         stored = int(self.state.get("lease_seq_next", 0) or 0)
         totals = self.energy.as_dict()
         self.state.put(energy=totals, lease_seq_next=max(seq_next, stored))
@@ -498,7 +498,7 @@ class Daemon:
         # What needs a restart stays as it runs, so topics and links keep matching.
         site = site.model_copy(update={k: getattr(self.site, k) for k in fixed})
         old = self.controller
-        self._build_policy(site, seq_base=int(old.seq.max(initial=0)) + 1)
+        self._build_policy(site, seq_base=old.lease_seq + 1)
         self.energy.rekey([c.id for c in site.clusters])
         self.site = site
         self.metrics.config_reloads.labels("applied").inc()

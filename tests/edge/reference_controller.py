@@ -44,7 +44,6 @@ class _Lamp:
     last_sent: float | None = None
     next_refresh: float = -math.inf
     refresh_every: float = 0.0
-    seq: int = 0
     power: float = 0.0
 
 
@@ -100,6 +99,7 @@ class ReferenceController:
         self.cluster_step = [0] * len(site.clusters)
         self.tracks: list[tuple[float, int, float, int, float]] = []
         self.step_seq = 0  # every lease a step sends carries that step's seq
+        self.sent: list[int] = []  # the lamps whose lease went out at the last step
         self.new_tracks: list[tuple[float, int, float, int, float]] = []
 
     def _power(self, lamp: _Lamp, level: float) -> float:
@@ -172,6 +172,7 @@ class ReferenceController:
     def step(self, now: float, observations: list[Observation]) -> None:
         dt = max(0.0, now - self.now)
         self.step_seq += 1
+        self.sent = []
         prev_night = self.night if self.night is not None else self.clock.verdict(self.now).night
         minute = self.clock.local(self.now).minute
         for k in range(len(self.site.clusters)):
@@ -238,7 +239,7 @@ class ReferenceController:
         for o in [o for o in self.overrides.values() if o.expires_at <= now]:
             del self.overrides[o.id]
         local = self.clock.local(now)
-        for m in self.lamps:
+        for i, m in enumerate(self.lamps):
             floor = m.floor
             for o in self.overrides.values():
                 if (
@@ -284,7 +285,8 @@ class ReferenceController:
             else:
                 send = False
             if send or m.next_refresh <= now:
-                m.last_sent, m.next_refresh, m.seq = new, now + m.refresh_every, self.step_seq
+                m.last_sent, m.next_refresh = new, now + m.refresh_every
+                self.sent.append(i)
             m.power = self._power(m, new)
         self.night, self.now = night, now
 
