@@ -60,6 +60,9 @@ class LampFleet:
             failsafe_level=failsafe_level,
         )
         self.lease_seq = np.full(len(self.ids), -1, dtype=np.int64)
+        # the highest level each lamp was leased since start or reset_peak(): a boost held
+        # for a second of wall time is on record even if nobody looked during it
+        self.peak = np.zeros(len(self.ids))
         self.leases = 0
         self.rejected = 0
         self.session = MqttSession(
@@ -83,9 +86,13 @@ class LampFleet:
             self.rejected += 1  # not ours, or stale / a duplicate
             return
         self.lease_seq[j] = lease.seq
+        self.peak[j] = max(self.peak[j], lease.level)
         self.leases += 1
         idx = np.array([j])
         self.nodes.apply(self.clock.time(), idx, np.array([lease.level]), lease.valid_for_s)
+
+    def reset_peak(self) -> None:
+        self.peak.fill(0.0)
 
     @property
     def output(self) -> np.ndarray:

@@ -68,6 +68,10 @@ class Gateway:
     def lamp_level(self, lamp: str) -> float:
         return float(self.fleet.output[self.fleet.index[lamp]])
 
+    def lamp_peak(self, lamp: str) -> float:
+        """The highest level the lamp node was leased since the fleet's last reset_peak()."""
+        return float(self.fleet.peak[self.fleet.index[lamp]])
+
     async def until(self, check: Any, timeout: float = 10.0, what: str = "condition") -> None:
         """Poll ``check()`` until true (real seconds)."""
         async with asyncio.timeout(timeout):
