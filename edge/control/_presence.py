@@ -157,6 +157,37 @@ class Tracks:
         self.size = 0
         self._f = np.zeros((64, 8))
         self._i = np.zeros((64, 6), dtype=np.intp)
+        self._new_rows(geometry)
+
+    def _new_rows(self, geo: PresenceGeometry) -> None:
+        """A track's rows as far as its sensor and direction fix them (row 2 x sensor + 1
+        forward, + 0 backward), and per row what the speed adds to the window's ends."""
+        p, s = geo.params, len(geo.sensor_cluster)
+        cluster = np.repeat(geo.sensor_cluster, 2)
+        fwd = np.tile([False, True], s)
+        sign = np.where(fwd, 1.0, -1.0)
+        f = np.zeros((2 * s, 8))
+        f[:, _KEY0] = geo.offset[cluster] + np.repeat(geo.sensor_pos, 2)
+        f[:, _VEL] = sign  # times the speed
+        f[:, _KLO] = geo.offset[cluster]
+        f[:, _KHI] = geo.offset[cluster] + geo.lengths[cluster]
+        # the window: behind_m behind the road user, speed x lead_s ahead
+        f[:, _DLO] = np.where(fwd, -p.behind_m, 0.0)
+        f[:, _DHI] = np.where(fwd, 0.0, p.behind_m)
+        per_speed = np.zeros((2 * s, 2))  # added to (DLO, DHI) per m/s
+        per_speed[:, 0] = np.where(fwd, 0.0, -p.lead_s)
+        per_speed[:, 1] = np.where(fwd, p.lead_s, 0.0)
+        i = np.zeros((2 * s, 6), dtype=np.intp)
+        i[:, _SENSOR] = np.repeat(np.arange(s), 2)
+        i[:, _LANE] = cluster * 2 + fwd
+        i[:, _CS] = geo.cstart[cluster]
+        i[:, _CE] = geo.cend[cluster]
+        # at least min_lamps_ahead: forward past the first lamp at/after the road user,
+        # backward before the last at/before it (the other direction's term never binds)
+        far = len(geo.line.keys) + p.min_lamps_ahead + 1
+        i[:, _KF] = np.where(fwd, p.min_lamps_ahead, -far)
+        i[:, _KB] = np.where(fwd, far, -p.min_lamps_ahead)
+        self._row_f, self._row_i, self._row_per_speed = f, i, per_speed
 
     @property
     def sensor(self) -> IntArray:
@@ -172,32 +203,20 @@ class Tracks:
         """Start tracks at the counting sensors. A track already there (same road and
         direction, projected within max(20 m, 2 s of its travel) of the sensor, speed within
         max(2 m/s, 30 %)) is the same road user counted again: the new count replaces it."""
-        geo, p = self._geo, self._geo.params
-        cluster = geo.sensor_cluster[sensor]
-        key = geo.offset[cluster] + geo.sensor_pos[sensor]
-        lane = cluster * 2 + (direction > 0)
         k, m = len(sensor), self.size
         self._reserve(m + k)
-        f, i = self._f[m : m + k], self._i[m : m + k]
-        fwd = direction > 0
-        reach = np.maximum(speed, 0.0) * p.lead_s
+        which = sensor * 2
+        which += direction > 0
+        f = self._row_f.take(which, axis=0)
         f[:, _T0] = now
         f[:, _SPEED] = speed
-        f[:, _KEY0] = key
-        f[:, _VEL] = direction * speed
-        f[:, _KLO] = geo.offset[cluster]
-        f[:, _KHI] = geo.offset[cluster] + geo.lengths[cluster]
-        f[:, _DLO] = np.where(fwd, -p.behind_m, -reach)
-        f[:, _DHI] = np.where(fwd, reach, p.behind_m)
-        i[:, _SENSOR] = sensor
-        i[:, _LANE] = lane
-        i[:, _CS] = geo.cstart[cluster]
-        i[:, _CE] = geo.cend[cluster]
-        # at least min_lamps_ahead: forward past the first lamp at/after the road user,
-        # backward before the last at/before it (the other direction's term never binds)
-        far = len(geo.line.keys) + p.min_lamps_ahead + 1
-        i[:, _KF] = np.where(fwd, p.min_lamps_ahead, -far)
-        i[:, _KB] = np.where(fwd, far, -p.min_lamps_ahead)
+        f[:, _VEL] *= speed
+        f[:, _DLO : _DHI + 1] += self._row_per_speed.take(which, axis=0) * np.maximum(
+            speed, 0.0
+        ).reshape(-1, 1)
+        i = self._row_i.take(which, axis=0)
+        self._f[m : m + k], self._i[m : m + k] = f, i
+        key, lane = f[:, _KEY0], i[:, _LANE]
         # The tracks kept (all but those re-acquired) and the new ones, in lane order (road,
         # then direction), in one pass over the tables: re-acquisition finds a lane's tracks
         # without sorting, and the windows' searches walk the key line in order. A stable
