@@ -173,7 +173,7 @@ class DimmingController:
 
     def force_refresh(self) -> None:
         """Send every lamp's lease at the next step (after a broker reconnect)."""
-        self._leases.force(slice(None))
+        self._leases.force_all()
 
     def resend(self, lamps: npt.NDArray[np.intp]) -> None:
         """These lamps' leases never left (no connection, a full send queue): send them again

@@ -41,12 +41,13 @@ class LeaseBook:
         at: npt.NDArray[np.float64] = self.next_refresh - self._refresh_every
         return at
 
-    def force(self, lamps: npt.NDArray[np.intp] | slice) -> None:
+    def force(self, lamps: npt.NDArray[np.intp]) -> None:
         """Send these lamps' leases at the next step, whatever their level."""
-        if isinstance(lamps, slice):
-            self._force_all = True
-        else:
-            self._forced.append(np.asarray(lamps, dtype=np.intp))
+        self._forced.append(np.asarray(lamps, dtype=np.intp))
+
+    def force_all(self) -> None:
+        """Send every lamp's lease at the next step."""
+        self._force_all = True
 
     def due(
         self,

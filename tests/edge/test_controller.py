@@ -142,6 +142,18 @@ def test_a_lease_that_never_left_is_sent_again_at_the_next_step() -> None:
     assert len(ctrl.step(NIGHT_T0 + 4).send) == 0
 
 
+def test_a_forced_refresh_sends_every_lease_once_and_keeps_the_schedule() -> None:
+    ctrl = DimmingController(site=small_site(), params=PARAMS, start=NIGHT_T0)
+    ctrl.step(NIGHT_T0 + 1)
+    assert len(ctrl.step(NIGHT_T0 + 2).send) == 0
+    ctrl.force_refresh()  # after a broker reconnect
+    again = ctrl.step(NIGHT_T0 + 3)
+    assert sorted(again.send.tolist()) == list(range(10))
+    assert (again.send_seq == ctrl.lease_seq).all()
+    np.testing.assert_allclose(ctrl.last_sent_at, NIGHT_T0 + 3)
+    assert len(ctrl.step(NIGHT_T0 + 4).send) == 0  # and not again at the next step
+
+
 def test_energy_savings_against_both_baselines() -> None:
     ctrl = DimmingController(site=small_site(), params=PARAMS, start=NIGHT_T0)
     t = NIGHT_T0
