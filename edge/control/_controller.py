@@ -8,7 +8,6 @@ Lamps of a cluster are contiguous, so per-cluster work is slice work.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -16,6 +15,7 @@ import numpy.typing as npt
 
 from edge.control import _events as ev
 from edge.control._boost import PresenceBoost
+from edge.control._clusters import ClusterTraffic
 from edge.control._energy import EnergyLedger
 from edge.control._index import SiteIndex
 from edge.control._inputs import (
@@ -33,7 +33,6 @@ from edge.control._leases import LeaseBook
 from edge.control._night import NightClock, NightVerdict
 from edge.control._result import Event, StepResult
 from edge.control._spec import PolicyParams, SiteSpec
-from edge.control._traffic import FlowWindow, class_steps
 from edge.errors import UnknownIdError
 
 __all__ = ["DimmingController"]
@@ -59,35 +58,9 @@ class DimmingController:
         self._clock = NightClock(params.night)
         self._presence = PresenceBoost(site=site, params=params.presence)
         self._geometry = self._presence.geometry
-        self._flows = FlowWindow(
-            sensors=s, window_s=params.flow_window_s, bins=params.flow_bins, start=start
-        )
+        self.traffic = ClusterTraffic(site=site, params=params, start=start)
         # Cluster geometry: lamps of cluster k are lamps[starts[k]:ends[k]].
         self._index = SiteIndex(site)
-        self._capacity = np.array([cl.capacity_per_h for cl in site.clusters], dtype=np.float64)
-        width = max(len(cl.ladder) for cl in site.clusters)
-        self._ladder_len = np.array([len(cl.ladder) for cl in site.clusters], dtype=np.intp)
-        self._ladder_levels = np.array(
-            [
-                cl.ladder_levels + (cl.ladder_levels[-1],) * (width - len(cl.ladder))
-                for cl in site.clusters
-            ]
-        )
-        self._cluster_range = np.arange(c)
-        self._thresholds = np.asarray(params.class_thresholds, dtype=np.float64)
-        self._thresholds_down = self._thresholds * (1.0 - params.class_hysteresis)
-        self._sensor_cluster = np.array([se.cluster for se in site.sensors], dtype=np.intp)
-        self._has_sensors = np.bincount(self._sensor_cluster, minlength=c) > 0
-        self._sensor_index = {se.id: i for i, se in enumerate(site.sensors)}
-        # Per-sensor state.
-        self.sensor_last_seen = np.full(s, float(start))
-        self.sensor_faulty = np.zeros(s, dtype=bool)
-        self.sensor_fault_reason: list[str] = [""] * s
-        # Per-cluster state.
-        self.cluster_flow = np.zeros(c)
-        self.cluster_step = np.zeros(c, dtype=np.intp)
-        self.cluster_failsafe = np.zeros(c, dtype=bool)
-        self.cluster_level = np.ones(c)
         # Per-lamp state. Nodes power on at full, so the controller starts there too.
         self._clo = lamps.clo
         self._has_clo = bool(np.any(lamps.clo != 1.0))
@@ -105,10 +78,6 @@ class DimmingController:
         self._boost_level: float | None = 1.0  # _boost_cmd's one value, when all lamps share it
         self._boosted = np.zeros(n, dtype=bool)  # lamps boosted for a road user now
         self._base_stale = True
-        self._clusters_dirty = True
-        self._was_warm = False
-        self._oldest_healthy = -math.inf
-        self._no_lamps = np.zeros(0, dtype=np.intp)
         self.target = np.ones(n)  # command target after layers, clamp and CLO
         self.boost_until = self._presence.boost_until
         self.boost_sensor = self._presence.boost_sensor
@@ -133,7 +102,6 @@ class DimmingController:
         self._active_profiles: list[Profile] = []
         self.night: bool | None = None
         self.verdict: NightVerdict | None = None
-        self.class_reason: list[dict[str, float | str]] = [{} for _ in range(c)]
 
     # ----------------------------------------------------------------- lookups
     def lamp_index(self, lamp_id: str) -> int:
@@ -150,6 +118,24 @@ class DimmingController:
         sums = np.add.reduceat(values, starts) if len(values) else np.zeros(self.n_clusters)
         out: npt.NDArray[np.float64] = np.where(sizes > 0, sums / np.maximum(sizes, 1), 0.0)
         return out
+
+    @property
+    def cluster_flow(self) -> npt.NDArray[np.float64]:
+        """Road users per hour per cluster (its busiest healthy sensor)."""
+        return self.traffic.flow
+
+    @property
+    def cluster_step(self) -> npt.NDArray[np.intp]:
+        """Class steps below each cluster's rated class."""
+        return self.traffic.step
+
+    @property
+    def cluster_level(self) -> npt.NDArray[np.float64]:
+        return self.traffic.level
+
+    @property
+    def cluster_failsafe(self) -> npt.NDArray[np.bool_]:
+        return self.traffic.failsafe
 
     @property
     def lease_seq(self) -> int:
@@ -250,7 +236,7 @@ class DimmingController:
             if k and sidx.max() >= self.n_sensors:
                 sidx = np.where(sidx < self.n_sensors, sidx, -1)
         else:
-            index = self._sensor_index
+            index = self.traffic.sensor_index
             sidx = np.fromiter((index.get(s, -1) for s in batch.sensors), np.intp, k)
         fwd, bwd, mean = batch.forward, batch.backward, batch.mean_speed_mps
         negative = k > 0 and min(sidx.min(), fwd.min(), bwd.min()) < 0
@@ -261,12 +247,10 @@ class DimmingController:
                 why = "unknown sensor" if sidx[j] < 0 else "negative count or interval"
                 events.append(ev.rejected(now, batch.sensors[j], why))
             sidx, fwd, bwd, mean = sidx[ok], fwd[ok], bwd[ok], mean[ok]
-        self.sensor_last_seen[sidx] = now
-        self._clusters_dirty = True
         moving = np.concatenate((fwd, bwd))  # both directions of travel in one pass
         per_row = moving.sum(axis=1)
         k = len(sidx)
-        self._flows.add_many(sidx, (per_row[:k] + per_row[k:]).astype(np.float64))
+        self.traffic.counted(now, sidx, (per_row[:k] + per_row[k:]).astype(np.float64))
         rows = per_row.nonzero()[0]
         if not len(rows):
             return
@@ -278,14 +262,11 @@ class DimmingController:
 
     def _observe(self, now: float, obs: Observation, events: list[Event]) -> None:
         if isinstance(obs, SensorFault):
-            i = self._sensor_index.get(obs.sensor)
+            i = self.traffic.sensor_index.get(obs.sensor)
             if i is None:
                 events.append(ev.rejected(now, obs.sensor, "unknown sensor"))
                 return
-            self.sensor_faulty[i] = obs.faulty
-            self._clusters_dirty = True
-            self.sensor_fault_reason[i] = obs.reason if obs.faulty else ""
-            self.sensor_last_seen[i] = now
+            self.traffic.fault(now, i, obs.faulty, obs.reason)
         elif isinstance(obs, LuxReading):
             if obs.sensor == self.params.night.lux_sensor:
                 self._clock.observe_lux(now, obs.lux)
@@ -307,55 +288,6 @@ class DimmingController:
                 )
             self.lamp_faulty[j] = faulty
 
-    def sensor_problem(self, now: float, i: int) -> str:
-        """Why sensor ``i`` is unhealthy ("" when it is fine)."""
-        if self.sensor_faulty[i]:
-            return f"faulty ({self.sensor_fault_reason[i] or 'flagged'})"
-        silent = now - self.sensor_last_seen[i]
-        return f"silent for {silent:.0f} s" if silent > self.params.stale_s else ""
-
-    # --------------------------------------------------------------- clusters
-    def _update_clusters(self, now: float, events: list[Event]) -> npt.NDArray[np.intp]:
-        """Flows, classes and fail-safe per cluster; returns the clusters whose level moved."""
-        unhealthy = self.sensor_faulty | (now - self.sensor_last_seen > self.params.stale_s)
-        n_c = self.n_clusters
-        failsafe = np.bincount(self._sensor_cluster, weights=unhealthy, minlength=n_c) > 0
-        flows = np.where(unhealthy, 0.0, self._flows.flows_per_h())
-        healthy_seen = self.sensor_last_seen.compress(~unhealthy)
-        self._oldest_healthy = float(healthy_seen.min()) if len(healthy_seen) else math.inf
-        cluster_flow = np.zeros(n_c)
-        np.maximum.at(cluster_flow, self._sensor_cluster, flows)
-        ratio = cluster_flow / self._capacity
-        # Brighter at once (safety); dimmer only once the flow is clearly below a threshold.
-        up = class_steps(ratio, self._thresholds, self._ladder_len)
-        down = class_steps(ratio, self._thresholds_down, self._ladder_len)
-        steps = np.minimum(up, np.maximum(self.cluster_step, down))
-        adaptive = self._has_sensors & ~failsafe & self._flows.warm(now)
-        steps = np.where(adaptive, steps, 0)
-        level = self._ladder_levels[self._cluster_range, steps]
-        self.cluster_flow = cluster_flow
-        for k in (failsafe != self.cluster_failsafe).nonzero()[0].tolist():
-            cid = self.site.clusters[k].id
-            if failsafe[k]:
-                mine = (unhealthy & (self._sensor_cluster == k)).nonzero()[0].tolist()
-                problems = {self.site.sensors[i].id: self.sensor_problem(now, i) for i in mine}
-                events.append(ev.failsafe_enter(now, cid, problems))
-            else:
-                events.append(ev.failsafe_exit(now, cid))
-        for k in (steps != self.cluster_step).nonzero()[0].tolist():
-            cl, old, new = self.site.clusters[k], int(self.cluster_step[k]), int(steps[k])
-            reason: dict[str, float | str] = {
-                "from": cl.ladder[old], "to": cl.ladder[new], "flow_per_h": float(cluster_flow[k]),
-                "ratio": float(ratio[k]), "window_s": self.params.flow_window_s, "t": now,
-            }  # fmt: skip
-            if 0 < new <= len(self._thresholds):
-                reason["threshold"] = float(self._thresholds[new - 1])
-            self.class_reason[k] = reason
-            events.append(ev.class_change(now, cl.id, reason))
-        moved: npt.NDArray[np.intp] = (level != self.cluster_level).nonzero()[0]
-        self.cluster_step, self.cluster_failsafe, self.cluster_level = steps, failsafe, level
-        return moved
-
     # -------------------------------------------------------------------- step
     def step(self, now: float, observations: Iterable[Observation] = ()) -> StepResult:
         """Advance to ``now`` (epoch seconds), taking the observations that arrived since."""
@@ -364,8 +296,7 @@ class DimmingController:
         prev_minute = self._clock.local(self._now).minute
         prev_night = self.night if self.night is not None else self._clock.verdict(self._now).night
         actual, full, sched = self.energy.integrate(dt, prev_night, prev_minute)
-        if self._flows.advance(now):
-            self._clusters_dirty = True
+        self.traffic.advance(now)
         counts: list[SensorCounts] = []
         for obs in observations:
             if type(obs) is SensorCounts:
@@ -385,16 +316,7 @@ class DimmingController:
         if rebuild and night:
             self._floor_check = True
         self.night, self.verdict = night, verdict
-        warm = self._flows.warm(now)
-        if (
-            self._clusters_dirty
-            or warm != self._was_warm
-            or now - self._oldest_healthy > self.params.stale_s
-        ):
-            moved_clusters = self._update_clusters(now, events)
-            self._clusters_dirty, self._was_warm = False, warm
-        else:
-            moved_clusters = self._no_lamps  # nothing an evaluation depends on has changed
+        moved_clusters = self.traffic.update(now, events)
         self._expire_overrides(now, events)
 
         if rebuild or self._base_stale:

@@ -33,21 +33,18 @@ def explain(ctrl: DimmingController, lamp_id: str) -> Explanation:
     now = ctrl._now
     verdict = ctrl.verdict
     night = bool(ctrl.night)
-    flows = ctrl._flows
+    traffic = ctrl.traffic
+    flows = traffic.flows
     step = int(ctrl.cluster_step[k])
     flow = float(ctrl.cluster_flow[k])
     ratio = flow / cl.capacity_per_h
     class_level = float(ctrl.cluster_level[k])
     failsafe = bool(ctrl.cluster_failsafe[k])
     reasons = []
-    for si in (ctrl._sensor_cluster == k).nonzero()[0].tolist():
-        sensor = ctrl.site.sensors[si]
-        if ctrl.sensor_faulty[si]:
-            reasons.append(
-                f"sensor {sensor.id} faulty ({ctrl.sensor_fault_reason[si] or 'flagged'})"
-            )
-        elif now - ctrl.sensor_last_seen[si] > ctrl.params.stale_s:
-            reasons.append(f"sensor {sensor.id} silent for {now - ctrl.sensor_last_seen[si]:.0f} s")
+    for si in (traffic.sensor_cluster == k).nonzero()[0].tolist():
+        problem = traffic.problem(now, si)
+        if problem:
+            reasons.append(f"sensor {ctrl.site.sensors[si].id} {problem}")
     boost = night and bool(ctrl.boost_until[i] > now)
     sensor_idx = int(ctrl.boost_sensor[i])
     value = class_level if night else ctrl.params.night.day_level

@@ -126,9 +126,8 @@ def test_stale_or_faulty_cluster_runs_at_rated_level(data: st.DataObject) -> Non
         # and a cluster is failsafe exactly when one of its sensors is faulty or silent
         for k in range(len(site.clusters)):
             mine = [i for i, s in enumerate(site.sensors) if s.cluster == k]
-            bad = any(
-                ctrl.sensor_faulty[i] or t - ctrl.sensor_last_seen[i] > params.stale_s for i in mine
-            )
+            health = ctrl.traffic
+            bad = any(health.faulty[i] or t - health.last_seen[i] > params.stale_s for i in mine)
             assert bool(ctrl.cluster_failsafe[k]) == bad
 
 
