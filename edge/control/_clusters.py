@@ -44,6 +44,8 @@ class ClusterTraffic:
         self._cluster_range = np.arange(c)
         self._thresholds = np.asarray(params.class_thresholds, dtype=np.float64)
         self._thresholds_down = self._thresholds * (1.0 - params.class_hysteresis)
+        self._stay_hi_at = np.append(np.inf, self._thresholds)  # [step]: thresholds[step - 1]
+        self._stay_lo_at = np.append(self._thresholds_down, -np.inf)  # thresholds_down[step]
         self.sensor_cluster = np.array([se.cluster for se in site.sensors], dtype=np.intp)
         self._has_sensors = np.bincount(self.sensor_cluster, minlength=c) > 0
         self.sensor_index = {se.id: i for i, se in enumerate(site.sensors)}
@@ -61,6 +63,16 @@ class ClusterTraffic:
         self._was_warm = False
         self._oldest_healthy = -math.inf
         self._none = np.zeros(0, dtype=np.intp)
+        # Health is re-derived only after a fault report, while a sensor is unhealthy, or
+        # once the oldest healthy report may have gone stale; otherwise every sensor is
+        # still healthy (reports only make last_seen later).
+        self._health_dirty = True
+        self._any_unhealthy = False
+        self._unhealthy = np.zeros(s, dtype=bool)
+        # Per cluster, the flow/capacity ratios that keep its class step where it is: a step
+        # moves only when the ratio leaves [_stay_lo, _stay_hi) (see _stay_band).
+        self._stay_lo = np.full(c, math.inf)  # nothing stays before the first evaluation
+        self._stay_hi = np.full(c, -math.inf)
 
     def counted(self, now: float, sensors: IntArray, totals: npt.NDArray[np.float64]) -> None:
         """Sensors that reported at ``now`` (their road users, both directions)."""
@@ -72,7 +84,7 @@ class ClusterTraffic:
         self.faulty[sensor] = faulty
         self.fault_reason[sensor] = reason if faulty else ""
         self.last_seen[sensor] = now
-        self._dirty = True
+        self._dirty = self._health_dirty = True
 
     def advance(self, now: float) -> None:
         """Move the flow window to ``now``."""
@@ -90,22 +102,42 @@ class ClusterTraffic:
         """Flows, classes and fail-safe per cluster at ``now``; the clusters whose level
         moved."""
         warm = self.flows.warm(now)
-        if not (
-            self._dirty
-            or warm != self._was_warm
-            or now - self._oldest_healthy > self.params.stale_s
-        ):
+        stale_s = self.params.stale_s
+        aged = now - self._oldest_healthy > stale_s
+        if not (self._dirty or warm != self._was_warm or aged):
             return self._none  # nothing an evaluation depends on has changed
-        self._dirty, self._was_warm = False, warm
-        unhealthy = self.faulty | (now - self.last_seen > self.params.stale_s)
-        n_c = len(self.step)
-        failsafe = np.bincount(self.sensor_cluster, weights=unhealthy, minlength=n_c) > 0
-        flows = np.where(unhealthy, 0.0, self.flows.flows_per_h())
-        healthy_seen = self.last_seen.compress(~unhealthy)
-        self._oldest_healthy = float(healthy_seen.min()) if len(healthy_seen) else math.inf
-        cluster_flow = np.zeros(n_c)
+        self._dirty = False
+        health = self._health_dirty or self._any_unhealthy or aged
+        if health:
+            self._health_dirty = False
+            unhealthy = self.faulty | (now - self.last_seen > stale_s)
+            healthy_seen = self.last_seen.compress(~unhealthy)
+            self._oldest_healthy = float(healthy_seen.min()) if len(healthy_seen) else math.inf
+            self._any_unhealthy = bool(unhealthy.any())
+            self._unhealthy = unhealthy
+        flows = self.flows.flows_per_h()
+        if self._any_unhealthy:
+            flows = np.where(self._unhealthy, 0.0, flows)
+        cluster_flow = np.zeros(len(self.step))
         np.maximum.at(cluster_flow, self.sensor_cluster, flows)
+        self.flow = cluster_flow
         ratio = cluster_flow / self._capacity
+        if not (health or warm != self._was_warm):
+            # Same sensors healthy, same warm-up: a class moves only if its ratio left the
+            # band that keeps it (the common tick: a few counts, no class change).
+            stays = np.greater_equal(ratio, self._stay_lo)
+            stays &= ratio < self._stay_hi
+            if stays.all():
+                return self._none
+        self._was_warm = warm
+        return self._evaluate(now, warm, ratio, events)
+
+    def _evaluate(
+        self, now: float, warm: bool, ratio: npt.NDArray[np.float64], events: list[Event]
+    ) -> IntArray:
+        """Class steps, levels and fail-safe of every cluster from the flow ratios."""
+        unhealthy, n_c = self._unhealthy, len(self.step)
+        failsafe = np.bincount(self.sensor_cluster, weights=unhealthy, minlength=n_c) > 0
         # Brighter at once (safety); dimmer only once the flow is clearly below a threshold.
         up = class_steps(ratio, self._thresholds, self._ladder_len)
         down = class_steps(ratio, self._thresholds_down, self._ladder_len)
@@ -113,7 +145,6 @@ class ClusterTraffic:
         adaptive = self._has_sensors & ~failsafe & warm
         steps = np.where(adaptive, steps, 0)
         level = self._ladder_levels[self._cluster_range, steps]
-        self.flow = cluster_flow
         for k in (failsafe != self.failsafe).nonzero()[0].tolist():
             cid = self.site.clusters[k].id
             if failsafe[k]:
@@ -125,7 +156,7 @@ class ClusterTraffic:
         for k in (steps != self.step).nonzero()[0].tolist():
             cl, old, new = self.site.clusters[k], int(self.step[k]), int(steps[k])
             reason: dict[str, float | str] = {
-                "from": cl.ladder[old], "to": cl.ladder[new], "flow_per_h": float(cluster_flow[k]),
+                "from": cl.ladder[old], "to": cl.ladder[new], "flow_per_h": float(self.flow[k]),
                 "ratio": float(ratio[k]), "window_s": self.params.flow_window_s, "t": now,
             }  # fmt: skip
             if 0 < new <= len(self._thresholds):
@@ -134,4 +165,17 @@ class ClusterTraffic:
             events.append(ev.class_change(now, cl.id, reason))
         moved: IntArray = (level != self.level).nonzero()[0]
         self.step, self.failsafe, self.level = steps, failsafe, level
+        self._stay_band(adaptive)
         return moved
+
+    def _stay_band(self, adaptive: npt.NDArray[np.bool_]) -> None:
+        """The ratios that keep each cluster's step, as long as its health and the warm-up
+        do not change. The next step is min(up, max(step, down)) (``_evaluate``), which
+        equals ``step`` exactly when up >= step and down <= step; with thresholds
+        descending, up >= step is ratio < thresholds[step - 1] (always, at step 0), and
+        down <= step is ratio >= thresholds_down[step] (always, at the ladder's or the
+        thresholds' end). A cluster that does not adapt stays at 0 whatever its ratio."""
+        step = self.step  # <= len(thresholds)
+        capped = step >= self._ladder_len - 1
+        self._stay_hi = np.where(adaptive, self._stay_hi_at[step], np.inf)
+        self._stay_lo = np.where(adaptive & ~capped, self._stay_lo_at[step], -np.inf)

@@ -62,7 +62,8 @@ class KeyLine:
             return found
         b = np.subtract(queries, self._base)
         b *= self._scale
-        np.clip(b, 0, self._top, out=b)
+        np.maximum(b, 0, out=b)  # ufuncs: np.clip's wrapper costs more than the work here
+        np.minimum(b, self._top, out=b)
         idx = table.take(b.astype(np.intp))
         padded = self._padded
         for _ in range(self._steps):
@@ -312,8 +313,12 @@ class Tracks:
         lo, hi, ref = found[0], found[1], found[2]
         np.maximum(hi, ref + i[:, _KF], out=hi)
         np.minimum(lo, ref + i[:, _KB], out=lo)
-        np.clip(lo, i[:, _CS], i[:, _CE], out=lo)
-        np.clip(hi, lo, i[:, _CE], out=hi)
+        # clipped to the cluster (two ufuncs each: np.clip's wrapper costs more than the work)
+        ce = i[:, _CE]
+        np.maximum(lo, i[:, _CS], out=lo)
+        np.minimum(lo, ce, out=lo)
+        np.maximum(hi, lo, out=hi)
+        np.minimum(hi, ce, out=hi)
         return lo, hi
 
     def lit(self, at: FloatArray) -> tuple[IntArray, IntArray]:

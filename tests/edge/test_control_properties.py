@@ -10,17 +10,28 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from edge.control import (
+    ClusterSpec,
     DimmingController,
+    LampTable,
     LuxReading,
     NightParams,
     Override,
     PolicyParams,
     SensorCounts,
     SensorFault,
+    SensorSpec,
     SiteSpec,
 )
+from edge.control._clusters import ClusterTraffic
 from edge.control._presence import KeyLine
-from tests.edge.control_strategies import NIGHT_T0, nights, policies, sites, small_site
+from tests.edge.control_strategies import (
+    LADDERS,
+    NIGHT_T0,
+    nights,
+    policies,
+    sites,
+    small_site,
+)
 from tests.edge.reference_controller import ReferenceController
 
 # STREETLIGHT_EXAMPLES=2000 scripts/test -k properties runs a deeper search.
@@ -253,3 +264,93 @@ def test_key_line_finds_what_searchsorted_finds(keys: list[float], queries: list
     q = np.array(queries + keys[:5], dtype=np.float64)
     np.testing.assert_array_equal(line.left(q), line.keys.searchsorted(q, side="left"))
     np.testing.assert_array_equal(line.right(q), line.keys.searchsorted(q, side="right"))
+
+
+@FAST
+@given(data=st.data())
+def test_class_steps_follow_the_full_rule_at_every_tick(data: st.DataObject) -> None:
+    """A cluster's class is re-derived only when its flow ratio leaves the band that keeps
+    it; at every tick the step must still be min(up, max(step, down)) worked out in full,
+    with ratios landing exactly on thresholds (capacity 80/h: ratio = road users / 20) and
+    just beside them (4,000/h: steps of 0.001)."""
+    hysteresis = data.draw(st.sampled_from([0.0, 0.2, 0.5]))
+    params = PolicyParams(
+        flow_window_s=900.0,
+        flow_bins=data.draw(st.sampled_from([1, 3, 15])),
+        class_hysteresis=hysteresis,
+        stale_s=data.draw(st.sampled_from([40.0, 3600.0, 3600.0])),
+    )
+    clusters = tuple(
+        ClusterSpec(id=f"c{k}", length_m=100.0, speed_limit_mps=13.9,
+                    capacity_per_h=data.draw(st.sampled_from([80.0, 4000.0])),
+                    ladder=data.draw(st.sampled_from(LADDERS)))
+        for k in range(3)
+    )  # fmt: skip
+    sensors = tuple(
+        SensorSpec(id=f"s{j}", cluster=k, position_m=50.0) for j, k in enumerate([0, 0, 1, 2])
+    )
+    lamps = LampTable.from_columns(
+        ids=["l0", "l1", "l2"], cluster=[0, 1, 2], position_m=[50.0] * 3,
+        nominal_w=[60.0] * 3, floor=[0.2] * 3, ceiling=[1.0] * 3,
+    )  # fmt: skip
+    site = SiteSpec(clusters=clusters, sensors=sensors, lamps=lamps)
+    traffic = ClusterTraffic(site=site, params=params, start=NIGHT_T0)
+    thresholds = params.class_thresholds
+    step = [0, 0, 0]
+    now = NIGHT_T0 + data.draw(st.sampled_from([0.0, 890.0]))
+    for _ in range(data.draw(st.integers(5, 60))):
+        now += data.draw(st.sampled_from([1.0, 30.0, 60.0, 120.0]))
+        traffic.advance(now)
+        counts = st.integers(0, 4) | st.integers(0, 25)
+        reports = data.draw(st.lists(st.tuples(st.integers(0, 3), counts), max_size=4))
+        if reports:
+            who = np.array([s for s, _ in reports], dtype=np.intp)
+            traffic.counted(now, who, np.array([float(c) for _, c in reports]))
+        if data.draw(st.integers(0, 19)) == 0:
+            traffic.fault(now, data.draw(st.integers(0, 3)), data.draw(st.booleans()), "test")
+        traffic.update(now, [])
+        warm = now - NIGHT_T0 >= params.flow_window_s
+        flows = traffic.flows.flows_per_h()
+        for k, cl in enumerate(clusters):
+            mine = [j for j, s in enumerate(sensors) if s.cluster == k]
+            bad = [traffic.faulty[j] or now - traffic.last_seen[j] > params.stale_s for j in mine]
+            healthy_flows = (0.0 if b else flows[j] for j, b in zip(mine, bad, strict=True))
+            ratio = max(healthy_flows) / cl.capacity_per_h
+            top = len(cl.ladder) - 1
+            up = min(sum(1 for t in thresholds if ratio < t), top)
+            down = min(sum(1 for t in thresholds if ratio < t * (1.0 - hysteresis)), top)
+            step[k] = 0 if any(bad) or not warm else min(up, max(step[k], down))
+        assert traffic.step.tolist() == step, (now, traffic.flow.tolist())
+
+
+@FAST
+@given(data=st.data())
+def test_stay_band_is_exactly_the_ratios_that_keep_the_class(data: st.DataObject) -> None:
+    """The band that lets an update skip the class evaluation holds a ratio exactly when the
+    full rule would leave the step where it is: on, and one float either side of, every
+    threshold and hysteresis threshold."""
+    hysteresis = data.draw(st.sampled_from([0.0, 0.2, 0.5]))
+    params = PolicyParams(class_hysteresis=hysteresis)
+    ladder = data.draw(st.sampled_from(LADDERS))
+    site = SiteSpec(
+        clusters=(ClusterSpec(id="c", length_m=100.0, speed_limit_mps=13.9,
+                              capacity_per_h=100.0, ladder=ladder),),
+        sensors=(SensorSpec(id="s", cluster=0, position_m=0.0),),
+        lamps=LampTable.from_columns(ids=["l"], cluster=[0], position_m=[1.0], nominal_w=[60.0],
+                                     floor=[0.2], ceiling=[1.0]),
+    )  # fmt: skip
+    traffic = ClusterTraffic(site=site, params=params, start=NIGHT_T0)
+    top = len(ladder) - 1
+    thresholds = params.class_thresholds
+    edges = [*thresholds, *(t * (1.0 - hysteresis) for t in thresholds)]
+    near = [float(np.nextafter(e, d)) for e in edges for d in (-1.0, 2.0)]
+    step = data.draw(st.integers(0, min(top, len(thresholds))))
+    adaptive = data.draw(st.booleans())
+    traffic.step = np.array([step])
+    traffic._stay_band(np.array([adaptive]))
+    for ratio in [*edges, *near, 0.0, data.draw(st.floats(0.0, 2.0))]:
+        up = min(sum(1 for t in thresholds if ratio < t), top)
+        down = min(sum(1 for t in thresholds if ratio < t * (1.0 - hysteresis)), top)
+        keeps = not adaptive or min(up, max(step, down)) == step
+        in_band = bool(traffic._stay_lo[0] <= ratio < traffic._stay_hi[0])
+        assert in_band == keeps, (ratio, step, adaptive)
