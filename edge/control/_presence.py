@@ -134,6 +134,7 @@ REACQUIRE_M = 20.0
 REACQUIRE_S = 2.0
 REACQUIRE_DV = 2.0  # m/s
 REACQUIRE_DV_SHARE = 0.3
+_FEW_PAIRS = 24  # up to this many (new count, existing track) pairs: checked in Python
 
 # Columns of the tracks' float table ...
 _T0, _SPEED, _KEY0, _VEL, _KLO, _KHI, _DLO, _DHI = range(8)
@@ -222,10 +223,14 @@ class Tracks:
         # then direction), in one pass over the tables: re-acquisition finds a lane's tracks
         # without sorting, and the windows' searches walk the key line in order. A stable
         # sort of sorted tracks plus a few new ones is nearly linear.
-        rows = np.arange(m + k)
-        if m:
-            rows = rows[self._kept_after(now, key, lane, speed, m + k)]
-        order = rows[np.argsort(self._i[:, _LANE].take(rows), kind="stable")]
+        gone = self._reacquired(now, key, lane, speed) if m else []
+        if gone:
+            keep = np.ones(m + k, dtype=bool)
+            keep[gone] = False
+            rows = keep.nonzero()[0]
+            order = rows[np.argsort(self._i[:, _LANE].take(rows), kind="stable")]
+        else:
+            order = np.argsort(self._i[: m + k, _LANE], kind="stable")
         self.size = len(order)
         self._f[: self.size] = self._f.take(order, axis=0)  # whole rows: a memcpy per row
         self._i[: self.size] = self._i.take(order, axis=0)
@@ -239,20 +244,20 @@ class Tracks:
         f[: self.size], i[: self.size] = self._f[: self.size], self._i[: self.size]
         self._f, self._i = f, i
 
-    def _kept_after(
-        self, now: float, key: FloatArray, lane: IntArray, speed: FloatArray, total_rows: int
-    ) -> npt.NDArray[np.bool_] | slice:
-        """Which of the first ``total_rows`` table rows stay when new counts at ``key``
-        (already in the rows past ``size``) re-acquire existing tracks."""
+    def _reacquired(
+        self, now: float, key: FloatArray, lane: IntArray, speed: FloatArray
+    ) -> list[int]:
+        """The rows of existing tracks that new counts at ``key`` re-acquire (same lane,
+        projected near, similar speed)."""
         m = self.size
-        f, i = self._f[:m], self._i[:m]
-        # candidate pairs: existing tracks on the same road in the same direction
-        lanes = i[:, _LANE]  # sorted
+        lanes = self._i[:m, _LANE]  # sorted
         first = lanes.searchsorted(lane, side="left")
         count = lanes.searchsorted(lane, side="right") - first
         total = int(count.sum())
-        if not total:
-            return slice(None)
+        if total <= _FEW_PAIRS:
+            return self._reacquired_few(now, key, speed, first, count)
+        # candidate pairs: existing tracks on the same road in the same direction
+        f = self._f[:m]
         new_idx = np.repeat(np.arange(len(lane)), count)
         offsets = np.arange(total) - np.repeat(np.cumsum(count) - count, count)
         old = np.repeat(first, count) + offsets
@@ -263,11 +268,26 @@ class Tracks:
         same = (np.abs(here - key[new_idx]) <= near) & (
             np.abs(old_speed - speed[new_idx]) <= similar
         )
-        if not same.any():
-            return slice(None)
-        keep = np.ones(total_rows, dtype=bool)
-        keep[old[same]] = False
-        return keep
+        gone: list[int] = old.compress(same).tolist()
+        return gone
+
+    def _reacquired_few(
+        self, now: float, key: FloatArray, speed: FloatArray, first: IntArray, count: IntArray
+    ) -> list[int]:
+        """``_reacquired`` for a handful of candidate pairs: the same arithmetic on Python
+        floats (IEEE doubles, as numpy's), without a dozen array calls to set the pairs up."""
+        gone: list[int] = []
+        for j in count.nonzero()[0].tolist():
+            new_key, new_speed = float(key[j]), float(speed[j])
+            similar = max(REACQUIRE_DV, REACQUIRE_DV_SHARE * new_speed)
+            start = int(first[j])
+            rows = self._f[start : start + int(count[j])].tolist()
+            for r, row in enumerate(rows, start):
+                here = row[_KEY0] + row[_VEL] * (now - row[_T0])
+                near = max(REACQUIRE_M, REACQUIRE_S * row[_SPEED])
+                if abs(here - new_key) <= near and abs(row[_SPEED] - new_speed) <= similar:
+                    gone.append(r)
+        return gone
 
     def at(self, now: float) -> FloatArray:
         """Each tracked road user's projected position on the key line."""

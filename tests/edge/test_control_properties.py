@@ -6,7 +6,7 @@ import dataclasses
 import os
 
 import numpy as np
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from edge.control import (
@@ -17,13 +17,15 @@ from edge.control import (
     NightParams,
     Override,
     PolicyParams,
+    PresenceParams,
     SensorCounts,
     SensorFault,
     SensorSpec,
     SiteSpec,
+    _presence,
 )
 from edge.control._clusters import ClusterTraffic
-from edge.control._presence import KeyLine
+from edge.control._presence import KeyLine, PresenceGeometry, Tracks
 from tests.edge.control_strategies import (
     LADDERS,
     NIGHT_T0,
@@ -354,3 +356,34 @@ def test_stay_band_is_exactly_the_ratios_that_keep_the_class(data: st.DataObject
         keeps = not adaptive or min(up, max(step, down)) == step
         in_band = bool(traffic._stay_lo[0] <= ratio < traffic._stay_hi[0])
         assert in_band == keeps, (ratio, step, adaptive)
+
+
+@FAST
+@given(data=st.data())
+def test_reacquisition_checked_in_python_or_numpy_alike(data: st.DataObject) -> None:
+    """A few (new count, existing track) pairs are checked with Python floats, many with
+    array passes: both must drop the same tracks and leave the same tables."""
+    site = data.draw(sites())
+    assume(len(site.sensors) > 0)
+    params = PresenceParams(track_s=60.0)
+    geometry = PresenceGeometry(site, params)
+    few, many = Tracks(track_s=60.0, geometry=geometry), Tracks(track_s=60.0, geometry=geometry)
+    now = NIGHT_T0
+    for _ in range(data.draw(st.integers(1, 12))):
+        now += data.draw(st.sampled_from([0.5, 1.0, 2.0, 5.0]))
+        k = data.draw(st.integers(1, 8))
+        sensor = np.array(data.draw(st.lists(st.integers(0, len(site.sensors) - 1),
+                                             min_size=k, max_size=k)), dtype=np.intp)  # fmt: skip
+        direction = np.array([data.draw(st.sampled_from([1, -1])) for _ in range(k)])
+        speed = np.array(
+            [data.draw(st.sampled_from([1.4, 5.5, 12.0, 13.9, 16.0])) for _ in range(k)]
+        )
+        for tracks, limit in ((few, 10**6), (many, -1)):
+            saved, _presence._FEW_PAIRS = _presence._FEW_PAIRS, limit
+            try:
+                tracks.add(now, sensor, direction, speed)
+            finally:
+                _presence._FEW_PAIRS = saved
+        assert few.size == many.size
+        np.testing.assert_array_equal(few._f[: few.size], many._f[: many.size])
+        np.testing.assert_array_equal(few._i[: few.size], many._i[: many.size])
