@@ -76,7 +76,9 @@ class DimmingController:
         self._boost_cmd = np.ones(n)  # the presence level clamped, times CLO
         self._boosted_cmd = np.ones(n)  # the larger of base_cmd and _boost_cmd
         self._boost_level: float | None = 1.0  # _boost_cmd's one value, when all lamps share it
-        self._boosted = np.zeros(n, dtype=bool)  # lamps boosted for a road user now
+        # 1.0 where a road user lights the lamp now, else 0.0 (a float, not a mask: numpy's
+        # where= paths run several times slower than a multiply and a maximum)
+        self._lit = np.zeros(n)
         self._base_stale = True
         self.target = np.ones(n)  # command target after layers, clamp and CLO
         self.boost_until = self._presence.boost_until
@@ -329,16 +331,20 @@ class DimmingController:
         )
         boosted = self._presence.follow(now) and night
         if boosted:
-            np.greater(self.boost_until, now, out=self._boosted)
+            np.greater(self.boost_until, now, out=self._lit)
         if self._active_profiles or self._overrides:
             self._layered_target(night, boosted)
+        elif boosted:
+            # Fast path: the clamped class level, raised where a road user is near (base_cmd
+            # >= 0, so the maximum leaves the unlit lamps at it).
+            lit = self._lit
+            if self._boost_level is None:
+                np.multiply(lit, self._boosted_cmd, out=lit)
+            elif self._boost_level != 1.0:  # one presence level for all: no array
+                np.multiply(lit, self._boost_level, out=lit)
+            np.maximum(self.base_cmd, lit, out=self.target)
         else:
-            # Fast path: the clamped class level, raised where a road user is near.
             np.copyto(self.target, self.base_cmd)
-            if boosted and self._boost_level is not None:  # one presence level: no array
-                np.maximum(self.target, self._boost_level, out=self.target, where=self._boosted)
-            elif boosted:
-                np.copyto(self.target, self._boosted_cmd, where=self._boosted)
 
         changed = (self._ramp(dt, night)).nonzero()[0]
         send = self._leases.due(now, changed, self.level, self.target)
@@ -376,8 +382,9 @@ class DimmingController:
             presence = np.minimum(self.params.presence.level, lamps.ceiling)
             np.maximum(presence, lo, out=self._boost_cmd)
             self._boost_cmd *= self._clo
-            low, high = self._boost_cmd.min(initial=0.0), self._boost_cmd.max(initial=0.0)
-            self._boost_level = float(high) if low == high else None
+            if self.n_lamps:
+                low, high = float(self._boost_cmd.min()), float(self._boost_cmd.max())
+                self._boost_level = high if low == high else None
         else:
             for k, sl in zip(clusters.tolist(), sel, strict=True):
                 self.base[sl] = self.cluster_level[k]
@@ -395,8 +402,9 @@ class DimmingController:
         tgt = self.target
         np.copyto(tgt, self.base)
         if night:
-            if boosted:
-                np.maximum(tgt, self.params.presence.level, out=tgt, where=self._boosted)
+            if boosted:  # tgt >= 0: the maximum leaves the unlit lamps as they are
+                lit = np.multiply(self._lit, self.params.presence.level, out=self._lit)
+                np.maximum(tgt, lit, out=tgt)
             for profile, sel in self._profiles:
                 if profile in self._active_profiles:
                     apply_op(tgt, sel, profile.op, profile.level)

@@ -112,8 +112,10 @@ def nights(
     targets = ["all", *(c.id for c in site.clusters), *site.lamps.ids[:5]]
     ticks = []
     t = 0.0
-    for _ in range(draw(st.integers(1, max_ticks))):
-        dt = draw(st.sampled_from([1.0, 1.0, 1.0, 0.5, 2.0, 7.0, 45.0]))
+    for n in range(draw(st.integers(1, max_ticks))):
+        # a long first tick can warm the flow window up, so that classes dim and presence
+        # boosts show above the class level
+        dt = draw(st.sampled_from([1.0, 1.0, 1.0, 0.5, 2.0, 7.0, 45.0] + [120.0, 900.0] * (n == 0)))
         t += dt
         obs: list[Observation] = []
         for _ in range(draw(st.integers(0, 3))):
