@@ -71,6 +71,10 @@ class DimmingController:
         self._max_cmd = float(np.max(lamps.ceiling * lamps.clo, initial=0.0))
         self.level = np.ones(n)
         self._next = np.empty(n)
+        # the two level buffers swap every step; a read-only view of each for the results
+        self._read_only = {id(a): a.view() for a in (self.level, self._next)}
+        for view in self._read_only.values():
+            view.flags.writeable = False
         self.base = np.ones(n)  # class level (light terms) before boost and layers
         self.base_cmd = np.ones(n)  # the same clamped to [floor, ceiling] and times CLO
         self._boost_cmd = np.ones(n)  # the presence level clamped, times CLO
@@ -350,15 +354,13 @@ class DimmingController:
         send = self._leases.due(now, changed, self.level, self.target)
         self.energy.levels_changed(now, changed, self.level)
         self._now = now
-        levels = self.level.view()
-        levels.flags.writeable = False
         return StepResult(
             now=now,
             night=night,
-            levels=levels,
+            levels=self._read_only[id(self.level)],
             send=send,
             send_levels=self.level[send],
-            send_seq=np.full(len(send), self._leases.step_seq, dtype=np.int64),
+            seq=self._leases.step_seq,
             lease_s=self.params.lease_s,
             events=tuple(events),
             cluster_wh=actual,

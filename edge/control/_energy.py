@@ -137,17 +137,22 @@ class EnergyLedger:
         """Add the interval just ended (at the power held during it); returns its Wh."""
         hours = dt / 3600.0
         actual: npt.NDArray[np.float64] = self.cluster_power * hours
-        standby: npt.NDArray[np.float64] = self._cluster_n * (self.curve.standby_w * hours)
-        full, sched = standby, standby.copy()
-        if night:
-            full = self._nominal_sum * (self.curve.fraction(1.0) * hours)
-            level = schedule_level(self._params.schedule, minute)
-            if level > 0:
-                sched = self._nominal_sum * (self.curve.fraction(level) * hours)
+        full = self._baseline_wh(1.0 if night else 0.0, hours)
+        sched = self._baseline_wh(
+            schedule_level(self._params.schedule, minute) if night else 0.0, hours
+        )
         self.energy_wh += actual
         self.baseline_full_wh += full
         self.baseline_schedule_wh += sched
         return actual, full, sched
+
+    def _baseline_wh(self, level: float, hours: float) -> npt.NDArray[np.float64]:
+        """Wh per cluster over ``hours`` with every lamp at ``level`` (0: off, on standby)."""
+        if level > 0:
+            lit: npt.NDArray[np.float64] = self._nominal_sum * (self.curve.fraction(level) * hours)
+            return lit
+        off: npt.NDArray[np.float64] = self._cluster_n * (self.curve.standby_w * hours)
+        return off
 
     def levels_changed(
         self, now: float, changed: npt.NDArray[np.intp], levels: npt.NDArray[np.float64]

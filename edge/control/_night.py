@@ -46,6 +46,7 @@ class NightClock:
         self._lux_at = -float("inf")
         self._lux_night = False
         self._local_cache: tuple[int, LocalTime] | None = None
+        self._sun_verdict: tuple[float, float, NightVerdict] | None = None  # valid [from, to)
 
     @property
     def params(self) -> NightParams:
@@ -98,7 +99,22 @@ class NightClock:
         """Night or day at ``now``: the lux sensor when configured and fresh, else the sun."""
         if self._p.mode == "lux" and now - self._lux_at <= self._p.lux_stale_s:
             return NightVerdict(self._lux_night, "lux", None, None, self._lux)
+        cached = self._sun_verdict
+        if cached is not None and cached[0] <= now < cached[1]:
+            return cached[2]
+        # The verdict holds for the rest of this minute (the local date, hence the sun
+        # times, cannot change within it) up to the next switch.
+        lo = (now // 60.0) * 60.0
+        hi = lo + 60.0
         on, off, polar_night = self.sun_times(self.local(now).date)
         if on is None or off is None:
-            return NightVerdict(polar_night, "polar", None, None)
-        return NightVerdict(now >= on or now < off, "sun", on, off)
+            verdict = NightVerdict(polar_night, "polar", None, None)
+        else:
+            verdict = NightVerdict(now >= on or now < off, "sun", on, off)
+            for switch in (on, off):
+                if switch <= now:
+                    lo = max(lo, switch)
+                else:
+                    hi = min(hi, switch)
+        self._sun_verdict = (lo, hi, verdict)
+        return verdict

@@ -32,13 +32,18 @@ class StepResult:
     levels: npt.NDArray[np.float64]
     send: npt.NDArray[np.intp]  # lamps whose lease goes out, each once, in no set order
     send_levels: npt.NDArray[np.float64]
-    send_seq: npt.NDArray[np.int64]
+    seq: int  # the seq of every lease this step sends
     lease_s: float
     events: tuple[Event, ...]
     cluster_wh: npt.NDArray[np.float64]
     baseline_full_wh: npt.NDArray[np.float64]
     baseline_schedule_wh: npt.NDArray[np.float64]
     power_w: float
+
+    @property
+    def send_seq(self) -> npt.NDArray[np.int64]:
+        """The seq of each lease in ``send`` (all the step's ``seq``)."""
+        return np.full(len(self.send), self.seq, dtype=np.int64)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

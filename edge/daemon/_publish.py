@@ -69,11 +69,9 @@ def lease_payloads(
 ) -> Iterator[tuple[str, bytes]]:
     """(topic, payload) for every lamp the step says needs its lease sent, in ``result.send``
     order, made one at a time (the publisher may stop early when the session is full)."""
-    lease = f"{result.lease_s:g}"
-    for j, lvl, seq in zip(
-        result.send.tolist(), result.send_levels.tolist(), result.send_seq.tolist(), strict=True
-    ):
-        payload = f'{{"v":1,"level":{lvl:.4f},"valid_for_s":{lease},"seq":{seq}}}'
+    tail = f',"valid_for_s":{result.lease_s:g},"seq":{result.seq}}}'
+    for j, lvl in zip(result.send.tolist(), result.send_levels.tolist(), strict=True):
+        payload = f'{{"v":1,"level":{lvl:.4f}{tail}'
         yield topics[j], payload.encode()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from edge.control import (
     SensorCounts,
     explain,
 )
+from edge.control._night import NightClock
 from edge.errors import UnknownIdError
 from edge.site import build_controller
 from tests.conftest import EXAMPLE
@@ -275,3 +277,25 @@ def test_dead_reckoning_lights_the_road_ahead_as_the_road_user_moves() -> None:
     # the car left the 300 m road after 30 s: the boost now runs out hold_s after that
     ex = explain(ctrl, "l8")
     assert ex.boost_until == pytest.approx(counted + 30 + params.presence.hold_s)
+
+
+def test_night_verdict_kept_between_switches_is_the_one_worked_out_afresh() -> None:
+    """The clock keeps its sun verdict until the minute ends or the lights switch; asked in
+    any order, on a switch, a hair either side of it and across midnight, it must answer as
+    a clock that has never been asked before."""
+    params = PolicyParams().night
+    on, off, _ = NightClock(params).sun_times(datetime(2026, 11, 28).date())
+    assert on is not None
+    assert off is not None
+    midnight = datetime(2026, 11, 29, tzinfo=ZoneInfo(params.timezone)).timestamp()
+    times = [
+        t + d
+        for t in (on, off, midnight)
+        for d in (-61.0, -60.0, -1.0, -1e-6, 0.0, 1e-6, 0.5, 1.0, 59.9, 60.0, 3600.0)
+    ]
+    fresh = {t: NightClock(params).verdict(t) for t in times}
+    for first in times:  # every ordered pair: what the first answer keeps must not leak
+        for t in times:
+            kept = NightClock(params)
+            kept.verdict(first)
+            assert kept.verdict(t) == fresh[t], (first, t)
