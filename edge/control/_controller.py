@@ -69,6 +69,8 @@ class DimmingController:
         self._floor_check = True
         # the highest command any lamp can get (targets are clamped to ceiling x CLO)
         self._max_cmd = float(np.max(lamps.ceiling * lamps.clo, initial=0.0))
+        # levels start at 1 and move toward targets in [0, _max_cmd]: all within [0, 1]?
+        self._unit_levels = self._max_cmd <= 1.0
         self.level = np.ones(n)
         self._next = np.empty(n)
         # the two level buffers swap every step; a read-only view of each for the results
@@ -351,8 +353,9 @@ class DimmingController:
             np.copyto(self.target, self.base_cmd)
 
         changed = (self._ramp(dt, night)).nonzero()[0]
-        send = self._leases.due(now, changed, self.level, self.target)
-        self.energy.levels_changed(now, changed, self.level)
+        new_levels = self.level.take(changed)
+        send = self._leases.due(now, changed, new_levels, self.level, self.target)
+        self.energy.levels_changed(now, changed, new_levels, self.level, self._unit_levels)
         self._now = now
         return StepResult(
             now=now,

@@ -14,6 +14,9 @@ from edge.control._spec import EnergyParams, LampTable
 __all__ = ["DriverCurve", "EnergyLedger", "schedule_level"]
 
 _RESYNC_STEPS = 600
+# Columns of the ledger's per-lamp rows.
+_POWER, _WH0, _NOMINAL, _CLUSTER = range(4)
+_COLUMNS = 4
 
 
 #: Levels are resolved to 1/4096 for power: finer than any driver (DALI has 254 steps),
@@ -45,24 +48,21 @@ class DriverCurve:
         levels: npt.NDArray[np.float64],
         nominal_w: npt.NDArray[np.floating[Any]],
         out: npt.NDArray[np.float64] | None = None,
+        unit: bool = False,
     ) -> npt.NDArray[np.float64]:
-        """Watts for each (level, nominal) pair; standby where the level rounds to 0."""
+        """Watts for each (level, nominal) pair; standby where the level rounds to 0.
+        ``unit``: the caller knows every level is within [0, 1] (no clamping needed)."""
         q = np.multiply(levels, CURVE_STEPS)
         q += 0.5
-        np.maximum(q, 0, out=q)  # ufuncs: np.clip's wrapper costs more than the work here
-        np.minimum(q, CURVE_STEPS, out=q)
+        if not unit:
+            np.maximum(q, 0, out=q)  # ufuncs: np.clip's wrapper costs more than the work here
+            np.minimum(q, CURVE_STEPS, out=q)
         idx = q.astype(np.intp)
         watts = np.take(self._per_nominal, idx, out=out)
         watts *= nominal_w
         if len(idx) and idx.min() == 0:  # off: the driver's standby draw (rare at night)
             watts[idx == 0] = self.standby_w
         return watts
-
-
-def _narrow_float(values: npt.NDArray[np.float64]) -> npt.NDArray[np.floating[Any]]:
-    """``values`` as float32 when that holds every one exactly (60 W, 42.5 W), else as is."""
-    narrow = values.astype(np.float32)
-    return narrow if np.array_equal(narrow, values) else values
 
 
 @functools.lru_cache(maxsize=64)
@@ -104,18 +104,18 @@ class EnergyLedger:
         self._nominal_sum: npt.NDArray[np.float64] = weights.astype(np.float64)
         # Per lamp, Wh drawn since start = _wh0 + power x (t - _t_ref) / 3600: a change of
         # power moves _wh0 so the total stays continuous, and only changed lamps are touched.
-        # A lamp's power and _wh0 sit side by side (one row), so updating both for the few
-        # lamps that changed touches one cache line per lamp, not two.
-        self._rows = np.zeros((len(lamps), 2))
-        self.power = self._rows[:, 0]
-        self._wh0 = self._rows[:, 1]
+        # All a changed lamp needs sits in one 32-byte row (power, _wh0, nominal W, cluster as
+        # a float, exact below 2**53), gathered and put back whole: at 100,000 lamps the
+        # gathers wait on memory, and one row costs about what one column does.
+        self._rows = np.zeros((len(lamps), _COLUMNS))
+        self._row_items = self._rows.view(f"V{8 * _COLUMNS}").reshape(-1)  # a row per item
+        self.power = self._rows[:, _POWER]
+        self._wh0 = self._rows[:, _WH0]
+        self._rows[:, _NOMINAL] = lamps.nominal_w
+        self._rows[:, _CLUSTER] = lamps.cluster
         self.curve.power_w(levels, lamps.nominal_w, out=self.power)
         self._t_ref = float(start)
         self._new_power = np.empty(len(lamps))
-        # The per-lamp columns the changed lamps are gathered from, in the narrowest type that
-        # holds them exactly (fewer bytes to fetch from memory at 100,000 lamps).
-        self._nominal_w = _narrow_float(lamps.nominal_w)
-        self._cluster = lamps.cluster.astype(np.min_scalar_type(max(n_clusters - 1, 0)))
         self._steps = 0
         self.cluster_power = np.zeros(n_clusters)
         self._resync(float(start))
@@ -155,9 +155,15 @@ class EnergyLedger:
         return off
 
     def levels_changed(
-        self, now: float, changed: npt.NDArray[np.intp], levels: npt.NDArray[np.float64]
+        self,
+        now: float,
+        changed: npt.NDArray[np.intp],
+        new_levels: npt.NDArray[np.float64],
+        levels: npt.NDArray[np.float64],
+        unit: bool = False,
     ) -> None:
-        """New power for the lamps whose level moved at ``now``."""
+        """New power for the lamps whose level moved at ``now`` (``changed``, their
+        ``new_levels``; ``levels`` of every lamp). ``unit``: every level is within [0, 1]."""
         self._steps += 1
         hours = (now - self._t_ref) / 3600.0
         if len(changed) > len(levels) // 2:
@@ -169,14 +175,15 @@ class EnergyLedger:
             self.power[:] = new
             self._resync(now)
         elif len(changed):
-            old = self.power.take(changed)
-            new = self.curve.power_w(levels.take(changed), self._nominal_w.take(changed))
-            self.power[changed] = new
-            old -= new
-            clusters = self._cluster.take(changed)
-            self.cluster_power -= np.bincount(clusters, old, len(self.cluster_power))
-            old *= hours
-            self._wh0[changed] += old
+            rows = self._row_items.take(changed).view(np.float64).reshape(-1, _COLUMNS)
+            new = self.curve.power_w(new_levels, rows[:, _NOMINAL], unit=unit)
+            delta = rows[:, _POWER] - new
+            clusters = rows[:, _CLUSTER].astype(np.intp)
+            self.cluster_power -= np.bincount(clusters, delta, len(self.cluster_power))
+            delta *= hours
+            rows[:, _WH0] += delta
+            rows[:, _POWER] = new
+            self._row_items.put(changed, rows.view(self._row_items.dtype).reshape(-1))
         if self._steps % _RESYNC_STEPS == 0:
             self._resync(now)  # exact re-sum now and then: incremental updates never drift
 

@@ -53,12 +53,13 @@ class LeaseBook:
         self,
         now: float,
         changed: npt.NDArray[np.intp],
+        new_levels: npt.NDArray[np.float64],
         level: npt.NDArray[np.float64],
         target: npt.NDArray[np.float64],
     ) -> npt.NDArray[np.intp]:
-        """Lamps whose setpoint must go out, marked sent: lease due or forced, or (of the
-        ``changed``) moved past the deadband or settled at the target. The due ones first
-        (in lamp order), then the others."""
+        """Lamps whose setpoint must go out, marked sent, in lamp order: lease due or forced,
+        or (of the ``changed``, now at ``new_levels``) moved past the deadband or settled at
+        the target."""
         due = self._due
         if self._force_all:
             due.fill(True)
@@ -68,17 +69,15 @@ class LeaseBook:
         if self._forced:
             due[np.concatenate(self._forced)] = True
             self._forced = []
-        send = due.nonzero()[0]  # sparse: a cheaper scan than one over every reason at once
         if len(changed):
-            new, sent = level[changed], self.last_sent[changed]
-            fresh = new != sent
-            moved = (np.abs(new - sent) >= self.deadband) & fresh
-            settled = (new == target[changed]) & fresh
-            # compress, not a boolean index: several times faster on a mask this mixed
-            extra = changed.compress(moved | settled)
-            extra = extra[~due[extra]]
-            if len(extra):
-                send = np.concatenate((send, extra))
+            new, sent = new_levels, self.last_sent.take(changed)
+            # moved past the deadband (a move past a positive one is a change; never sent:
+            # NaN, and due already)
+            go = np.abs(new - sent) >= self.deadband if self.deadband > 0 else new != sent
+            # settled: at the target, and not what was last sent
+            go |= (new == target.take(changed)) > (new == sent)
+            due[changed.compress(go)] = True  # compress: several times faster on a mixed mask
+        send = due.nonzero()[0]
         self.step_seq += 1
         self.last_sent[send] = level[send]
         self.next_refresh[send] = now + self._refresh_every[send]

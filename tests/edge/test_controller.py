@@ -20,6 +20,7 @@ from edge.control import (
     SensorCounts,
     explain,
 )
+from edge.control._leases import LeaseBook
 from edge.control._night import NightClock
 from edge.errors import UnknownIdError
 from edge.site import build_controller
@@ -154,6 +155,20 @@ def test_a_forced_refresh_sends_every_lease_once_and_keeps_the_schedule() -> Non
     assert (again.send_seq == ctrl.lease_seq).all()
     np.testing.assert_allclose(ctrl.last_sent_at, NIGHT_T0 + 3)
     assert len(ctrl.step(NIGHT_T0 + 4).send) == 0  # and not again at the next step
+
+
+def test_a_lamp_back_at_its_last_sent_level_is_not_sent_again() -> None:
+    """Moved less than the deadband and back to the level its node already has (settled at
+    the target, but nothing new to say): no lease until the refresh is due."""
+    book = LeaseBook(n=3, refresh_s=30.0, deadband=0.05, seq_base=0)
+    level, target, lamp0 = np.full(3, 0.5), np.full(3, 0.6), np.array([0])
+    assert book.due(0.0, np.arange(3), level.copy(), level, target).tolist() == [0, 1, 2]
+    level[0] = 0.52  # within the deadband, short of the target
+    assert book.due(1.0, lamp0, level[lamp0], level, target).tolist() == []
+    level[0], target[0] = 0.5, 0.5  # back where it was, which is now the target
+    assert book.due(2.0, lamp0, level[lamp0], level, target).tolist() == []
+    level[0], target[0] = 0.56, 0.56  # past the deadband: sent
+    assert book.due(3.0, lamp0, level[lamp0], level, target).tolist() == [0]
 
 
 def test_energy_savings_against_both_baselines() -> None:
