@@ -37,13 +37,16 @@ class PresenceBoost:
         self,
         now: float,
         sensors: IntArray,
-        direction: IntArray,
+        forward: npt.NDArray[np.bool_],
         counts: npt.NDArray[np.int64],
         mean_speed: npt.NDArray[np.float64],
     ) -> None:
-        """Road users counted at ``sensors`` travelling ``direction``: start their tracks."""
-        speeds = travel_speeds(counts, mean_speed, self.geometry.sensor_limit[sensors])
-        self.tracks.add(now, sensors, direction, speeds)
+        """Road users counted at ``sensors``, travelling forward or not: start their
+        tracks."""
+        speeds = travel_speeds(counts, mean_speed, sensors, self.geometry.sensor_limit)
+        which = sensors * 2
+        which += forward
+        self.tracks.add(now, which, speeds)
 
     def follow(self, now: float) -> bool:
         """Light the lamps around every tracked road user at ``now``; whether any lamp may

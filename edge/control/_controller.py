@@ -240,33 +240,36 @@ class DimmingController:
         """Every count of the tick at once: last seen, flow bins, presence boosts."""
         k = len(batch.sensors)
         if batch.index is not None:
-            sidx = batch.index
-            if k and sidx.max() >= self.n_sensors:
-                sidx = np.where(sidx < self.n_sensors, sidx, -1)
+            sidx = np.asarray(batch.index, dtype=np.intp)
         else:
             index = self.traffic.sensor_index
             sidx = np.fromiter((index.get(s, -1) for s in batch.sensors), np.intp, k)
-        fwd, bwd, mean = batch.forward, batch.backward, batch.mean_speed_mps
-        negative = k > 0 and min(sidx.min(), fwd.min(), bwd.min()) < 0
-        if negative or not (batch.interval_s > 0).all():
-            ok = (sidx >= 0) & (fwd.min(axis=1) >= 0) & (bwd.min(axis=1) >= 0)
+        moving = np.concatenate((batch.forward, batch.backward))  # both directions at once
+        mean = batch.mean_speed_mps
+        # one pass each: a negative index is a huge unsigned one
+        bad = k > 0 and (
+            sidx.view(np.uintp).max() >= self.n_sensors
+            or moving.min() < 0
+            or batch.interval_s.min() <= 0
+        )
+        if bad:
+            fwd, bwd = batch.forward, batch.backward
+            known = (sidx >= 0) & (sidx < self.n_sensors)
+            ok = known & (fwd.min(axis=1) >= 0) & (bwd.min(axis=1) >= 0)
             ok &= batch.interval_s > 0
             for j in (~ok).nonzero()[0].tolist():
-                why = "unknown sensor" if sidx[j] < 0 else "negative count or interval"
+                why = "unknown sensor" if not known[j] else "negative count or interval"
                 events.append(ev.rejected(now, batch.sensors[j], why))
-            sidx, fwd, bwd, mean = sidx[ok], fwd[ok], bwd[ok], mean[ok]
-        moving = np.concatenate((fwd, bwd))  # both directions of travel in one pass
-        per_row = moving.sum(axis=1)
-        k = len(sidx)
-        self.traffic.counted(now, sidx, (per_row[:k] + per_row[k:]).astype(np.float64))
+            sidx, mean = sidx[ok], mean[ok]
+            moving = np.concatenate((fwd[ok], bwd[ok]))
+            k = len(sidx)
+        per_row = moving.sum(axis=1, dtype=np.float64)
+        self.traffic.counted(now, sidx, per_row[:k] + per_row[k:])
         rows = per_row.nonzero()[0]
         if not len(rows):
             return
-        who = sidx[rows % k]
-        direction = np.where(rows < k, 1, -1)
-        self._presence.counted(
-            now, who, direction, moving[rows], np.concatenate((mean, mean))[rows]
-        )
+        at = rows % k
+        self._presence.counted(now, sidx[at], rows < k, moving[rows], mean[at])
 
     def _observe(self, now: float, obs: Observation, events: list[Event]) -> None:
         if isinstance(obs, SensorFault):

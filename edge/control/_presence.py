@@ -79,12 +79,14 @@ _KIND_SPEED = np.array([0.0 if k == "car" else DEFAULT_SPEED_MPS[k] for k in KIN
 
 
 def travel_speeds(
-    counts: npt.NDArray[np.int64], mean_speed: FloatArray, limit: FloatArray
+    counts: npt.NDArray[np.int64], mean_speed: FloatArray, sensors: IntArray, limits: FloatArray
 ) -> FloatArray:
     """Speed that sets each lead distance: the measured mean (when > 0), else the fastest
-    kind counted (cars at the speed limit, bikes 5.5 m/s, pedestrians 1.4 m/s)."""
+    kind counted (cars at the speed limit of the sensor's road, ``limits[sensors]``, bikes
+    5.5 m/s, pedestrians 1.4 m/s). Always > 0."""
     if mean_speed.min(initial=1.0) > 0:
         return mean_speed  # a radar gave every speed
+    limit = limits[sensors]
     per_kind = np.where(_KIND_SPEED[None, :] == 0.0, limit[:, None], _KIND_SPEED[None, :])
     seen = np.where(counts > 0, per_kind, 0.0).max(axis=1)
     seen = np.where(seen > 0, seen, limit)
@@ -157,8 +159,8 @@ class Tracks:
         self.track_s = track_s
         self._geo = geometry
         self.size = 0
-        self._f = np.zeros((64, 8))
-        self._i = np.zeros((64, 6), dtype=np.intp)
+        self._f, self._f_spare = np.zeros((64, 8)), np.zeros((64, 8))
+        self._i, self._i_spare = np.zeros((64, 6), dtype=np.intp), np.zeros((64, 6), np.intp)
         self._new_rows(geometry)
 
     def _new_rows(self, geo: PresenceGeometry) -> None:
@@ -170,15 +172,18 @@ class Tracks:
         sign = np.where(fwd, 1.0, -1.0)
         f = np.zeros((2 * s, 8))
         f[:, _KEY0] = geo.offset[cluster] + np.repeat(geo.sensor_pos, 2)
-        f[:, _VEL] = sign  # times the speed
         f[:, _KLO] = geo.offset[cluster]
         f[:, _KHI] = geo.offset[cluster] + geo.lengths[cluster]
         # the window: behind_m behind the road user, speed x lead_s ahead
         f[:, _DLO] = np.where(fwd, -p.behind_m, 0.0)
         f[:, _DHI] = np.where(fwd, 0.0, p.behind_m)
-        per_speed = np.zeros((2 * s, 2))  # added to (DLO, DHI) per m/s
-        per_speed[:, 0] = np.where(fwd, 0.0, -p.lead_s)
-        per_speed[:, 1] = np.where(fwd, p.lead_s, 0.0)
+        # what each m/s of the road user's speed adds to the row (0 where it adds nothing,
+        # and x + 0.0 == x): the speed itself, the velocity, the window's lead
+        per_speed = np.zeros((2 * s, 8))
+        per_speed[:, _SPEED] = 1.0
+        per_speed[:, _VEL] = sign
+        per_speed[:, _DLO] = np.where(fwd, 0.0, -p.lead_s)
+        per_speed[:, _DHI] = np.where(fwd, p.lead_s, 0.0)
         i = np.zeros((2 * s, 6), dtype=np.intp)
         i[:, _SENSOR] = np.repeat(np.arange(s), 2)
         i[:, _LANE] = cluster * 2 + fwd
@@ -195,45 +200,43 @@ class Tracks:
     def sensor(self) -> IntArray:
         return self._i[: self.size, _SENSOR]
 
-    def add(
-        self,
-        now: float,
-        sensor: IntArray,
-        direction: IntArray,
-        speed: FloatArray,
-    ) -> None:
-        """Start tracks at the counting sensors. A track already there (same road and
-        direction, projected within max(20 m, 2 s of its travel) of the sensor, speed within
-        max(2 m/s, 30 %)) is the same road user counted again: the new count replaces it."""
-        k, m = len(sensor), self.size
+    def add(self, now: float, which: IntArray, speed: FloatArray) -> None:
+        """Start tracks at counting sensors: ``which`` are template rows (2 x sensor + 1
+        travelling forward, + 0 backward), ``speed`` (> 0) their speeds. A track already
+        there (same road and direction, projected within max(20 m, 2 s of its travel) of the
+        sensor, speed within max(2 m/s, 30 %)) is the same road user counted again: the new
+        count replaces it."""
+        k, m = len(which), self.size
         self._reserve(m + k)
-        which = sensor * 2
-        which += direction > 0
-        f = self._row_f.take(which, axis=0)
+        f, i = self._f[m : m + k], self._i[m : m + k]
+        # (mode="clip": the indices are in range, and "raise" would buffer the output)
+        np.take(self._row_f, which, axis=0, out=f, mode="clip")
+        f += self._row_per_speed.take(which, axis=0) * speed.reshape(-1, 1)
         f[:, _T0] = now
-        f[:, _SPEED] = speed
-        f[:, _VEL] *= speed
-        f[:, _DLO : _DHI + 1] += self._row_per_speed.take(which, axis=0) * np.maximum(
-            speed, 0.0
-        ).reshape(-1, 1)
-        i = self._row_i.take(which, axis=0)
-        self._f[m : m + k], self._i[m : m + k] = f, i
-        key, lane = f[:, _KEY0], i[:, _LANE]
+        np.take(self._row_i, which, axis=0, out=i, mode="clip")
         # The tracks kept (all but those re-acquired) and the new ones, in lane order (road,
         # then direction), in one pass over the tables: re-acquisition finds a lane's tracks
         # without sorting, and the windows' searches walk the key line in order. A stable
         # sort of sorted tracks plus a few new ones is nearly linear.
-        gone = self._reacquired(now, key, lane, speed) if m else []
+        gone = self._reacquired(now, f[:, _KEY0], i[:, _LANE], speed) if m else []
+        lanes = self._i[:, _LANE]
         if gone:
             keep = np.ones(m + k, dtype=bool)
             keep[gone] = False
             rows = keep.nonzero()[0]
-            order = rows[np.argsort(self._i[:, _LANE].take(rows), kind="stable")]
+            self._reorder(rows[np.argsort(lanes.take(rows), kind="stable")])
         else:
-            order = np.argsort(self._i[: m + k, _LANE], kind="stable")
-        self.size = len(order)
-        self._f[: self.size] = self._f.take(order, axis=0)  # whole rows: a memcpy per row
-        self._i[: self.size] = self._i.take(order, axis=0)
+            self._reorder(np.argsort(lanes[: m + k], kind="stable"))
+
+    def _reorder(self, rows: IntArray) -> None:
+        """Keep these rows of the tables, in this order (whole rows, into the spare tables,
+        which then take the place of the current ones)."""
+        size = len(rows)
+        np.take(self._f, rows, axis=0, out=self._f_spare[:size], mode="clip")
+        np.take(self._i, rows, axis=0, out=self._i_spare[:size], mode="clip")
+        self._f, self._f_spare = self._f_spare, self._f
+        self._i, self._i_spare = self._i_spare, self._i
+        self.size = size
 
     def _reserve(self, size: int) -> None:
         cap = len(self._f)
@@ -243,6 +246,7 @@ class Tracks:
         f, i = np.zeros((cap, self._f.shape[1])), np.zeros((cap, self._i.shape[1]), dtype=np.intp)
         f[: self.size], i[: self.size] = self._f[: self.size], self._i[: self.size]
         self._f, self._i = f, i
+        self._f_spare, self._i_spare = np.zeros_like(f), np.zeros_like(i)
 
     def _reacquired(
         self, now: float, key: FloatArray, lane: IntArray, speed: FloatArray
@@ -305,15 +309,9 @@ class Tracks:
         keep &= at >= f[:, _KLO]
         keep &= at <= f[:, _KHI]
         if not keep.all():
-            self._keep(keep)
+            self._reorder(keep.nonzero()[0])  # whole rows (a mask copies slower)
             at = at.compress(keep)
         return at
-
-    def _keep(self, keep: npt.NDArray[np.bool_]) -> None:
-        rows = keep.nonzero()[0]
-        self._f[: len(rows)] = self._f.take(rows, axis=0)  # whole rows (a mask copies slower)
-        self._i[: len(rows)] = self._i.take(rows, axis=0)
-        self.size = len(rows)
 
     def windows(self, at: FloatArray) -> tuple[IntArray, IntArray]:
         """[lo, hi) positions in lamp order of the lamps to light for each track at ``at``.

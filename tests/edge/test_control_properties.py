@@ -381,7 +381,7 @@ def test_reacquisition_checked_in_python_or_numpy_alike(data: st.DataObject) -> 
         for tracks, limit in ((few, 10**6), (many, -1)):
             saved, _presence._FEW_PAIRS = _presence._FEW_PAIRS, limit
             try:
-                tracks.add(now, sensor, direction, speed)
+                tracks.add(now, sensor * 2 + (direction > 0), speed)
             finally:
                 _presence._FEW_PAIRS = saved
         assert few.size == many.size

@@ -11,6 +11,7 @@ import pytest
 
 from edge.config import load_config
 from edge.control import (
+    CountsBatch,
     DimmingController,
     LampReport,
     Override,
@@ -169,6 +170,30 @@ def test_a_lamp_back_at_its_last_sent_level_is_not_sent_again() -> None:
     assert book.due(2.0, lamp0, level[lamp0], level, target).tolist() == []
     level[0], target[0] = 0.56, 0.56  # past the deadband: sent
     assert book.due(3.0, lamp0, level[lamp0], level, target).tolist() == [0]
+
+
+def test_bad_rows_of_a_counts_batch_are_rejected_by_name_and_the_rest_counted() -> None:
+    ctrl = DimmingController(site=small_site(), params=PARAMS, start=NIGHT_T0)
+    fwd = np.array([[2, 0, 0], [1, 0, 0], [-1, 0, 0], [1, 0, 0], [0, 0, 0]], dtype=np.int64)
+    batch = CountsBatch(
+        sensors=("west", "ghost", "east", "east", "bad-index"),
+        interval_s=np.array([10.0, 10.0, 10.0, 0.0, 10.0]),
+        forward=fwd,
+        backward=np.zeros_like(fwd),
+        mean_speed_mps=np.full(5, 13.9),
+        index=np.array([0, -1, 1, 1, 7]),  # as an ingest resolved them: -1 and 7 unknown
+    )
+    r = ctrl.step(NIGHT_T0 + 1, [batch])
+    rejected = [(e.subject, e.data["reason"]) for e in r.events if e.kind == "rejected"]
+    assert rejected == [
+        ("ghost", "unknown sensor"),
+        ("east", "negative count or interval"),
+        ("east", "negative count or interval"),
+        ("bad-index", "unknown sensor"),
+    ]
+    assert ctrl.traffic.flows.totals.tolist() == [2.0, 0.0]  # west's two road users only
+    assert ctrl.traffic.last_seen.tolist() == [NIGHT_T0 + 1, NIGHT_T0]
+    assert ctrl._presence.tracks.size == 1  # one track: west, forward, for both road users
 
 
 def test_energy_savings_against_both_baselines() -> None:
