@@ -7,6 +7,7 @@ keeps its light for ``hold_s`` after the last tick it was in a window.
 
 from __future__ import annotations
 
+import collections
 import math
 
 import numpy as np
@@ -29,9 +30,16 @@ class PresenceBoost:
         self.geometry = PresenceGeometry(site, params)
         self.tracks = Tracks(track_s=params.track_s, geometry=self.geometry)
         self.boost_until = np.full(n, -math.inf)
-        self.boost_sensor = np.full(n, -1, dtype=np.intp)
         self.lit_at = -math.inf  # the last tick that lit lamps for tracked road users
         self._latest = -math.inf  # the latest boost_until set so far
+        # Which sensor's road user lit a lamp matters only to explain, so it is not kept per
+        # lamp: each lighting tick's windows are kept while their hold lasts, and the sensor
+        # is found from them on demand (``sensor_of``).
+        self._held: collections.deque[tuple[float, IntArray, IntArray, IntArray]] = (
+            collections.deque()
+        )  # (until, window starts, window ends, sensors), oldest first
+        self._rank = np.empty(n, dtype=np.intp)  # each lamp's place on the key line
+        self._rank[self.geometry.order] = np.arange(n)
 
     def counted(
         self,
@@ -55,13 +63,29 @@ class PresenceBoost:
         if tr.size:
             at = tr.expire(now)
             if tr.size:
-                lamps, sensors = tr.lit(at)
+                lo, hi = tr.windows(at)
                 until = now + self.params.hold_s
-                self.boost_until[lamps] = until
-                self.boost_sensor[lamps] = sensors
+                self.boost_until[tr.lamps_in(lo, hi)] = until
+                self._held.append((until, lo, hi, tr.sensor.copy()))
                 self.lit_at = now
                 self._latest = max(self._latest, until)
+        while self._held and self._held[0][0] <= now:
+            self._held.popleft()  # its hold is over
         return self._latest > now
+
+    def sensor_of(self, lamp: int, now: float) -> int:
+        """The sensor whose road user keeps ``lamp`` boosted at ``now`` (-1: none). The
+        lamp's hold began at the last tick a window held it; of that tick's windows holding
+        it, the last one set it."""
+        until = float(self.boost_until[lamp])
+        if until <= now:
+            return -1
+        place = int(self._rank[lamp])
+        for held_until, lo, hi, sensors in reversed(self._held):
+            if held_until == until:
+                holding = ((lo <= place) & (place < hi)).nonzero()[0]
+                return int(sensors[holding[-1]]) if len(holding) else -1
+        return -1
 
     def held_by_track(self, lamp: int, now: float) -> bool:
         """Whether a tracked road user lit ``lamp`` at ``now`` (its hold has not begun)."""

@@ -88,7 +88,6 @@ class DimmingController:
         self._base_stale = True
         self.target = np.ones(n)  # command target after layers, clamp and CLO
         self.boost_until = self._presence.boost_until
-        self.boost_sensor = self._presence.boost_sensor
         self._leases = LeaseBook(
             n=n, refresh_s=params.lease_refresh_s, deadband=params.deadband, seq_base=seq_base
         )

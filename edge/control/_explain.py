@@ -46,7 +46,7 @@ def explain(ctrl: DimmingController, lamp_id: str) -> Explanation:
         if problem:
             reasons.append(f"sensor {ctrl.site.sensors[si].id} {problem}")
     boost = night and bool(ctrl.boost_until[i] > now)
-    sensor_idx = int(ctrl.boost_sensor[i])
+    sensor_idx = ctrl._presence.sensor_of(i, now)
     value = class_level if night else ctrl.params.night.day_level
     if boost:
         value = max(value, ctrl.params.presence.level)

@@ -339,20 +339,16 @@ class Tracks:
         np.minimum(hi, ce, out=hi)
         return lo, hi
 
-    def lit(self, at: FloatArray) -> tuple[IntArray, IntArray]:
-        """The lamps (indices) in the tracks' windows, and the sensor of the track lighting
-        each (a lamp in several windows appears once per window)."""
-        lo, hi = self.windows(at)
+    def lamps_in(self, lo: IntArray, hi: IntArray) -> IntArray:
+        """The lamps (indices) in the windows [lo, hi) of positions in lamp order (a lamp in
+        several windows appears once per window)."""
         lengths = hi - lo
         total = int(lengths.sum())
         if total == 0:
-            empty = np.zeros(0, dtype=np.intp)
-            return empty, empty
+            return np.zeros(0, dtype=np.intp)
         ends = np.cumsum(lengths)
         ends -= lengths  # each window's first slot in the output
-        lo -= ends
         pos = np.arange(total)
-        pos += np.repeat(lo, lengths)
+        pos += np.repeat(lo - ends, lengths)
         geo = self._geo
-        lamps = pos if geo.identity else geo.order.take(pos)
-        return lamps, np.repeat(self.sensor, lengths)
+        return pos if geo.identity else geo.order.take(pos)

@@ -387,3 +387,31 @@ def test_reacquisition_checked_in_python_or_numpy_alike(data: st.DataObject) -> 
         assert few.size == many.size
         np.testing.assert_array_equal(few._f[: few.size], many._f[: many.size])
         np.testing.assert_array_equal(few._i[: few.size], many._i[: many.size])
+
+
+@FAST
+@given(data=st.data())
+def test_boost_sensor_found_on_demand_is_the_one_a_per_lamp_record_would_hold(
+    data: st.DataObject,
+) -> None:
+    """Explain's boost sensor comes from the lighting ticks' windows kept while their hold
+    lasts; it must be what writing each tick's sensors into a per-lamp array (the last
+    window wins) would hold, for every boosted lamp at every tick."""
+    site = data.draw(sites())
+    params = data.draw(policies())
+    ticks = _no_layers(data.draw(nights(site)))
+    ctrl = DimmingController(site=site, params=params, start=NIGHT_T0)
+    presence = ctrl._presence
+    record = np.full(len(site.lamps), -1)
+    t = NIGHT_T0
+    for tick in ticks:
+        t += tick.dt
+        ctrl.step(t, tick.observations)
+        if presence.lit_at == t:  # this tick lit lamps: its windows are the newest kept
+            _, lo, hi, sensors = presence._held[-1]
+            lamps = presence.tracks.lamps_in(lo, hi)
+            record[lamps] = np.repeat(sensors, hi - lo)
+        for lamp in np.flatnonzero(presence.boost_until > t).tolist():
+            assert presence.sensor_of(lamp, t) == record[lamp], (t, lamp)
+        for lamp in np.flatnonzero(presence.boost_until <= t).tolist():
+            assert presence.sensor_of(lamp, t) == -1
