@@ -62,9 +62,8 @@ class KeyLine:
             return found
         b = np.subtract(queries, self._base)
         b *= self._scale
-        np.maximum(b, 0, out=b)  # ufuncs: np.clip's wrapper costs more than the work here
-        np.minimum(b, self._top, out=b)
-        idx = table.take(b.astype(np.intp))
+        np.minimum(b, self._top, out=b)  # below 0 (or NaN): clipped to bucket 0 by the take
+        idx = table.take(b.astype(np.intp), mode="clip")
         padded = self._padded
         for _ in range(self._steps):
             idx += padded.take(idx) < queries
