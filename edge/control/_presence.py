@@ -80,16 +80,18 @@ _KIND_SPEED = np.array([0.0 if k == "car" else DEFAULT_SPEED_MPS[k] for k in KIN
 def travel_speeds(
     counts: npt.NDArray[np.int64], mean_speed: FloatArray, sensors: IntArray, limits: FloatArray
 ) -> FloatArray:
-    """Speed that sets each lead distance: the measured mean (when > 0), else the fastest
-    kind counted (cars at the speed limit of the sensor's road, ``limits[sensors]``, bikes
-    5.5 m/s, pedestrians 1.4 m/s). Always > 0."""
-    if mean_speed.min(initial=1.0) > 0:
+    """Speed that sets each lead distance: the measured mean (when > 0 and finite), else the
+    fastest kind counted (cars at the speed limit of the sensor's road, ``limits[sensors]``,
+    bikes 5.5 m/s, pedestrians 1.4 m/s). Always > 0 and finite: an infinite mean would put
+    the road user off its road at once (and a NaN anywhere)."""
+    if mean_speed.min(initial=1.0) > 0 and mean_speed.max(initial=1.0) < np.inf:
         return mean_speed  # a radar gave every speed
     limit = limits[sensors]
     per_kind = np.where(_KIND_SPEED[None, :] == 0.0, limit[:, None], _KIND_SPEED[None, :])
     seen = np.where(counts > 0, per_kind, 0.0).max(axis=1)
     seen = np.where(seen > 0, seen, limit)
-    speeds: FloatArray = np.where(mean_speed > 0, mean_speed, seen)
+    measured = (mean_speed > 0) & (mean_speed < np.inf)
+    speeds: FloatArray = np.where(measured, mean_speed, seen)
     return speeds
 
 

@@ -116,7 +116,7 @@ class ReferenceController:
         self, now: float, s: _Sensor, direction: int, counts: tuple[int, ...], mean: float | None
     ) -> None:
         limit = self.site.clusters[s.cluster].speed_limit_mps
-        if mean is not None and mean > 0:
+        if mean is not None and 0 < mean < math.inf:
             speed = mean
         else:
             seen = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -194,6 +195,23 @@ def test_bad_rows_of_a_counts_batch_are_rejected_by_name_and_the_rest_counted() 
     assert ctrl.traffic.flows.totals.tolist() == [2.0, 0.0]  # west's two road users only
     assert ctrl.traffic.last_seen.tolist() == [NIGHT_T0 + 1, NIGHT_T0]
     assert ctrl._presence.tracks.size == 1  # one track: west, forward, for both road users
+
+
+@pytest.mark.parametrize("bad", [math.inf, math.nan, -3.0, 0.0])
+def test_a_mean_speed_that_is_no_speed_counts_as_unknown(bad: float) -> None:
+    """A radar's mean speed of inf, NaN, below or at 0: the road user is lit as one of
+    unknown speed (a car at the speed limit), not dropped (inf once put it off the road)."""
+    lit = []
+    for speed in (bad, None):
+        params = dataclasses.replace(PARAMS, flow_window_s=60.0, flow_bins=6)
+        ctrl = DimmingController(site=small_site(), params=params, start=NIGHT_T0)
+        for t in range(1, 91):  # warm: the class dims, so the boost shows
+            ctrl.step(NIGHT_T0 + t, [_keepalive("west"), _keepalive("east")])
+        ctrl.step(NIGHT_T0 + 91, [_cars("west", 1, speed=speed), _keepalive("east")])
+        assert ctrl._presence.tracks.size == 1
+        lit.append(np.flatnonzero(ctrl.target == 1.0).tolist())
+    assert lit[0] == lit[1]
+    assert len(lit[0]) >= 3
 
 
 def test_energy_savings_against_both_baselines() -> None:
