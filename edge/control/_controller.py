@@ -16,6 +16,7 @@ import numpy.typing as npt
 from edge.control import _events as ev
 from edge.control._boost import PresenceBoost
 from edge.control._clusters import ClusterTraffic
+from edge.control._counts import ingest_counts
 from edge.control._energy import EnergyLedger
 from edge.control._index import SiteIndex
 from edge.control._inputs import (
@@ -28,7 +29,7 @@ from edge.control._inputs import (
     SensorCounts,
     SensorFault,
 )
-from edge.control._layers import Selection, apply_op
+from edge.control._layers import Layers
 from edge.control._leases import LeaseBook
 from edge.control._night import NightClock, NightVerdict
 from edge.control._result import Event, StepResult
@@ -64,9 +65,7 @@ class DimmingController:
         # Per-lamp state. Nodes power on at full, so the controller starts there too.
         self._clo = lamps.clo
         self._has_clo = bool(np.any(lamps.clo != 1.0))
-        self._floor_eff = lamps.floor.copy()  # the night floor, 0 where an allow_dark layer is
-        self._floor_cmd = lamps.floor * lamps.clo
-        self._floor_check = True
+        self._floor_check = True  # lamps below their night floor go straight to it
         # the highest command any lamp can get (targets are clamped to ceiling x CLO)
         self._max_cmd = float(np.max(lamps.ceiling * lamps.clo, initial=0.0))
         # levels start at 1 and move toward targets in [0, _max_cmd]: all within [0, 1]?
@@ -101,12 +100,11 @@ class DimmingController:
         # Scratch buffers, reused every step.
         self._changed_mask = np.empty(n, dtype=bool)
         self._upper = np.empty(n)
-        # Layers.
-        self._profiles: list[tuple[Profile, Selection]] = [
-            (p, self._index.select(p.target)) for p in profiles
-        ]
-        self._overrides: dict[str, tuple[Override, Selection]] = {}
-        self._active_profiles: list[Profile] = []
+        self.layers = Layers(
+            floor=lamps.floor,
+            clo=lamps.clo,
+            profiles=[(p, self._index.select(p.target)) for p in profiles],
+        )
         self.night: bool | None = None
         self.verdict: NightVerdict | None = None
 
@@ -179,36 +177,31 @@ class DimmingController:
     # --------------------------------------------------------------- overrides
     @property
     def overrides(self) -> list[Override]:
-        return [o for o, _ in self._overrides.values()]
+        return [o for o, _ in self.layers.overrides.values()]
 
     @property
     def profiles(self) -> list[Profile]:
-        return [p for p, _ in self._profiles]
+        return [p for p, _ in self.layers.profiles]
 
     @property
     def active_profiles(self) -> list[Profile]:
-        return list(self._active_profiles)
+        return list(self.layers.active)
 
     def add_override(self, override: Override) -> None:
         """Add (or replace, by id) a manual layer. Unknown targets raise UnknownIdError."""
-        self._overrides[override.id] = (override, self._index.select(override.target))
-        self._refresh_floor()
+        self.layers.add(override, self._index.select(override.target))
+        self._floors_moved()
 
     def clear_override(self, key: str) -> list[Override]:
         """Remove overrides by id, or every override on a target; returns what was removed."""
-        gone = [o for o, _ in self._overrides.values() if key in (o.id, o.target)]
-        for o in gone:
-            del self._overrides[o.id]
+        gone = self.layers.clear(key)
         if gone:
-            self._refresh_floor()
+            self._floors_moved()
         return gone
 
-    def _refresh_floor(self) -> None:
-        np.copyto(self._floor_eff, self.site.lamps.floor)
-        for o, sel in self._overrides.values():
-            if o.allow_dark and o.op in ("set", "min"):
-                apply_op(self._floor_eff, sel, "min", 0.0)
-        np.multiply(self._floor_eff, self._clo, out=self._floor_cmd)
+    def _floors_moved(self) -> None:
+        """An allow-dark layer came or went: the clamped class levels and the floor check
+        follow at the next step."""
         self._floor_check = True
         self._base_stale = True
 
@@ -235,41 +228,6 @@ class DimmingController:
         return self.energy.lamp_wh(self._now if now is None else now)
 
     # ------------------------------------------------------------ observations
-    def _ingest_counts(self, now: float, batch: CountsBatch, events: list[Event]) -> None:
-        """Every count of the tick at once: last seen, flow bins, presence boosts."""
-        k = len(batch.sensors)
-        if batch.index is not None:
-            sidx = np.asarray(batch.index, dtype=np.intp)
-        else:
-            index = self.traffic.sensor_index
-            sidx = np.fromiter((index.get(s, -1) for s in batch.sensors), np.intp, k)
-        moving = np.concatenate((batch.forward, batch.backward))  # both directions at once
-        mean = batch.mean_speed_mps
-        # one pass each: a negative index is a huge unsigned one
-        bad = k > 0 and (
-            sidx.view(np.uintp).max() >= self.n_sensors
-            or moving.min() < 0
-            or batch.interval_s.min() <= 0
-        )
-        if bad:
-            fwd, bwd = batch.forward, batch.backward
-            known = (sidx >= 0) & (sidx < self.n_sensors)
-            ok = known & (fwd.min(axis=1) >= 0) & (bwd.min(axis=1) >= 0)
-            ok &= batch.interval_s > 0
-            for j in (~ok).nonzero()[0].tolist():
-                why = "unknown sensor" if not known[j] else "negative count or interval"
-                events.append(ev.rejected(now, batch.sensors[j], why))
-            sidx, mean = sidx[ok], mean[ok]
-            moving = np.concatenate((fwd[ok], bwd[ok]))
-            k = len(sidx)
-        per_row = moving.sum(axis=1, dtype=np.float64)
-        self.traffic.counted(now, sidx, per_row[:k] + per_row[k:])
-        rows = per_row.nonzero()[0]
-        if not len(rows):
-            return
-        at = rows % k
-        self._presence.counted(now, sidx[at], rows < k, moving[rows], mean[at])
-
     def _observe(self, now: float, obs: Observation, events: list[Event]) -> None:
         if isinstance(obs, SensorFault):
             i = self.traffic.sensor_index.get(obs.sensor)
@@ -312,11 +270,11 @@ class DimmingController:
             if type(obs) is SensorCounts:
                 counts.append(obs)
             elif type(obs) is CountsBatch:
-                self._ingest_counts(now, obs, events)
+                ingest_counts(now, obs, self.traffic, self._presence, events)
             else:
                 self._observe(now, obs, events)
         if counts:
-            self._ingest_counts(now, CountsBatch.of(counts), events)
+            ingest_counts(now, CountsBatch.of(counts), self.traffic, self._presence, events)
 
         verdict = self._clock.verdict(now)
         night = verdict.night
@@ -327,20 +285,20 @@ class DimmingController:
             self._floor_check = True
         self.night, self.verdict = night, verdict
         moved_clusters = self.traffic.update(now, events)
-        self._expire_overrides(now, events)
+        for o in self.layers.expire(now):
+            events.append(ev.override_expired(now, o))
+            self._floors_moved()
 
         if rebuild or self._base_stale:
             self._rebuild_base(night, None)
         elif night and len(moved_clusters):
             self._rebuild_base(night, moved_clusters)
         local = self._clock.local(now)
-        self._active_profiles = (
-            [p for p, _ in self._profiles if p.active(local.minute, local.weekday)] if night else []
-        )
+        self.layers.activate(night, local.minute, local.weekday)
         boosted = self._presence.follow(now) and night
         if boosted:
             np.greater(self.boost_until, now, out=self._lit)
-        if self._active_profiles or self._overrides:
+        if self.layers:
             self._layered_target(night, boosted)
         elif boosted:
             # Fast path: the clamped class level, raised where a road user is near (base_cmd
@@ -380,7 +338,7 @@ class DimmingController:
         lamps = self.site.lamps
         everything = [slice(0, self.n_lamps)]
         sel = everything if clusters is None else [self.cluster_slice(k) for k in clusters]
-        lo = self._floor_eff if night else np.zeros(self.n_lamps)
+        lo = self.layers.floor_eff if night else np.zeros(self.n_lamps)
         if clusters is None:
             if night:
                 np.take(self.cluster_level, lamps.cluster, out=self.base)
@@ -412,25 +370,14 @@ class DimmingController:
             if boosted:  # tgt >= 0: the maximum leaves the unlit lamps as they are
                 lit = np.multiply(self._lit, self.params.presence.level, out=self._lit)
                 np.maximum(tgt, lit, out=tgt)
-            for profile, sel in self._profiles:
-                if profile in self._active_profiles:
-                    apply_op(tgt, sel, profile.op, profile.level)
+            self.layers.apply_profiles(tgt)
             for k in self.cluster_failsafe.nonzero()[0].tolist():
                 tgt[self.cluster_slice(k)] = 1.0
-        for o, sel in self._overrides.values():
-            apply_op(tgt, sel, o.op, o.level)
+        self.layers.apply_overrides(tgt)
         np.minimum(tgt, self.site.lamps.ceiling, out=tgt)
-        np.maximum(tgt, self._floor_eff if night else 0.0, out=tgt)
+        np.maximum(tgt, self.layers.floor_eff if night else 0.0, out=tgt)
         if self._has_clo:
             np.multiply(tgt, self._clo, out=tgt)
-
-    def _expire_overrides(self, now: float, events: list[Event]) -> None:
-        expired = [o for o, _ in self._overrides.values() if o.expires_at <= now]
-        for o in expired:
-            del self._overrides[o.id]
-            events.append(ev.override_expired(now, o))
-        if expired:
-            self._refresh_floor()
 
     def _ramp(self, dt: float, night: bool) -> npt.NDArray[np.bool_]:
         """Move levels toward the target within the ramp rates; returns which lamps moved."""
@@ -447,7 +394,7 @@ class DimmingController:
         if night and self._floor_check:
             # Safety over comfort: a lamp below its night floor (dusk, a lifted allow-dark
             # override) goes straight to the floor rather than ramping up to it.
-            np.maximum(nxt, self._floor_cmd, out=nxt)
+            np.maximum(nxt, self.layers.floor_cmd, out=nxt)
             self._floor_check = False
         changed = self._changed_mask
         np.not_equal(nxt, level, out=changed)

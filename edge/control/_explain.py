@@ -53,8 +53,8 @@ def explain(ctrl: DimmingController, lamp_id: str) -> Explanation:
     adaptive = value
     layers: list[LayerEffect] = []
     if night:
-        for profile, sel in ctrl._profiles:
-            if profile in ctrl._active_profiles and _selected(sel, i):
+        for profile, sel in ctrl.layers.profiles:
+            if profile in ctrl.layers.active and _selected(sel, i):
                 after = op_scalar(profile.op, value, profile.level)
                 layers.append(
                     LayerEffect(kind="profile", id=profile.id, op=profile.op,
@@ -63,13 +63,13 @@ def explain(ctrl: DimmingController, lamp_id: str) -> Explanation:
                 value = after
         if failsafe:
             value = 1.0
-    for o, sel in ctrl._overrides.values():
+    for o, sel in ctrl.layers.overrides.values():
         if _selected(sel, i):
             after = op_scalar(o.op, value, o.level)
             layers.append(LayerEffect(kind="override", id=o.id, op=o.op, level=o.level,
                                       before=value, after=after))  # fmt: skip
             value = after
-    floor = float(ctrl._floor_eff[i]) if night else 0.0
+    floor = float(ctrl.layers.floor_eff[i]) if night else 0.0
     ceiling = float(lamps.ceiling[i])
     clamped = max(min(value, ceiling), floor)
     thresholds = ctrl.params.class_thresholds

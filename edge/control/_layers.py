@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Selection", "apply_op", "op_scalar"]
+from edge.control._inputs import Override, Profile
+
+__all__ = ["Layers", "Selection", "apply_op", "op_scalar"]
 
 #: Which lamps a layer touches: None for all, a slice for a cluster, an index array for lamps.
 Selection = slice | npt.NDArray[np.intp] | None
@@ -37,3 +39,69 @@ def apply_op(target: npt.NDArray[np.float64], sel: Selection, op: str, level: fl
         target[sel] = np.maximum(target[sel], level)
     else:
         target[sel] = np.minimum(target[sel], level)
+
+
+class Layers:
+    """The profiles and overrides over a street's lamps, which profiles are active, and the
+    night floor they leave (``floor_eff``: the lamps' floors, 0 where an allow-dark Set or
+    Min override is; ``floor_cmd``: the same times CLO, in command terms)."""
+
+    def __init__(
+        self,
+        *,
+        floor: npt.NDArray[np.float64],
+        clo: npt.NDArray[np.float64],
+        profiles: list[tuple[Profile, Selection]],
+    ) -> None:
+        self.profiles = profiles
+        self.overrides: dict[str, tuple[Override, Selection]] = {}
+        self.active: list[Profile] = []
+        self._floor, self._clo = floor, clo
+        self.floor_eff = floor.copy()
+        self.floor_cmd = floor * clo
+
+    def __bool__(self) -> bool:
+        """Whether any layer applies now (an active profile or any override)."""
+        return bool(self.active or self.overrides)
+
+    def activate(self, night: bool, minute: int, weekday: int) -> None:
+        """The profiles active at this minute of the local week (none by day)."""
+        self.active = [p for p, _ in self.profiles if p.active(minute, weekday)] if night else []
+
+    def add(self, override: Override, sel: Selection) -> None:
+        """Add (or replace, by id) an override on the selected lamps."""
+        self.overrides[override.id] = (override, sel)
+        self._refresh_floor()
+
+    def clear(self, key: str) -> list[Override]:
+        """Remove overrides by id, or every override on a target; returns what was removed."""
+        return self._remove([o for o, _ in self.overrides.values() if key in (o.id, o.target)])
+
+    def expire(self, now: float) -> list[Override]:
+        """Remove the overrides that have expired at ``now``; returns them."""
+        return self._remove([o for o, _ in self.overrides.values() if o.expires_at <= now])
+
+    def _remove(self, gone: list[Override]) -> list[Override]:
+        for o in gone:
+            del self.overrides[o.id]
+        if gone:
+            self._refresh_floor()
+        return gone
+
+    def _refresh_floor(self) -> None:
+        np.copyto(self.floor_eff, self._floor)
+        for o, sel in self.overrides.values():
+            if o.allow_dark and o.op in ("set", "min"):
+                apply_op(self.floor_eff, sel, "min", 0.0)
+        np.multiply(self.floor_eff, self._clo, out=self.floor_cmd)
+
+    def apply_profiles(self, target: npt.NDArray[np.float64]) -> None:
+        """The active profiles, in their configured order, on ``target`` in place."""
+        for profile, sel in self.profiles:
+            if profile in self.active:
+                apply_op(target, sel, profile.op, profile.level)
+
+    def apply_overrides(self, target: npt.NDArray[np.float64]) -> None:
+        """Every override, in the order added, on ``target`` in place."""
+        for o, sel in self.overrides.values():
+            apply_op(target, sel, o.op, o.level)
