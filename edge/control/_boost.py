@@ -16,7 +16,10 @@ import numpy.typing as npt
 from edge.control._presence import PresenceGeometry, Tracks, travel_speeds
 from edge.control._spec import PresenceParams, SiteSpec
 
-__all__ = ["PresenceBoost"]
+__all__ = ["HELD_TICKS", "PresenceBoost"]
+
+#: Lighting ticks whose windows are kept whole for explain (more: written per lamp).
+HELD_TICKS = 64
 
 IntArray = npt.NDArray[np.intp]
 
@@ -38,6 +41,8 @@ class PresenceBoost:
         self._held: collections.deque[tuple[float, IntArray, IntArray, IntArray]] = (
             collections.deque()
         )  # (until, window starts, window ends, sensors), oldest first
+        # beyond HELD_TICKS lighting ticks (a long hold_s), the oldest are written per lamp
+        self._sensor_before = np.full(n, -1, dtype=np.intp)
         self._rank = np.empty(n, dtype=np.intp)  # each lamp's place on the key line
         self._rank[self.geometry.order] = np.arange(n)
 
@@ -71,6 +76,9 @@ class PresenceBoost:
                 self._latest = max(self._latest, until)
         while self._held and self._held[0][0] <= now:
             self._held.popleft()  # its hold is over
+        while len(self._held) > HELD_TICKS:  # memory stays bounded whatever hold_s is
+            _, lo, hi, sensors = self._held.popleft()
+            self._sensor_before[self.tracks.lamps_in(lo, hi)] = np.repeat(sensors, hi - lo)
         return self._latest > now
 
     def sensor_of(self, lamp: int, now: float) -> int:
@@ -85,7 +93,7 @@ class PresenceBoost:
             if held_until == until:
                 holding = ((lo <= place) & (place < hi)).nonzero()[0]
                 return int(sensors[holding[-1]]) if len(holding) else -1
-        return -1
+        return int(self._sensor_before[lamp])  # lit last by a tick no longer kept whole
 
     def held_by_track(self, lamp: int, now: float) -> bool:
         """Whether a tracked road user lit ``lamp`` at ``now`` (its hold has not begun)."""

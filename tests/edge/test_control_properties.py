@@ -22,6 +22,7 @@ from edge.control import (
     SensorFault,
     SensorSpec,
     SiteSpec,
+    _boost,
     _presence,
 )
 from edge.control._clusters import ClusterTraffic
@@ -395,23 +396,31 @@ def test_boost_sensor_found_on_demand_is_the_one_a_per_lamp_record_would_hold(
     data: st.DataObject,
 ) -> None:
     """Explain's boost sensor comes from the lighting ticks' windows kept while their hold
-    lasts; it must be what writing each tick's sensors into a per-lamp array (the last
-    window wins) would hold, for every boosted lamp at every tick."""
+    lasts (the oldest written per lamp past a cap); it must be what writing each tick's
+    sensors into a per-lamp array (the last window wins) would hold, for every boosted lamp
+    at every tick."""
     site = data.draw(sites())
     params = data.draw(policies())
     ticks = _no_layers(data.draw(nights(site)))
-    ctrl = DimmingController(site=site, params=params, start=NIGHT_T0)
-    presence = ctrl._presence
-    record = np.full(len(site.lamps), -1)
-    t = NIGHT_T0
-    for tick in ticks:
-        t += tick.dt
-        ctrl.step(t, tick.observations)
-        if presence.lit_at == t:  # this tick lit lamps: its windows are the newest kept
-            _, lo, hi, sensors = presence._held[-1]
-            lamps = presence.tracks.lamps_in(lo, hi)
-            record[lamps] = np.repeat(sensors, hi - lo)
-        for lamp in np.flatnonzero(presence.boost_until > t).tolist():
-            assert presence.sensor_of(lamp, t) == record[lamp], (t, lamp)
-        for lamp in np.flatnonzero(presence.boost_until <= t).tolist():
-            assert presence.sensor_of(lamp, t) == -1
+    kept = data.draw(st.sampled_from([1, 2, _boost.HELD_TICKS]))  # ticks kept whole
+    saved, _boost.HELD_TICKS = _boost.HELD_TICKS, kept
+    try:
+        ctrl = DimmingController(site=site, params=params, start=NIGHT_T0)
+        presence = ctrl._presence
+        record = np.full(len(site.lamps), -1)
+        t = NIGHT_T0
+        for tick in ticks:
+            t += tick.dt
+            lit_before = presence.lit_at
+            ctrl.step(t, tick.observations)
+            if presence.lit_at == t and lit_before != t:  # this tick lit lamps
+                lo, hi = presence.tracks.windows(presence.tracks.at(t))
+                lamps = presence.tracks.lamps_in(lo, hi)
+                record[lamps] = presence.tracks.sensor.repeat(hi - lo)
+            assert len(presence._held) <= kept
+            for lamp in np.flatnonzero(presence.boost_until > t).tolist():
+                assert presence.sensor_of(lamp, t) == record[lamp], (t, lamp)
+            for lamp in np.flatnonzero(presence.boost_until <= t).tolist():
+                assert presence.sensor_of(lamp, t) == -1
+    finally:
+        _boost.HELD_TICKS = saved
