@@ -85,7 +85,9 @@ async def test_partitions_are_detected_bounded_and_never_leave_the_street_dark(
             await gw.until(lambda: seen["all_failsafe"] == 1.0, 15, "leases lapse to failsafe")
             await gw.until(lambda: daemon.outbox.dropped > 0, 15, "outbox drops")
             proxy.set_mode("pass")
-            await gw.until(lambda: session.is_connected, 10)
+            # A connect begun inside the blackhole waits out its timeout (10 s), then the
+            # backoff (up to reconnect_max_s, 5 s): up to 15 s after the heal.
+            await gw.until(lambda: session.is_connected, 20, "reconnect after the blackhole")
             backlog, healed = daemon.outbox.depth, time.monotonic()
             delivered = daemon.outbox.delivered
             await gw.until(lambda: daemon.outbox.depth < 5, 60, "backlog drained")
@@ -97,7 +99,7 @@ async def test_partitions_are_detected_bounded_and_never_leave_the_street_dark(
             half_open_s = await _silent_until_detected(gw, proxy, "half_open")
             will = [s for _, s in up.status[statuses:] if s["state"] == "offline"]
             proxy.set_mode("pass")
-            await gw.until(lambda: session.is_connected, 10)
+            await gw.until(lambda: session.is_connected, 20, "reconnect after half-open")
 
             # Reset: noticed at once.
             reset_s = await _silent_until_detected(gw, proxy, "reset")
