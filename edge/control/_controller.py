@@ -285,8 +285,9 @@ class DimmingController:
             self._floor_check = True
         self.night, self.verdict = night, verdict
         moved_clusters = self.traffic.update(now, events)
-        for o in self.layers.expire(now):
-            events.append(ev.override_expired(now, o))
+        expired = self.layers.expire(now)
+        events.extend(ev.override_expired(now, o) for o in expired)
+        if expired:
             self._floors_moved()
 
         if rebuild or self._base_stale:
