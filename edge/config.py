@@ -309,10 +309,13 @@ class LampArrayConfig(_Strict):
 
 
 class SensorConfig(_Strict):
-    """A road-user counter at ``position_m`` along its cluster's road."""
+    """A road-user counter at ``position_m`` along its cluster's road. A ``radar`` counts
+    each road user's kind and direction and measures speed; a ``pir`` counts kinds only
+    (its counts' direction fields are ignored: it lights both ways)."""
 
     id: str = Field(pattern=_ID)
     position_m: float
+    type: Literal["radar", "pir"] = "radar"
     source: Literal["serial", "mqtt"]
     port: str | None = None
     node: int | None = Field(default=None, ge=0, le=65535)

@@ -42,7 +42,7 @@ def site_spec(site: SiteConfig) -> SiteSpec:
         for c in site.clusters
     )
     sensors = tuple(
-        SensorSpec(id=s.id, cluster=k, position_m=s.position_m)
+        SensorSpec(id=s.id, cluster=k, position_m=s.position_m, type=s.type)
         for k, c in enumerate(site.clusters)
         for s in c.sensors
     )

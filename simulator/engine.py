@@ -1,5 +1,5 @@
 """Run a night: traffic -> sensors -> the real control core -> leases -> lamp nodes, in virtual
-time, scoring energy against both baselines and safety for every road user."""
+time, scoring energy against the baselines and every road user against the requirement."""
 
 from __future__ import annotations
 
@@ -18,19 +18,23 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.config import SiteConfig
-from edge.control import DimmingController, PresenceParams
+from edge.control import DimmingController, PolicyParams, PresenceParams, SiteSpec
 from edge.errors import ConfigError, ConfigIssue, UnknownIdError
 from edge.site import policy_params, profiles_from_config, site_spec
 from simulator.kpis import night_kpis
+from simulator.requirement import RequirementScorer
 from simulator.scenario import Scenario
 from simulator.street import LampNodes, SensorBank
-from simulator.traffic import DEFAULT_PROFILE, Arrivals, generate_arrivals
+from simulator.traffic import Arrivals, generate_arrivals
+from simulator.users import RoadUsers
 
-__all__ = ["NightWindow", "SimResult", "night_window", "simulate"]
+__all__ = ["NightWindow", "SimResult", "nearest_lamps", "night_window", "simulate"]
 
-PRESENCE_MARGIN = 0.05
 SERIES_S = 60.0  # resolution of the per-cluster series for plots
 SPACE_TIME_S = 1800.0  # length of the space-time picture
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.intp]
 
 
 @dataclass(frozen=True)
@@ -60,19 +64,22 @@ class SimResult:
 
     kpis: dict[str, Any]
     cluster_ids: list[str]
-    series_t: npt.NDArray[np.float64]
-    series_level: npt.NDArray[np.float64]  # (T', C) mean node output
-    series_power: npt.NDArray[np.float64]  # (T', C) W
-    series_traffic: npt.NDArray[np.float64]  # (T', C) road users entering per minute
+    series_t: FloatArray
+    series_level: FloatArray  # (T', C) mean node output
+    series_power: FloatArray  # (T', C) W
+    series_traffic: FloatArray  # (T', C) road users coming on per minute
     space_time: npt.NDArray[np.float32]  # (ticks in the picture, lamps of its cluster)
     space_time_cluster: str = ""
     space_time_length_m: float = 0.0
     space_time_t: tuple[float, float] = (0.0, 0.0)
-    trajectories: list[tuple[float, float, int, float]] = field(default_factory=list)
+    # road users on the picture's road: (time, position) of each one, tick by tick
+    trajectories: list[FloatArray] = field(default_factory=list)
+    # per road user counted at night: seconds from the count to the requirement met
+    latencies: FloatArray = field(default_factory=lambda: np.zeros(0))
     record: dict[str, Any] | None = None
 
 
-def _policy(site: SiteConfig, presence: bool) -> Any:
+def _policy(site: SiteConfig, presence: bool) -> PolicyParams:
     params = policy_params(site)
     if not presence:  # the broken policy, for comparison: no presence boost at all
         off = PresenceParams(
@@ -85,6 +92,161 @@ def _policy(site: SiteConfig, presence: bool) -> Any:
         )
         params = dataclasses.replace(params, presence=off)
     return params
+
+
+def nearest_lamps(spec: SiteSpec) -> Callable[[IntArray, FloatArray], IntArray]:
+    """A look-up of the lamp nearest each (cluster, position) (-1 on a road without lamps)."""
+    lamps = spec.lamps
+    lengths = np.array([c.length_m for c in spec.clusters])
+    offset = np.concatenate(([0.0], np.cumsum(lengths + 1e6)[:-1]))
+    order = np.lexsort((lamps.position_m, lamps.cluster))
+    keys = offset[lamps.cluster[order]] + lamps.position_m[order]
+    n_c = len(spec.clusters)
+    first = lamps.cluster[order].searchsorted(np.arange(n_c), side="left")
+    last = lamps.cluster[order].searchsorted(np.arange(n_c), side="right") - 1
+
+    def nearest(cluster: IntArray, pos: FloatArray) -> IntArray:
+        at = offset[cluster] + pos
+        right = np.minimum(np.maximum(keys.searchsorted(at), first[cluster]), last[cluster])
+        left = np.maximum(right - 1, first[cluster])
+        pick = np.where(np.abs(keys[left] - at) <= np.abs(keys[right] - at), left, right)
+        found: IntArray = np.where(last[cluster] >= first[cluster], order[pick], -1)
+        return found
+
+    return nearest
+
+
+class _Night:
+    """One night's street, controller and scores, advanced one tick at a time."""
+
+    def __init__(
+        self, site: SiteConfig, *, scenario: Scenario, day: date, seed: int,
+        arrivals: Arrivals | None, record: bool, presence: bool,
+    ) -> None:  # fmt: skip
+        self.window = window = night_window(site, day)
+        self.tick_s = tick = site.controller.tick_s
+        self.n_ticks = int((window.end - window.start) / tick)
+        self.spec = spec = site_spec(site)
+        self.ctrl = DimmingController(
+            site=spec, params=_policy(site, presence), start=window.start,
+            profiles=profiles_from_config(site),
+        )  # fmt: skip
+        if arrivals is None:
+            arrivals = generate_arrivals(site, start=window.start, duration_s=self.n_ticks * tick,
+                                         seed=seed, model=scenario.traffic_model())  # fmt: skip
+        self.arrivals = arrivals
+        self.lengths = np.array([c.length_m for c in spec.clusters])
+        self.users = RoadUsers(arrivals, self.lengths)
+        self.sensors = SensorBank(site=spec, rng=np.random.default_rng(seed + 1),
+                                  model=scenario.sensor_model(), users=len(arrivals))  # fmt: skip
+        lamps = spec.lamps
+        self.nodes = LampNodes(nominal_w=lamps.nominal_w.copy(), curve=self.ctrl.energy.curve)
+        _apply_faults(scenario, site, window, self.sensors, self.nodes, self.ctrl)
+        self.nearest = nearest_lamps(spec)
+        self.scorer = RequirementScorer(
+            site=spec, entry_s=arrivals.t_s, entry_cluster=arrivals.cluster
+        )
+        self.failsafe_cluster_s = self.night_s = 0.0
+        n_c = len(spec.clusters)
+        self.per_series = max(1, int(SERIES_S / tick))
+        n_series = self.n_ticks // self.per_series + 1
+        self.s_level, self.s_power, self.s_traffic = (np.zeros((n_series, n_c)) for _ in range(3))
+        self.starts = np.searchsorted(lamps.cluster, np.arange(n_c))
+        self.counts_c = np.bincount(lamps.cluster, minlength=n_c).astype(np.float64)
+        # the space-time picture: the busiest-looking road, 30 minutes from 60 % of the night
+        speeds = np.array([c.speed_limit_mps for c in spec.clusters])
+        self.st_cluster = int(np.argmax(self.counts_c * speeds))
+        sl = self.ctrl.cluster_slice(self.st_cluster)
+        self.st_order = np.argsort(lamps.position_m[sl], kind="stable") + sl.start
+        self.st_from = window.start + 0.6 * (window.end - window.start)
+        self.st_rows: list[npt.NDArray[np.float32]] = []
+        self.tracks: dict[int, list[tuple[float, float]]] = {}
+        n = len(lamps)
+        self.rec_level = np.zeros((self.n_ticks, n), dtype=np.float32) if record else None
+        self.rec_power = np.zeros((self.n_ticks, n), dtype=np.float32) if record else None
+
+    def tick(self, i: int) -> None:
+        """Road users move and are counted, the controller steps, lamps follow, scores."""
+        rel = (i + 1) * self.tick_s
+        now = self.window.start + rel
+        entered = self.users.entered
+        moves = self.users.advance(rel, self.tick_s)
+        a = self.arrivals
+        np.add.at(self.s_traffic[i // self.per_series], a.cluster[entered : self.users.entered], 1)
+        u = moves.users
+        self.sensors.detect(now, self.window.start + moves.since, moves.prev, moves.new,
+                            a.cluster[u], a.direction[u], a.kind[u], a.speed_mps[u], u)  # fmt: skip
+        batch = self.sensors.collect(now, self.tick_s)
+        result = self.ctrl.step(now, [batch] if batch is not None else [])
+        if len(result.send):
+            self.nodes.apply(now, result.send, result.send_levels, result.lease_s)
+        self.nodes.tick(now, self.tick_s)
+        if result.night:
+            self._score(now, rel)
+        self._pictures(i, now)
+
+    def _score(self, now: float, rel: float) -> None:
+        self.night_s += self.tick_s
+        self.failsafe_cluster_s += float(self.ctrl.cluster_failsafe.sum()) * self.tick_s
+        users, cluster = self.users.active, self.users.cluster
+        if not len(users):
+            return
+        near = self.nearest(cluster, self.users.pos)
+        clo = self.spec.lamps.clo
+        light = np.where(near >= 0, self.nodes.output[near] / clo[near], 0.0)
+        self.scorer.score(now, rel, self.tick_s, users, cluster, light, self.sensors.seen_at)
+
+    def _pictures(self, i: int, now: float) -> None:
+        nodes, k = self.nodes, i // self.per_series
+        if i % self.per_series == 0:
+            self.s_level[k] = np.add.reduceat(nodes.output, self.starts) / np.maximum(
+                self.counts_c, 1
+            )
+            self.s_power[k] = np.add.reduceat(nodes.power_w, self.starts)
+        if self.st_from <= now < self.st_from + SPACE_TIME_S:
+            self.st_rows.append(nodes.output[self.st_order].astype(np.float32))
+            mine = self.users.cluster == self.st_cluster
+            for u, p in zip(self.users.active[mine].tolist(), self.users.pos[mine].tolist(),
+                            strict=True):  # fmt: skip
+                self.tracks.setdefault(u, []).append((now, p))
+        if self.rec_level is not None and self.rec_power is not None:
+            self.rec_level[i] = nodes.commanded
+            self.rec_power[i] = nodes.power_w
+
+    def result(self, kpis: dict[str, Any]) -> SimResult:
+        spec, tick = self.spec, self.tick_s
+        rec = None
+        if self.rec_level is not None and self.rec_power is not None:
+            lamps = spec.lamps
+            rec = {
+                "t": (np.arange(1, self.n_ticks + 1) * tick).astype(np.float64),
+                "lamp_ids": np.array(lamps.ids),
+                "cluster_ids": np.array([spec.clusters[k].id for k in lamps.cluster]),
+                "position_m": lamps.position_m.copy(),
+                "level": self.rec_level,
+                "power_w": self.rec_power,
+            }
+        n_series = len(self.s_level)
+        window = self.window
+        return SimResult(
+            kpis=kpis,
+            cluster_ids=[c.id for c in spec.clusters],
+            series_t=(
+                window.start + np.arange(n_series, dtype=np.float64) * self.per_series * tick
+            ),
+            series_level=self.s_level,
+            series_power=self.s_power,
+            series_traffic=self.s_traffic,
+            space_time=np.array(self.st_rows, dtype=np.float32).reshape(
+                len(self.st_rows), len(self.st_order)
+            ),
+            space_time_t=(self.st_from, self.st_from + len(self.st_rows) * tick),
+            space_time_cluster=spec.clusters[self.st_cluster].id,
+            space_time_length_m=float(self.lengths[self.st_cluster]),
+            trajectories=[np.array(points) for points in self.tracks.values()],
+            latencies=self.scorer.latencies(self.sensors.seen_at),
+            record=rec,
+        )
 
 
 def simulate(
@@ -100,188 +262,30 @@ def simulate(
 ) -> SimResult:
     """Simulate one night of ``site`` (sunset of ``day`` to sunrise) at the configured tick."""
     began = wallclock.perf_counter()
-    window = night_window(site, day)
-    tick = site.controller.tick_s
-    n_ticks = int((window.end - window.start) / tick)
-    spec = site_spec(site)
-    params = _policy(site, presence)
-    ctrl = DimmingController(
-        site=spec, params=params, start=window.start, profiles=profiles_from_config(site)
-    )
-    if arrivals is None:
-        profile = tuple(scenario.profile) if scenario.profile else DEFAULT_PROFILE
-        arrivals = generate_arrivals(
-            site,
-            start=window.start,
-            duration_s=n_ticks * tick,
-            seed=seed,
-            scale=scenario.traffic_scale,
-            cluster_scale=scenario.cluster_scale,
-            profile=profile,
-        )
-    rng = np.random.default_rng(seed + 1)
-    sensors = SensorBank(site=spec, rng=rng)
-    lamps_t = spec.lamps
-    nodes = LampNodes(nominal_w=lamps_t.nominal_w.copy(), curve=ctrl.energy.curve)
-    _apply_faults(scenario, site, window, sensors, nodes, ctrl)
-    geo = ctrl._geometry
-    lengths = np.array([c.length_m for c in spec.clusters])
-    need = (np.minimum(params.presence.level, lamps_t.ceiling) - PRESENCE_MARGIN) * lamps_t.clo
-
-    n_users = len(arrivals)
-    pos = np.zeros(0)
-    active = np.zeros(0, dtype=np.intp)  # user ids on the road
-    below_s = np.zeros(n_users)
-    night_s = np.zeros(n_users)
-    detect_t = np.full(n_users, np.inf)
-    lit_t = np.full(n_users, np.nan)
-    next_arrival = 0
-    n_c = len(spec.clusters)
-    per_series = max(1, int(SERIES_S / tick))
-    n_series = n_ticks // per_series + 1
-    s_level = np.zeros((n_series, n_c))
-    s_power = np.zeros((n_series, n_c))
-    s_traffic = np.zeros((n_series, n_c))
-    starts = np.searchsorted(lamps_t.cluster, np.arange(n_c))
-    counts_c = np.bincount(lamps_t.cluster, minlength=n_c).astype(np.float64)
-    st_cluster = int(np.argmax(counts_c * np.array([c.speed_limit_mps for c in spec.clusters])))
-    st_slice = ctrl.cluster_slice(st_cluster)
-    st_order = np.argsort(lamps_t.position_m[st_slice], kind="stable") + st_slice.start
-    # the space-time picture: 30 minutes at full resolution, from an hour after midnight-ish
-    st_from = window.start + 0.6 * (window.end - window.start)
-    st_to = st_from + SPACE_TIME_S
-    st_rows: list[np.ndarray] = []
-    rec_level = np.zeros((n_ticks, len(lamps_t)), dtype=np.float32) if record else None
-    rec_power = np.zeros((n_ticks, len(lamps_t)), dtype=np.float32) if record else None
-    failsafe_cluster_s = 0.0
-    night_total_s = 0.0
-    trajectories: list[tuple[float, float, int, float]] = []
-
-    for i in range(n_ticks):
-        now = window.start + (i + 1) * tick
-        rel = now - window.start
-        # road users enter
-        stop = int(arrivals.t_s.searchsorted(rel, side="right"))
-        if stop > next_arrival:
-            new = np.arange(next_arrival, stop)
-            entry = np.where(arrivals.direction[new] > 0, 0.0, lengths[arrivals.cluster[new]])
-            late = rel - arrivals.t_s[new]  # entered during this tick: already moved a bit
-            entry = entry + arrivals.direction[new] * arrivals.speed_mps[new] * late
-            np.add.at(s_traffic[i // per_series], arrivals.cluster[new], 1.0)
-            for u in new.tolist():
-                t_in = window.start + arrivals.t_s[u]
-                t_out = t_in + lengths[st_cluster] / arrivals.speed_mps[u]
-                if arrivals.cluster[u] == st_cluster and t_out >= st_from and t_in < st_to:
-                    trajectories.append(
-                        (
-                            float(window.start + arrivals.t_s[u]),
-                            float(0.0 if arrivals.direction[u] > 0 else lengths[st_cluster]),
-                            int(arrivals.direction[u]),
-                            float(arrivals.speed_mps[u]),
-                        )
-                    )
-            prev_new = np.where(
-                arrivals.direction[new] > 0, -1e-9, lengths[arrivals.cluster[new]] + 1e-9
-            )
-            sensors.detect(
-                now,
-                prev_new,
-                entry,
-                arrivals.cluster[new],
-                arrivals.direction[new],
-                arrivals.kind[new],
-                arrivals.speed_mps[new],
-                new,
-                detect_t,
-            )
-            pos = np.concatenate((pos, entry))
-            active = np.concatenate((active, new))
-            next_arrival = stop
-        # road users move on (the ones that just entered moved already)
-        if len(active):
-            prev = pos
-            cl, dirn = arrivals.cluster[active], arrivals.direction[active]
-            speed = arrivals.speed_mps[active]
-            entered_now = arrivals.t_s[active] > rel - tick
-            pos = prev + np.where(entered_now, 0.0, dirn * speed * tick)
-            sensors.detect(now, prev, pos, cl, dirn, arrivals.kind[active], speed, active, detect_t)
-            on_road = (pos >= 0.0) & (pos <= lengths[cl])
-            if not on_road.all():
-                active, pos = active[on_road], pos[on_road]
-        batch = sensors.collect(now, tick)
-        result = ctrl.step(now, [batch] if batch is not None else [])
-        if len(result.send):
-            nodes.apply(now, result.send, result.send_levels, result.lease_s)
-        nodes.tick(now, tick)
-        if result.night:
-            night_total_s += tick
-            failsafe_cluster_s += float(ctrl.cluster_failsafe.sum()) * tick
-            if len(active):
-                near = geo.nearest(arrivals.cluster[active], pos)
-                ok = near >= 0
-                lit = np.zeros(len(active), dtype=bool)
-                lit[ok] = nodes.output[near[ok]] >= need[near[ok]] - 1e-9
-                night_s[active] += tick
-                below_s[active[~lit]] += tick
-                heard = detect_t[active] <= now
-                newly = active[lit & heard & np.isnan(lit_t[active])]
-                lit_t[newly] = now
-        k = i // per_series
-        if i % per_series == 0:
-            s_level[k] = np.add.reduceat(nodes.output, starts) / np.maximum(counts_c, 1)
-            s_power[k] = np.add.reduceat(nodes.power_w, starts)
-        if st_from <= now < st_to:
-            st_rows.append(nodes.output[st_order].astype(np.float32))
-        if rec_level is not None and rec_power is not None:
-            rec_level[i] = nodes.commanded
-            rec_power[i] = nodes.power_w
+    night = _Night(site, scenario=scenario, day=day, seed=seed, arrivals=arrivals,
+                   record=record, presence=presence)  # fmt: skip
+    for i in range(night.n_ticks):
+        night.tick(i)
         if progress is not None and i % 600 == 0:
-            progress((i + 1) / n_ticks)
+            progress((i + 1) / night.n_ticks)
     if progress is not None:
         progress(1.0)
-
     kpis = night_kpis(
         site,
-        ctrl,
-        nodes,
-        window,
-        n_ticks,
-        tick,
-        night_s,
-        below_s,
-        detect_t,
-        lit_t,
-        failsafe_cluster_s,
-        night_total_s,
-        seed,
-        scenario,
-        began,
-        day,
+        night.ctrl,
+        night.nodes,
+        night.window,
+        n_ticks=night.n_ticks,
+        tick=night.tick_s,
+        safety=night.scorer.kpis(night.sensors.seen_at),
+        failsafe_cluster_s=night.failsafe_cluster_s,
+        night_total_s=night.night_s,
+        seed=seed,
+        scenario=scenario,
+        began=began,
+        day=day,
     )
-    rec = None
-    if rec_level is not None and rec_power is not None:
-        rec = {
-            "t": (np.arange(1, n_ticks + 1) * tick).astype(np.float64),
-            "lamp_ids": np.array(lamps_t.ids),
-            "cluster_ids": np.array([spec.clusters[k].id for k in lamps_t.cluster]),
-            "position_m": lamps_t.position_m.copy(),
-            "level": rec_level,
-            "power_w": rec_power,
-        }
-    return SimResult(
-        kpis=kpis,
-        cluster_ids=[c.id for c in spec.clusters],
-        series_t=(window.start + np.arange(n_series) * per_series * tick).astype(np.float64),
-        series_level=s_level,
-        series_power=s_power,
-        series_traffic=s_traffic,
-        space_time=np.array(st_rows, dtype=np.float32).reshape(len(st_rows), len(st_order)),
-        space_time_t=(st_from, st_from + len(st_rows) * tick),
-        space_time_cluster=spec.clusters[st_cluster].id,
-        space_time_length_m=float(lengths[st_cluster]),
-        trajectories=trajectories,
-        record=rec,
-    )
+    return night.result(kpis)
 
 
 def _apply_faults(

@@ -23,28 +23,43 @@ def _saved(k: dict[str, Any], key: str) -> str:
 def kpi_rows(k: dict[str, Any]) -> list[tuple[str, str]]:
     """(name, value) lines of the KPIs, for the terminal summary and the report."""
     s, night, fs = k["safety"], k["night"], k["failsafe"]
-    p50 = s["detection_to_presence_p50_s"]
-    p99 = s["detection_to_presence_p99_s"]
+    p50 = s["detection_to_requirement_p50_s"]
+    p99 = s["detection_to_requirement_p99_s"]
     latency = f"p50 {p50 if p50 is not None else '-'} s, p99 {p99 if p99 is not None else '-'} s"
     return [
         ("night", f"{night['start']} -> {night['end']} ({night['dark_hours']} h dark)"),
         ("lamps / ticks", f"{k['lamps']} lamps, {k['ticks']:,} ticks of {k['tick_s']:g} s"),
         ("energy", f"{k['energy_kwh']:.2f} kWh"),
         ("baseline: full power all night", f"{k['baseline_full_kwh']:.2f} kWh"),
-        ("baseline: fixed schedule", f"{k['baseline_schedule_kwh']:.2f} kWh"),
+        ("baseline: fixed schedule (config)", f"{k['baseline_schedule_kwh']:.2f} kWh"),
+        ("baseline: reference schedule", f"{k['baseline_reference_kwh']:.2f} kWh"),
         ("saved vs full power", _saved(k, "saved_vs_full")),
         ("saved vs fixed schedule", _saved(k, "saved_vs_schedule")),
+        ("saved vs reference schedule", _saved(k, "saved_vs_reference")),
         (
             "road users at night",
-            f"{s['road_users']:,} ({s['road_user_seconds']:,.0f} road-user-seconds)",
+            f"{s['road_users']:,} ({s['road_user_seconds']:,.0f} road-user-seconds; "
+            f"{s['detected']:,} counted by a sensor)",
         ),
-        ("below presence level", f"{100 * s['below_presence_share']:.2f} % of road-user-seconds"),
+        (
+            "under-lit (requirement)",
+            f"{100 * s['underlit_share']:.3f} % of road-user-seconds; "
+            f"{s['underlit_road_users']:,} road users; worst shortfall {s['worst_shortfall']:.2f}",
+        ),
+        (
+            "under-lit once counted",
+            f"{100 * s['detected_underlit_share']:.3f} % (never counted: "
+            f"{100 * s['undetected_underlit_share']:.2f} % of their time)",
+        ),
         (
             "worst road user",
-            f"{s['worst_road_user_below_s']:.0f} s below presence "
-            f"({100 * s['worst_road_user_share']:.0f} % of its time)",
+            f"{s['worst_road_user_underlit_s']:.0f} s under-lit "
+            f"({'counted' if s['worst_road_user_detected'] else 'never counted'})",
         ),
-        ("detection -> presence", f"{latency} ({s['detected']:,} detected)"),
+        (
+            "count -> requirement met",
+            f"{latency} ({s['never_met_after_detection']:,} never met after the count)",
+        ),
         (
             "fail-safe",
             f"{fs['cluster_hours']:.2f} cluster-hours; "
@@ -103,15 +118,11 @@ def _plots(result: SimResult, out: Path, tz: ZoneInfo) -> list[str]:
     ax.set_ylabel(f"lamps of {result.space_time_cluster} (by position)")
     ax.set_title(f"space-time: lamp output on {result.space_time_cluster}, road users drawn on top")
     span = max(st.shape[0], 1)
-    if result.trajectories:
-        # road users as lines, positions scaled from metres to the lamp axis
-        road = max(result.space_time_length_m, 1.0)
-        length_per_lamp = road / span
-        for t_enter, p0, d, v in result.trajectories:
-            dur = road / v
-            xs = [mdates.date2num(datetime.fromtimestamp(t, tz)) for t in (t_enter, t_enter + dur)]
-            ys = [p0 / length_per_lamp, (p0 + d * v * dur) / length_per_lamp]
-            ax.plot(xs, ys, color="#00e5ff", linewidth=0.4, alpha=0.6)
+    # road users as lines, positions scaled from metres to the lamp axis
+    length_per_lamp = max(result.space_time_length_m, 1.0) / span
+    for points in result.trajectories:
+        xs = [mdates.date2num(datetime.fromtimestamp(t, tz)) for t in points[:, 0]]
+        ax.plot(xs, points[:, 1] / length_per_lamp, color="#00e5ff", linewidth=0.4, alpha=0.6)
     ax.set_xlim(t0, t1)
     ax.set_ylim(0, span)
     ax.xaxis_date(tz)
@@ -138,8 +149,9 @@ def write_report(result: SimResult, out: Path, *, timezone: str) -> Path:
         *(f"| {name} | {value} |" for name, value in kpi_rows(k)),
         "",
         "Energy is what the simulated lamp nodes drew (leases, their own fades, failsafe), through "
-        "the driver curve. *Below presence level*: the share of road-user-seconds at night during "
-        "which the lamp nearest the road user gave less than the presence level minus 0.05.",
+        "the driver curve. *Under-lit*: the share of road-user-seconds at night during which the "
+        "lamp nearest the road user gave less light than the fixed requirement minus 0.05 "
+        "(the class its road's traffic warrants; docs/policy.md).",
         "",
     ]
     if plots:

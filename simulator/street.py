@@ -4,7 +4,6 @@ leases. Both with the faults a real street has.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,10 +13,30 @@ from edge.control import CountsBatch, SiteSpec
 from edge.control._energy import DriverCurve
 from edge.control._presence import KeyLine
 
-__all__ = ["LampNodes", "SensorBank"]
+__all__ = ["LampNodes", "SensorBank", "SensorModel"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SensorModel:
+    """How real sensor nodes fall short of counting every road user perfectly. A radar
+    misses ``radar_miss`` of crossings and measures speed with a relative error of standard
+    deviation ``speed_noise`` / 2 (95 % within +- ``speed_noise``); a PIR misses
+    ``pir_miss``, and says neither direction nor speed; every report reaches the gateway
+    ``latency_s`` (uniform) after the crossing."""
+
+    radar_miss: float = 0.02
+    pir_miss: float = 0.06
+    speed_noise: float = 0.10
+    latency_s: tuple[float, float] = (0.2, 1.5)
+
+    @classmethod
+    def ideal(cls) -> SensorModel:
+        """Every crossing counted, speeds exact, reports at once (PIRs still say neither
+        direction nor speed: that is what they are)."""
+        return cls(radar_miss=0.0, pir_miss=0.0, speed_noise=0.0, latency_s=(0.0, 0.0))
 
 
 @dataclass
@@ -32,12 +51,16 @@ class _SensorFaults:
 
 @dataclass
 class SensorBank:
-    """Every sensor node: counts road users crossing its position, reports at once when it
-    saw someone and every ``report_s`` otherwise (liveness), per PROTOCOL.md."""
+    """Every sensor node: counts road users crossing its position (as ``model`` says a real
+    one does), reports at once when it saw someone and every ``report_s`` otherwise
+    (liveness), per PROTOCOL.md. ``seen_at`` and ``heard_at`` (per road user, of ``users``)
+    are when a sensor first counted it and when the gateway first heard of that."""
 
     site: SiteSpec
     rng: np.random.Generator
     report_s: float = 10.0
+    model: SensorModel = field(default_factory=SensorModel)
+    users: int = 0
     ids: tuple[str, ...] = ()
     faults: _SensorFaults = field(init=False)
 
@@ -53,17 +76,26 @@ class SensorBank:
         keys = np.array([self._offset[s.cluster] + s.position_m for s in sensors])
         self._order = np.argsort(keys, kind="stable")
         self._line = KeyLine(keys[self._order])
+        self._keys = keys
         self.cluster = np.array([s.cluster for s in sensors], dtype=np.intp)
+        self.pir = np.array([not s.directional for s in sensors], dtype=bool)
+        self._miss = np.where(self.pir, self.model.pir_miss, self.model.radar_miss)
         self.pending = np.zeros((n, 2, 3), dtype=np.int64)  # [sensor, forward/backward, kind]
         self.speed_sum = np.zeros(n)
         self.speed_n = np.zeros(n)
+        self.last_cross = np.full(n, -np.inf)  # the latest crossing in the pending report
         self.last_report = np.full(n, -np.inf)
+        self.seen_at = np.full(self.users, np.inf)
+        self.heard_at = np.full(self.users, np.inf)
+        self._pending_users: list[list[int]] = [[] for _ in range(n)]
         inf = np.full(n, np.inf)
         self.faults = _SensorFaults(
             inf.copy(), inf.copy(), inf.copy(), np.zeros(n), inf.copy(), np.zeros(n)
         )
-        self._late: deque[tuple[float, int, np.ndarray, float]] = deque()
+        # reports on their way: (arrival, sensor, counts, mean speed, users counted)
+        self._late: list[tuple[float, int, np.ndarray, float, list[int]]] = []
         self.reports = 0
+        self.missed = 0
         self._has = np.zeros(n, dtype=bool)  # sensors with something pending
         self._next_due = -np.inf  # earliest liveness report due
         self._noisy = False  # any noisy fault configured
@@ -88,12 +120,12 @@ class SensorBank:
         return self.ids.index(sensor_id)
 
     def detect(
-        self, now: float, prev: FloatArray, new: FloatArray, cluster: IntArray,
-        direction: IntArray, kind: IntArray, speed: FloatArray, user: IntArray,
-        detected_at: FloatArray,
+        self, now: float, since: FloatArray, prev: FloatArray, new: FloatArray,
+        cluster: IntArray, direction: IntArray, kind: IntArray, speed: FloatArray,
+        user: IntArray,
     ) -> None:  # fmt: skip
-        """Count every road user whose move this tick crossed a sensor's position, and note
-        in ``detected_at`` (per user, min) when the gateway will hear of it."""
+        """Count every road user whose move from ``prev`` (at ``since``) to ``new`` (at
+        ``now``) crossed a sensor's position, unless the sensor missed it."""
         if not len(prev) or not len(self._line.keys):
             return
         off = self._offset[cluster]
@@ -117,18 +149,36 @@ class SensorBank:
         who = np.repeat(np.arange(len(lo)), lengths)
         first = np.cumsum(lengths) - lengths
         sensor = self._order[lo[who] + (np.arange(total) - first[who])]
-        np.add.at(self.pending, (sensor, np.where(fwd[who], 0, 1), kind[who]), 1)
-        np.add.at(self.speed_sum, sensor, speed[who])
-        np.add.at(self.speed_n, sensor, 1.0)
+        counted = self.rng.uniform(size=total) >= self._miss[sensor]
+        self.missed += int(total - counted.sum())
+        who, sensor = who[counted], sensor[counted]
+        if not len(who):
+            return
+        # when it crossed: along the move, in proportion to the distance
+        span = b[who] - a[who]
+        frac = np.where(span != 0, (self._keys[sensor] - a[who]) / np.where(span != 0, span, 1), 1)
+        crossed = since[who] + np.clip(frac, 0.0, 1.0) * (now - since[who])
+        pir = self.pir[sensor]
+        np.add.at(self.pending, (sensor, np.where(fwd[who] | pir, 0, 1), kind[who]), 1)
+        radar = ~pir
+        noise = self.rng.normal(0.0, self.model.speed_noise / 2.0, size=len(who))
+        measured = speed[who] * np.maximum(1.0 + noise, 0.1)
+        np.add.at(self.speed_sum, sensor[radar], measured[radar])
+        np.add.at(self.speed_n, sensor[radar], 1.0)
+        np.maximum.at(self.last_cross, sensor, crossed)
         self._has[sensor] = True
         f = self.faults
         heard = (now < f.dead[sensor]) & (now < f.stuck[sensor])
-        when = np.where(now >= f.late[sensor], now + f.late_delay[sensor], now)
-        np.minimum.at(detected_at, user[who[heard]], when[heard])
+        users = user[who]
+        if self.users:
+            np.minimum.at(self.seen_at, users[heard], crossed[heard])
+        for s, u in zip(sensor[heard].tolist(), users[heard].tolist(), strict=True):
+            self._pending_users[s].append(u)
 
     def collect(self, now: float, dt: float) -> CountsBatch | None:
-        """The reports the gateway receives at ``now``: at once after a detection, every
-        ``report_s`` otherwise; none from a dead sensor, zeros from a stuck one."""
+        """The reports the gateway receives at ``now``: sent at once after a detection,
+        every ``report_s`` otherwise, each arriving after the model's latency; none from a
+        dead sensor, zeros from a stuck one."""
         f = self.faults
         if now < self._next_due and not self._late and not self._noisy and not self._has.any():
             return None  # nothing seen, no liveness report due: the common tick
@@ -143,34 +193,38 @@ class SensorBank:
             due |= now - self.last_report >= self.report_s
         due &= now < f.dead
         rows = due.nonzero()[0]
-        parts: list[tuple[IntArray, np.ndarray, FloatArray]] = []
+        lo, hi = self.model.latency_s
+        for s in rows.tolist():
+            n = self.speed_n[s]
+            speed = self.speed_sum[s] / n if n > 0 else 0.0
+            counts = self.pending[s].copy()
+            if now >= f.stuck[s]:
+                counts[:] = 0  # stuck at zero: alive, but blind
+            sent = max(self.last_cross[s], now - dt) if self._has[s] else now
+            delay = (self.rng.uniform(lo, hi) if hi > 0 else 0.0) + (
+                f.late_delay[s] if now >= f.late[s] else 0.0
+            )
+            self._late.append((sent + delay, s, counts, speed, self._pending_users[s]))
+            self._pending_users[s] = []
         if len(rows):
-            counts = self.pending[rows].copy()
-            n = self.speed_n[rows]
-            speeds = np.where(n > 0, self.speed_sum[rows] / np.maximum(n, 1.0), 0.0)
-            counts[now >= f.stuck[rows]] = 0  # stuck at zero: alive, but blind
             self.pending[rows] = 0
             self.speed_sum[rows] = 0.0
             self.speed_n[rows] = 0.0
+            self.last_cross[rows] = -np.inf
             self._has[rows] = False
             self.last_report[rows] = now
             self._next_due = float(self.last_report.min()) + self.report_s
-            late = now >= f.late[rows]
-            for j in late.nonzero()[0].tolist():
-                s = int(rows[j])
-                self._late.append((now + f.late_delay[s], s, counts[j], float(speeds[j])))
-            keep = ~late
-            parts.append((rows[keep], counts[keep], speeds[keep]))
-        while self._late and self._late[0][0] <= now:
-            _, s, c, v = self._late.popleft()
-            parts.append((np.array([s]), c[None], np.array([v])))
-        if not parts:
+        arrived = [r for r in self._late if r[0] <= now]
+        if not arrived:
             return None
-        rows = np.concatenate([p[0] for p in parts])
-        if not len(rows):
-            return None
-        counts = np.concatenate([p[1] for p in parts])
-        speeds = np.concatenate([p[2] for p in parts])
+        self._late = [r for r in self._late if r[0] > now]
+        arrived.sort(key=lambda r: r[0])
+        for _, _, _, _, users in arrived:
+            if users and self.users:
+                np.minimum.at(self.heard_at, np.array(users), now)
+        rows = np.array([r[1] for r in arrived], dtype=np.intp)
+        counts = np.array([r[2] for r in arrived]).reshape(len(arrived), 2, 3)
+        speeds = np.array([r[3] for r in arrived], dtype=np.float64)
         self.reports += len(rows)
         ids = self.ids
         return CountsBatch(
@@ -178,7 +232,7 @@ class SensorBank:
             interval_s=np.full(len(rows), max(dt, 1e-3)),
             forward=counts[:, 0, :].astype(np.int64),
             backward=counts[:, 1, :].astype(np.int64),
-            mean_speed_mps=speeds.astype(np.float64),
+            mean_speed_mps=speeds,
             index=rows,
         )
 

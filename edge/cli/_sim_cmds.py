@@ -7,16 +7,23 @@ import sys
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import typer
+from rich import box
+from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from edge.cli._app import app, console, err_console
 from edge.config import example_config_path, load_config
 from edge.errors import ConfigError, ConfigIssue
+
+if TYPE_CHECKING:
+    from edge.config import SiteConfig
+    from simulator.scenario import Scenario
 
 
 @app.command("sim")
@@ -31,8 +38,21 @@ def sim(
     day: str | None = typer.Option(
         None, "--date", help="YYYY-MM-DD: the night that starts at its sunset (default: tonight)."
     ),
+    dates: str | None = typer.Option(
+        None, "--dates", help="Several nights, YYYY-MM-DD,YYYY-MM-DD,...: each, then the total."
+    ),
+    year: int | None = typer.Option(
+        None, "--year", help="Every --every-th night of this year, and the annual estimate."
+    ),
+    every: int = typer.Option(7, "--every", min=1, max=366, help="With --year: night step."),
     seed: int | None = typer.Option(
         None, "--seed", help="Random seed (default: the scenario's, else 1)."
+    ),
+    sensors: str | None = typer.Option(
+        None, "--sensors", help="realistic (default) or ideal: overrides the scenario's sensors."
+    ),
+    jobs: int | None = typer.Option(
+        None, "--jobs", min=1, help="Nights simulated at once (default: one per core)."
     ),
     record: Path | None = typer.Option(None, "--record", help="Write per-tick arrays to OUT.npz."),
     report: Path | None = typer.Option(
@@ -62,6 +82,11 @@ def sim(
     if scenario is not None:
         path = bundled.get(scenario) or Path(scenario)
         scen = load_scenario(path)
+    if sensors is not None:
+        if sensors not in ("realistic", "ideal"):
+            problem = ConfigIssue("", f"{sensors!r} is not realistic or ideal")
+            raise ConfigError("--sensors", [problem])
+        scen = scen.model_copy(update={"sensors": sensors})
     site_path = config or (Path(scen.config) if scen.config else example_config_path())
     site = load_config(site_path)
     tz = ZoneInfo(site.site.timezone)
@@ -73,6 +98,13 @@ def sim(
     else:
         night = scen.date or datetime.now(tz).date()
     run_seed = seed if seed is not None else (scen.seed if scen.seed is not None else 1)
+    if dates is not None or year is not None:
+        if trace is not None or record is not None or report is not None or day is not None:
+            problem = ConfigIssue("", "--trace, --record, --report and --date take one night")
+            raise ConfigError("--dates/--year", [problem])
+        days = _nights(dates, year, every)
+        _many(site, scen, days, run_seed, not no_presence, jobs, year, as_json)
+        return
     arrivals = read_trace(trace, site) if trace is not None else None
 
     def run(progress: Callable[[float], None] | None) -> SimResult:
@@ -108,3 +140,87 @@ def sim(
         console.print(f"report: {report / 'report.md'}")
     if record is not None:
         console.print(f"recorded: {record}")
+
+
+def _nights(dates: str | None, year: int | None, every: int) -> list[date]:
+    from simulator.nights import night_dates
+
+    if dates is not None and year is not None:
+        raise ConfigError("--dates/--year", [ConfigIssue("", "give --dates or --year, not both")])
+    if year is not None:
+        if not 1900 <= year <= 2200:
+            raise ConfigError("--year", [ConfigIssue("", f"{year} is not a year to simulate")])
+        return night_dates(year, every)
+    days = []
+    for i, text in enumerate((dates or "").split(",")):
+        try:
+            days.append(date.fromisoformat(text.strip()))
+        except ValueError:
+            problem = ConfigIssue(f"[{i}]", f"{text.strip()!r} is not YYYY-MM-DD")
+            raise ConfigError("--dates", [problem]) from None
+    return days
+
+
+def _pct(d: dict[str, float]) -> str:
+    return f"{d['pct']:.1f} %"
+
+
+def _many(
+    site: SiteConfig,
+    scen: Scenario,
+    days: list[date],
+    seed: int,
+    presence: bool,
+    jobs: int | None,
+    year: int | None,
+    as_json: bool,
+) -> None:
+    """Several nights: one row each, the total, and for a year the annual estimate."""
+    from simulator.nights import simulate_nights
+
+    def run(progress: Callable[[int], None] | None) -> dict[str, Any]:
+        return simulate_nights(site, scenario=scen, days=days, seed=seed, presence=presence,
+                               jobs=jobs, year=year, progress=progress)  # fmt: skip
+
+    if not as_json and sys.stderr.isatty():
+        columns = (TextColumn("simulating {task.description}"), BarColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=err_console, transient=True) as bar:
+            task = bar.add_task(f"{site.gateway_id}: {len(days)} nights", total=len(days))
+            out = run(lambda n: bar.update(task, completed=n))
+    else:
+        out = run(None)
+    if as_json:
+        typer.echo(json.dumps(out, indent=2))
+        return
+    title = f"{site.gateway_id}: {len(days)} nights ({scen.name}, seed {seed}, {scen.sensors}"
+    table = Table(title=title + " sensors)", box=box.SIMPLE_HEAD, pad_edge=False)
+    for name in ("night", "dark h", "kWh", "vs full", "vs sched", "vs ref",
+                 "under-lit", "counted", "p99 s"):  # fmt: skip
+        table.add_column(name, justify="left" if name == "night" else "right", no_wrap=True)
+    for k in [*out["nights"], {**out["total"], "date": "total"}]:
+        s = k["safety"]
+        dark = k["night"]["dark_hours"] if "night" in k else k["dark_hours"]
+        p99 = s["detection_to_requirement_p99_s"]
+        table.add_row(
+            k["date"], f"{dark:.1f}", f"{k['energy_kwh']:.2f}", _pct(k["saved_vs_full"]),
+            _pct(k["saved_vs_schedule"]), _pct(k["saved_vs_reference"]),
+            f"{100 * s['underlit_share']:.2f} %", f"{100 * s['detected_underlit_share']:.2f} %",
+            "-" if p99 is None else f"{p99:.1f}",
+        )  # fmt: skip
+    # never cut a figure to fit a narrow terminal or a pipe's 80 columns
+    Console(width=max(console.width, 100), highlight=False, file=console.file).print(table)
+    if "annual" in out:
+        a, cur = out["annual"], out["annual"]["currency"]
+        console.print(
+            f"{a['year']} (from {a['nights_simulated']} nights): {a['energy_kwh']:,.0f} kWh, "
+            f"{a['cost']:,.0f} {cur}, {a['co2_kg']:,.0f} kg CO2; saved vs full power "
+            f"{a['saved_vs_full']['kwh']:,.0f} kWh ({a['saved_vs_full']['cost']:,.0f} {cur}), "
+            f"vs the reference schedule {a['saved_vs_reference']['kwh']:,.0f} kWh "
+            f"({a['saved_vs_reference']['cost']:,.0f} {cur})"
+        )
+    console.print(
+        "vs: energy saved against full power, the config's fixed schedule and the reference "
+        "schedule. under-lit: share of road-user-seconds below the requirement "
+        "(docs/policy.md); counted: of the time after a sensor counted them; p99: count -> "
+        "requirement met."
+    )

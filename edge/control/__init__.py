@@ -4,7 +4,16 @@ Build a ``DimmingController`` from a ``SiteSpec`` and ``PolicyParams`` (``edge.s
 makes both from the config), then call ``step(now, observations)`` once per tick.
 """
 
-from edge.control._classes import LIGHTING_CLASSES, class_ratio
+from edge.control._classes import (
+    LIGHTING_CLASSES,
+    REQUIREMENT_MARGIN,
+    REQUIREMENT_THRESHOLDS,
+    REQUIREMENT_WINDOW_S,
+    class_ratio,
+    class_step,
+    required_class,
+    required_steps,
+)
 from edge.control._controller import DimmingController
 from edge.control._explain import explain
 from edge.control._inputs import (
@@ -33,6 +42,9 @@ from edge.control._spec import (
 __all__ = [
     "KINDS",
     "LIGHTING_CLASSES",
+    "REQUIREMENT_MARGIN",
+    "REQUIREMENT_THRESHOLDS",
+    "REQUIREMENT_WINDOW_S",
     "ClusterSpec",
     "CountsBatch",
     "DimmingController",
@@ -55,5 +67,8 @@ __all__ = [
     "SiteSpec",
     "StepResult",
     "class_ratio",
+    "class_step",
     "explain",
+    "required_class",
+    "required_steps",
 ]

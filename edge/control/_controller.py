@@ -220,6 +220,10 @@ class DimmingController:
         return self.energy.baseline_schedule_wh
 
     @property
+    def baseline_reference_wh(self) -> npt.NDArray[np.float64]:
+        return self.energy.baseline_reference_wh
+
+    @property
     def power(self) -> npt.NDArray[np.float64]:
         return self.energy.power
 
@@ -263,7 +267,7 @@ class DimmingController:
         dt = max(0.0, now - self._now)
         prev_minute = self._clock.local(self._now).minute
         prev_night = self.night if self.night is not None else self._clock.verdict(self._now).night
-        actual, full, sched = self.energy.integrate(dt, prev_night, prev_minute)
+        actual, full, sched, ref = self.energy.integrate(dt, prev_night, prev_minute)
         self.traffic.advance(now)
         counts: list[SensorCounts] = []
         for obs in observations:
@@ -330,6 +334,7 @@ class DimmingController:
             cluster_wh=actual,
             baseline_full_wh=full,
             baseline_schedule_wh=sched,
+            baseline_reference_wh=ref,
             power_w=float(self.energy.cluster_power.sum()),
         )
 

@@ -11,13 +11,24 @@ import numpy.typing as npt
 
 from edge.control._spec import EnergyParams, LampTable
 
-__all__ = ["DriverCurve", "EnergyLedger", "schedule_level"]
+__all__ = ["REFERENCE_SCHEDULE", "DriverCurve", "EnergyLedger", "schedule_level"]
+
+FloatArray = npt.NDArray[np.float64]
 
 _RESYNC_STEPS = 600
 # Columns of the ledger's per-lamp rows.
 _POWER, _WH0, _NOMINAL, _CLUSTER = range(4)
 _COLUMNS = 4
 
+
+#: The built-in reference baseline, a common Dutch fixed schedule: 100 % until 20:00, 70 %
+#: until 22:00, 50 % until 05:00, then 70 % (minute of the local day, level; cyclic).
+REFERENCE_SCHEDULE: tuple[tuple[int, float], ...] = (
+    (300, 0.7),
+    (720, 1.0),
+    (1200, 0.7),
+    (1320, 0.5),
+)
 
 #: Levels are resolved to 1/4096 for power: finer than any driver (DALI has 254 steps),
 #: and it makes power a table look-up (two gathers from a table that sits in cache).
@@ -84,7 +95,8 @@ def schedule_level(schedule: tuple[tuple[int, float], ...], minute: int) -> floa
 
 class EnergyLedger:
     """Per-lamp power, integrated lazily (only a lamp whose power changes is touched),
-    per-cluster totals, and the two counterfactual baselines, all in Wh."""
+    per-cluster totals, and the counterfactual baselines (full power, the config's schedule,
+    the built-in reference schedule), all in Wh."""
 
     def __init__(
         self,
@@ -122,6 +134,7 @@ class EnergyLedger:
         self.energy_wh = np.zeros(n_clusters)
         self.baseline_full_wh = np.zeros(n_clusters)
         self.baseline_schedule_wh = np.zeros(n_clusters)
+        self.baseline_reference_wh = np.zeros(n_clusters)
 
     def _resync(self, now: float) -> None:
         """Exact per-cluster power, and the lamps' reference time moved to ``now``."""
@@ -131,20 +144,21 @@ class EnergyLedger:
             self.cluster_power = np.add.reduceat(self.power, self._starts)
             self.cluster_power[self._cluster_n == 0] = 0.0
 
-    def integrate(
-        self, dt: float, night: bool, minute: int
-    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-        """Add the interval just ended (at the power held during it); returns its Wh."""
+    def integrate(self, dt: float, night: bool, minute: int) -> tuple[FloatArray, ...]:
+        """Add the interval just ended (at the power held during it); returns its Wh: actual,
+        full power, the config's schedule, the reference schedule."""
         hours = dt / 3600.0
-        actual: npt.NDArray[np.float64] = self.cluster_power * hours
+        actual: FloatArray = self.cluster_power * hours
         full = self._baseline_wh(1.0 if night else 0.0, hours)
         sched = self._baseline_wh(
             schedule_level(self._params.schedule, minute) if night else 0.0, hours
         )
+        ref = self._baseline_wh(schedule_level(REFERENCE_SCHEDULE, minute) if night else 0.0, hours)
         self.energy_wh += actual
         self.baseline_full_wh += full
         self.baseline_schedule_wh += sched
-        return actual, full, sched
+        self.baseline_reference_wh += ref
+        return actual, full, sched, ref
 
     def _baseline_wh(self, level: float, hours: float) -> npt.NDArray[np.float64]:
         """Wh per cluster over ``hours`` with every lamp at ``level`` (0: off, on standby)."""

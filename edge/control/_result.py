@@ -38,6 +38,7 @@ class StepResult:
     cluster_wh: npt.NDArray[np.float64]
     baseline_full_wh: npt.NDArray[np.float64]
     baseline_schedule_wh: npt.NDArray[np.float64]
+    baseline_reference_wh: npt.NDArray[np.float64]
     power_w: float
 
     @property

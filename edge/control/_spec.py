@@ -60,6 +60,11 @@ class ClusterSpec:
         return tuple(LIGHTING_CLASSES[c] / rated for c in self.ladder)
 
 
+#: Sensor types: a radar counts kind and direction and measures speed; a PIR counts kinds
+#: only (no direction, no speed).
+SENSOR_TYPES = ("radar", "pir")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SensorSpec:
     """A road-user counter on cluster index ``cluster`` at ``position_m``."""
@@ -67,6 +72,16 @@ class SensorSpec:
     id: str
     cluster: int
     position_m: float
+    type: str = "radar"
+
+    def __post_init__(self) -> None:
+        if self.type not in SENSOR_TYPES:
+            raise ValueError(f"sensor {self.id}: type {self.type!r} is not one of {SENSOR_TYPES}")
+
+    @property
+    def directional(self) -> bool:
+        """Whether its counts say which way road users went (and how fast)."""
+        return self.type == "radar"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

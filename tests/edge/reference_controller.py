@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, field
 
 from edge.control import Override, PolicyParams, Profile, SensorCounts, SensorFault, SiteSpec
-from edge.control._energy import schedule_level
+from edge.control._energy import REFERENCE_SCHEDULE, schedule_level
 from edge.control._inputs import DEFAULT_SPEED_MPS, KINDS, LuxReading, Observation
 from edge.control._night import NightClock
 
@@ -94,6 +94,7 @@ class ReferenceController:
         self.energy_wh = [0.0] * len(site.clusters)
         self.baseline_full_wh = [0.0] * len(site.clusters)
         self.baseline_schedule_wh = [0.0] * len(site.clusters)
+        self.baseline_reference_wh = [0.0] * len(site.clusters)
         self.cluster_level = [1.0] * len(site.clusters)
         self.cluster_failsafe = [False] * len(site.clusters)
         self.cluster_step = [0] * len(site.clusters)
@@ -178,18 +179,18 @@ class ReferenceController:
         for k in range(len(self.site.clusters)):
             members = self.members[k]
             self.energy_wh[k] += sum(m.power for m in members) * dt / 3600
+            standby = len(members) * self.p.energy.standby_w
+            nominal = sum(m.nominal for m in members)
             if prev_night:
-                full = sum(m.nominal for m in members) * self._frac(1.0)
+                full = nominal * self._frac(1.0)
                 sl = schedule_level(self.p.energy.schedule, minute)
-                sched = (
-                    sum(m.nominal for m in members) * self._frac(sl)
-                    if sl > 0
-                    else len(members) * self.p.energy.standby_w
-                )
+                sched = nominal * self._frac(sl) if sl > 0 else standby
+                ref = nominal * self._frac(schedule_level(REFERENCE_SCHEDULE, minute))
             else:
-                full = sched = len(members) * self.p.energy.standby_w
+                full = sched = ref = standby
             self.baseline_full_wh[k] += full * dt / 3600
             self.baseline_schedule_wh[k] += sched * dt / 3600
+            self.baseline_reference_wh[k] += ref * dt / 3600
         current_bin = math.floor(now / self.bin_s)
         for obs in observations:
             sensor = self.by_id.get(getattr(obs, "sensor", ""))

@@ -73,6 +73,9 @@ def test_vectorised_matches_reference(data: st.DataObject, lux: bool) -> None:
         np.testing.assert_allclose(
             vec.baseline_schedule_wh, ref.baseline_schedule_wh, rtol=1e-6, atol=1e-6
         )
+        np.testing.assert_allclose(
+            vec.baseline_reference_wh, ref.baseline_reference_wh, rtol=1e-6, atol=1e-6
+        )
     lamp_wh = vec.lamp_energy_wh()
     np.testing.assert_allclose(
         np.bincount(site.lamps.cluster, weights=lamp_wh, minlength=len(site.clusters)),

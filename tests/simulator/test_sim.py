@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from edge.config import SiteConfig, load_config, parse_config
 from edge.errors import ConfigError
 from simulator.engine import night_window, simulate
 from simulator.scenario import Fault, Scenario, bundled_scenarios, load_scenario
-from simulator.traffic import TraceError, generate_arrivals, read_trace
+from simulator.traffic import TraceError, TrafficModel, generate_arrivals, read_trace
 from tests.conftest import run_cli
 
 SUMMER = date(2026, 6, 21)  # a short night: fast tests
@@ -66,29 +67,33 @@ def test_trace_replay_matches_a_hand_computed_case(tmp_path: Path) -> None:
     trace = _trace(tmp_path, [f"{t},road,car,+1,10.0"])
     arrivals = read_trace(trace, site)
     assert len(arrivals) == 1
-    k = simulate(site, scenario=Scenario(), day=SUMMER, seed=1, arrivals=arrivals).kpis
+    ideal = Scenario(sensors="ideal")
+    k = simulate(site, scenario=ideal, day=SUMMER, seed=1, arrivals=arrivals).kpis
     s = k["safety"]
     assert s["road_users"] == 1
     assert s["road_user_seconds"] == 10.0
     assert s["detected"] == 1
-    # counted by the west sensor the tick it entered; the lamps ahead reach 100 % that tick
-    assert s["below_presence_share"] == 0.0
-    assert s["detection_to_presence_p50_s"] == 0.0
+    # counted by the west sensor the tick it entered; the lamps ahead reach the rated class
+    # (a P road: the requirement while anyone is there) that tick
+    assert s["underlit_share"] == 0.0
+    assert s["detection_to_requirement_p50_s"] == 0.0
     assert window.start < window.sunset
     # the same car, presence boost off: the lamps stay at the class level the whole way
-    k_off = simulate(site, scenario=Scenario(), day=SUMMER, seed=1, arrivals=arrivals,
+    k_off = simulate(site, scenario=ideal, day=SUMMER, seed=1, arrivals=arrivals,
                      presence=False).kpis  # fmt: skip
-    assert k_off["safety"]["below_presence_share"] == 1.0
-    assert k_off["safety"]["worst_road_user_below_s"] == 10.0
+    assert k_off["safety"]["underlit_share"] == 1.0
+    assert k_off["safety"]["worst_road_user_underlit_s"] == 10.0
+    assert k_off["safety"]["never_met_after_detection"] == 1
     assert k_off["energy_kwh"] < k["energy_kwh"]
 
 
 def test_safety_kpi_catches_a_broken_policy_and_passes_the_real_one() -> None:
     site = small_site()
-    real = simulate(site, scenario=Scenario(), day=SUMMER, seed=3).kpis
-    broken = simulate(site, scenario=Scenario(), day=SUMMER, seed=3, presence=False).kpis
-    assert real["safety"]["below_presence_share"] < 0.05
-    assert broken["safety"]["below_presence_share"] > 0.5
+    simple = Scenario(sensors="ideal", mid_road={}, linger={"share": 0.0})
+    real = simulate(site, scenario=simple, day=SUMMER, seed=3).kpis
+    broken = simulate(site, scenario=simple, day=SUMMER, seed=3, presence=False).kpis
+    assert real["safety"]["underlit_share"] < 0.05
+    assert broken["safety"]["underlit_share"] > 0.5
     assert broken["energy_kwh"] < real["energy_kwh"] < real["baseline_full_kwh"]
 
 
@@ -101,6 +106,7 @@ def test_safety_kpi_catches_a_broken_policy_and_passes_the_real_one() -> None:
         ("10,road,car,0,10", "direction '0'"),
         ("10,road,car,1,-3", "speed_mps -3"),
         ("10,road,car,1", "expected 5 columns"),
+        ("10,road,car,1,10,120", "expected 5 columns"),
     ],
 )
 def test_bad_trace_rows_name_their_line(tmp_path: Path, row: str, phrase: str) -> None:
@@ -121,7 +127,8 @@ def test_trace_header_must_be_exact(tmp_path: Path) -> None:
 def test_generated_traffic_follows_the_time_of_day_profile() -> None:
     site = load_config(Path(__file__).resolve().parents[2] / "config" / "site.example.yaml")
     start = night_window(site, date(2026, 11, 28)).start
-    arr = generate_arrivals(site, start=start, duration_s=14 * 3600, seed=5)
+    arr = generate_arrivals(site, start=start, duration_s=14 * 3600, seed=5,
+                            model=TrafficModel.simple())  # fmt: skip
     hours = (arr.t_s // 3600).astype(int)
     per_hour = np.bincount(hours, minlength=14)
     # evening (first hours after ~16:20) busier than 03:00-04:00 (hour index ~11)
@@ -207,7 +214,7 @@ def test_cli_bad_trace_exits_2_with_the_line(tmp_path: Path) -> None:
 def test_cli_sim_with_no_arguments_prints_the_kpis() -> None:
     result = run_cli("sim", timeout=120)
     assert result.returncode == 0, result.stderr
-    for phrase in ("saved vs full power", "below presence level", "kWh", "cabinet-0417"):
+    for phrase in ("saved vs full power", "under-lit (requirement)", "kWh", "cabinet-0417"):
         assert phrase in result.stdout
 
 
@@ -226,7 +233,7 @@ def test_a_road_user_leaving_its_road_counts_at_no_other_road() -> None:
     """The sensor search puts every road on one key line; a move past a road's end must not
     reach the next road's first sensor (it did once, and inflated the next road's counts)."""
     from edge.control import ClusterSpec, LampTable, SensorSpec, SiteSpec
-    from simulator.street import SensorBank
+    from simulator.street import SensorBank, SensorModel
 
     clusters = tuple(
         ClusterSpec(id=f"c{k}", length_m=100.0, speed_limit_mps=14.0, capacity_per_h=1000.0,
@@ -240,12 +247,173 @@ def test_a_road_user_leaving_its_road_counts_at_no_other_road() -> None:
         nominal_w=np.full(2, 60.0), floor=np.full(2, 0.3), ceiling=np.ones(2),
     )  # fmt: skip
     bank = SensorBank(site=SiteSpec(clusters=clusters, sensors=sensors, lamps=lamps),
-                      rng=np.random.default_rng(0))  # fmt: skip
-    detected = np.full(1, np.inf)
+                      rng=np.random.default_rng(0), model=SensorModel.ideal(), users=1)  # fmt: skip
     one = np.ones(1, dtype=np.intp)
     # 95 m -> 120 m on road 0: past its end sensor, 20 m beyond the road
-    bank.detect(1.0, np.array([95.0]), np.array([120.0]), np.zeros(1, dtype=np.intp), one,
-                np.zeros(1, dtype=np.intp), np.array([25.0]), np.zeros(1, dtype=np.intp),
-                detected)  # fmt: skip
+    bank.detect(1.0, np.zeros(1), np.array([95.0]), np.array([120.0]),
+                np.zeros(1, dtype=np.intp), one, np.zeros(1, dtype=np.intp), np.array([25.0]),
+                np.zeros(1, dtype=np.intp))  # fmt: skip
     assert bank.pending[0].sum() == 1  # the end sensor of its own road
     assert bank.pending[1].sum() == 0  # not the first sensor of the next road
+
+
+def _m_road(adapt: list[str]) -> SiteConfig:
+    data = {
+        "gateway_id": "test-gw",
+        "site": {"latitude": 52.09, "longitude": 5.12, "timezone": "Europe/Amsterdam"},
+        "controller": {"class_thresholds": [0.3, 0.15, 0.05]},
+        "clusters": [
+            {
+                "id": "road", "road_type": "arterial", "length_m": 400, "speed_limit_kmh": 50,
+                "capacity_per_h": 1800, "rated_class": "M3", "adapt_classes": adapt,
+                "nominal_w": 90, "floor": 0.3,
+                "lamp_array": {"count": 10, "spacing_m": 40, "start_m": 20},
+                "sensors": [{"id": "west", "position_m": 0, "source": "mqtt"}],
+            }
+        ],
+    }  # fmt: skip
+    return parse_config(data)
+
+
+def test_requirement_catches_an_m_road_dimmed_below_its_warranted_class(tmp_path: Path) -> None:
+    """60 cars an hour on an 1,800/h road warrant M5 (two classes below the rated M3): a
+    policy that runs the road at M6 with no presence boost leaves every car under-lit by
+    0.2; one that stops at M5 leaves none, whatever the policy's own settings say."""
+    rows = [f"{3600 + 60 * i + 0.5},road,car,+1,12.5" for i in range(120)]
+    arrivals = read_trace(_trace(tmp_path, rows), _m_road(["M4", "M5", "M6"]))
+    ideal = Scenario(sensors="ideal")
+    k = {
+        tuple(adapt): simulate(_m_road(adapt), scenario=ideal, day=SUMMER, seed=1,
+                               arrivals=arrivals, presence=False).kpis["safety"]
+        for adapt in (["M4", "M5", "M6"], ["M4", "M5"])
+    }  # fmt: skip
+    too_dim, warranted = k[("M4", "M5", "M6")], k[("M4", "M5")]
+    assert too_dim["underlit_share"] > 0.9
+    assert too_dim["worst_shortfall"] == pytest.approx(0.2)
+    assert warranted["underlit_share"] == 0.0
+    assert warranted["road_users"] == too_dim["road_users"] == 120
+
+
+def _bank(model: Any, sensor_type: str = "radar", users: int = 1) -> Any:
+    from edge.control import ClusterSpec, LampTable, SensorSpec, SiteSpec
+    from simulator.street import SensorBank
+
+    site = SiteSpec(
+        clusters=(ClusterSpec(id="c", length_m=100.0, speed_limit_mps=14.0,
+                              capacity_per_h=1000.0, ladder=("P3",)),),
+        sensors=(SensorSpec(id="s", cluster=0, position_m=50.0, type=sensor_type),),
+        lamps=LampTable.from_columns(ids=["a"], cluster=[0], position_m=[50.0],
+                                     nominal_w=[60.0], floor=[0.3], ceiling=[1.0]),
+    )  # fmt: skip
+    return SensorBank(site=site, rng=np.random.default_rng(0), model=model, users=users)
+
+
+def _cross(bank: Any, now: float, n: int, direction: int = 1, speed: float = 10.0) -> None:
+    """``n`` road users cross the sensor at 50 m during the tick ending at ``now``."""
+    users = np.arange(n, dtype=np.intp)
+    prev, new = (40.0, 60.0) if direction > 0 else (60.0, 40.0)
+    bank.detect(now, np.full(n, now - 1.0), np.full(n, prev), np.full(n, new),
+                np.zeros(n, dtype=np.intp), np.full(n, direction, dtype=np.intp),
+                np.zeros(n, dtype=np.intp), np.full(n, speed), users)  # fmt: skip
+
+
+def test_realistic_radar_misses_some_and_measures_speed_with_noise() -> None:
+    from simulator.street import SensorModel
+
+    bank = _bank(SensorModel(radar_miss=0.2, speed_noise=0.1, latency_s=(0.0, 0.0)), users=5000)
+    _cross(bank, 10.0, 5000)
+    batch = bank.collect(10.0, 1.0)
+    counted = int(batch.forward.sum())
+    assert 5000 * 0.8 - 150 < counted < 5000 * 0.8 + 150
+    assert bank.missed == 5000 - counted
+    assert 9.9 < float(batch.mean_speed_mps[0]) < 10.1  # the noise averages out
+    assert int(np.isfinite(bank.seen_at).sum()) == counted
+
+
+def test_a_pir_says_neither_direction_nor_speed() -> None:
+    from simulator.street import SensorModel
+
+    bank = _bank(SensorModel.ideal(), sensor_type="pir", users=3)
+    _cross(bank, 10.0, 3, direction=-1)
+    batch = bank.collect(10.0, 1.0)
+    assert batch.forward.tolist() == [[3, 0, 0]]
+    assert batch.backward.sum() == 0
+    assert batch.mean_speed_mps.tolist() == [0.0]
+
+
+def test_a_report_reaches_the_gateway_after_its_latency() -> None:
+    from simulator.street import SensorModel
+
+    bank = _bank(SensorModel(radar_miss=0.0, speed_noise=0.0, latency_s=(1.2, 1.2)))
+    _cross(bank, 10.0, 1)  # crosses at 9.5 (halfway through the tick): arrives at 10.7
+    assert bank.collect(10.0, 1.0) is None
+    batch = bank.collect(11.0, 1.0)
+    assert batch is not None
+    assert int(batch.forward.sum()) == 1
+    assert bank.seen_at[0] == pytest.approx(9.5)
+    assert bank.heard_at[0] == 11.0
+
+
+def test_generated_traffic_follows_the_published_weekday_and_weekend_shape() -> None:
+    """NT-3: the weekday peaks at 17:00, Saturday's small hours are busier than a
+    Wednesday's, walking and cycling are seasonal, residential roads have side entries."""
+    site = load_config(Path(__file__).resolve().parents[2] / "config" / "site.example.yaml")
+
+    def night(day: date) -> Any:
+        start = night_window(site, day).start
+        return start, generate_arrivals(site, start=start, duration_s=14 * 3600, seed=5)
+
+    def local_hours(start: float, arr: Any) -> np.ndarray:
+        tz = ZoneInfo(site.site.timezone)
+        return np.array([datetime.fromtimestamp(start + t, tz).hour for t in arr.t_s])
+
+    wed_start, wed = night(date(2027, 1, 13))  # Wednesday -> Thursday
+    sat_start, sat = night(date(2027, 1, 15))  # Friday -> Saturday: Saturday's small hours
+    wed_h, sat_h = local_hours(wed_start, wed), local_hours(sat_start, sat)
+    assert (wed_h == 17).sum() > 5 * (wed_h == 23).sum()
+    assert ((sat_h >= 0) & (sat_h < 3)).sum() > 2 * ((wed_h >= 0) & (wed_h < 3)).sum()
+    res = wed.cluster == 1
+    mid = np.isfinite(wed.entry_m[res]).mean()
+    assert 0.05 < mid < 0.16
+    _, july = night(date(2027, 7, 14))
+    bikes_h = [np.mean(a.kind == 1) for a in (wed, july)]
+    assert bikes_h[1] > bikes_h[0]  # a larger share of bikes in summer
+    peds = wed.kind == 2
+    assert 0.1 < np.isfinite(wed.linger_after_m[peds]).mean() < 0.3
+    assert np.all(wed.linger_s[np.isfinite(wed.linger_after_m)] >= 10)
+
+
+def test_a_lingering_pedestrian_waits_then_walks_on() -> None:
+    from simulator.traffic import Arrivals
+    from simulator.users import RoadUsers
+
+    arr = Arrivals.build([0.0], [0], [2], [1], [1.0], [10.0], [5.0], [20.0])
+    users = RoadUsers(arr, np.array([100.0]))
+    pos = []
+    for i in range(40):
+        users.advance(float(i + 1), 1.0)
+        pos.append(float(users.pos[0]))
+    assert pos[0] == 11.0  # came on mid-road at 10 m
+    assert pos[4] == pos[5] == pos[20] == 15.0  # stopped after 5 m, for 20 s
+    assert pos[30] == pytest.approx(15.0 + 31 - 25)  # walks on at t = 25 s
+
+
+def test_cli_several_nights_and_a_year(tmp_path: Path) -> None:
+    cfg = tmp_path / "site.yaml"
+    cfg.write_text(yaml.safe_dump(small_site().model_dump(mode="json")))
+    result = run_cli("sim", "--config", str(cfg), "--dates", "2026-06-21,2026-06-22",
+                     "--json", "--jobs", "2", timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert [k["date"] for k in out["nights"]] == ["2026-06-21", "2026-06-22"]
+    total = out["total"]
+    assert total["energy_kwh"] == pytest.approx(sum(k["energy_kwh"] for k in out["nights"]))
+    assert total["safety"]["road_users"] == sum(k["safety"]["road_users"] for k in out["nights"])
+    year = run_cli("sim", "--config", str(cfg), "--year", "2026", "--every", "200",
+                   "--jobs", "2", timeout=120)  # fmt: skip
+    assert year.returncode == 0, year.stderr
+    for phrase in ("2026-01-01", "2026-07-20", "total", "2026 (from 2 nights)", "vs ref"):
+        assert phrase in year.stdout
+    bad = run_cli("sim", "--dates", "2026-06-21,tomorrow")
+    assert bad.returncode == 2
+    assert "'tomorrow' is not YYYY-MM-DD" in bad.stderr
