@@ -190,15 +190,36 @@ class NightConfig(_Strict):
 
 
 class PresenceConfig(_Strict):
-    """ "Light follows you": how far ahead and behind a road user, and for how long."""
+    """ "Light follows you": at which level, how far ahead and behind a road user, and how
+    long (docs/policy.md)."""
 
-    level: float = Field(default=1.0, gt=0, le=1)
+    enabled: bool = True
+    # M roads: the class the traffic warrants plus this many classes (at most the rated one)
+    m_steps_up: int = Field(default=1, ge=0, le=5)
+    # P and C roads (people on foot and bikes): this level of the rated class
+    pc_level: float = Field(default=1.0, gt=0, le=1)
     lead_s: float = Field(default=8.0, ge=0)
     min_lamps_ahead: int = Field(default=3, ge=0)
     behind_m: float = Field(default=30.0, ge=0)
-    hold_s: float = Field(default=30.0, ge=0)
-    # Follow a counted road user along the road at its speed for up to track_s (0: off).
+    # lit this long after the road user has left a lamp's zone (0: until it has left)
+    hold_s: float = Field(default=5.0, ge=0)
+    # follow a counted road user along its road for up to track_s (0: light at the sensor only)
     track_s: float = Field(default=900.0, ge=0)
+    # a measured speed's uncertainty (relative): the lit zone grows with the time since
+    speed_spread: float = Field(default=0.12, ge=0, lt=1)
+    # road ends where road users come on: lamps over this much travel at the limit stay lit
+    entry_s: float = Field(default=3.0, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_single_level(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "level" in data:
+            raise ValueError(
+                "presence.level is no longer used: the presence level is per road, "
+                "m_steps_up (M roads: classes above the warranted one, default 1) and "
+                "pc_level (P and C roads: share of the rated class, default 1.0)"
+            )
+        return data
 
 
 class ControllerConfig(_Strict):
@@ -214,7 +235,8 @@ class ControllerConfig(_Strict):
     class_hysteresis: float = Field(default=0.2, ge=0, lt=1)
     presence: PresenceConfig = PresenceConfig()
     ramp_up_per_s: float = Field(default=1.0, gt=0)
-    ramp_down_per_s: float = Field(default=0.02, gt=0)
+    # dimming; 0.2/s (the default) once nobody is near; a slower comfort ramp if asked for
+    ramp_down_per_s: float = Field(default=0.2, gt=0)
     stale_s: float = Field(default=300.0, gt=0)
     # Resend a setpoint only once the level moved this far (the node ramps in between).
     deadband: float = Field(default=0.05, ge=0, le=0.5)

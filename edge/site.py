@@ -38,6 +38,7 @@ def site_spec(site: SiteConfig) -> SiteSpec:
             speed_limit_mps=c.speed_limit_kmh / 3.6,
             capacity_per_h=c.capacity_per_h,
             ladder=(c.rated_class, *c.adapt_classes),
+            two_way=c.two_way,
         )
         for c in site.clusters
     )
@@ -78,14 +79,7 @@ def policy_params(site: SiteConfig) -> PolicyParams:
         flow_bins=c.flow_bins,
         class_thresholds=tuple(c.class_thresholds),
         class_hysteresis=c.class_hysteresis,
-        presence=PresenceParams(
-            level=c.presence.level,
-            lead_s=c.presence.lead_s,
-            min_lamps_ahead=c.presence.min_lamps_ahead,
-            behind_m=c.presence.behind_m,
-            hold_s=c.presence.hold_s,
-            track_s=c.presence.track_s,
-        ),
+        presence=PresenceParams(**c.presence.model_dump()),
         ramp_up_per_s=c.ramp_up_per_s,
         ramp_down_per_s=c.ramp_down_per_s,
         stale_s=c.stale_s,

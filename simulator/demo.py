@@ -19,16 +19,15 @@ from pathlib import Path
 import numpy as np
 
 from edge.config import SiteConfig
+from edge.control import REQUIREMENT_MARGIN
 from edge.daemon import Clock, Daemon
 from simulator.broker import INSTALL_HINT, MosquittoBroker, find_mosquitto
 from simulator.firmware import FakeNode
 from simulator.live import LampFleet, LiveStreet
+from simulator.requirement import RequirementScorer
 from simulator.traffic import generate_arrivals
 
 __all__ = ["DemoSummary", "DemoView", "run_demo", "street_rig"]
-
-#: A lamp at a road user's spot below presence level minus this counts as under-lit.
-MARGIN = 0.05
 
 
 @dataclass
@@ -153,7 +152,10 @@ async def _run(
     floor = fleet.floor
     positions = daemon.controller.site.lamps.position_m
     cluster_of = daemon.controller.site.lamps.cluster
-    presence = site.controller.presence.level
+    clo = daemon.controller.site.lamps.clo
+    requirement = RequirementScorer(
+        site=daemon.controller.site, entry_s=arrivals.t_s, entry_cluster=arrivals.cluster
+    )
     energy0 = daemon.energy.wh.copy()
     stats = {"below_floor": 0.0, "samples": 0, "underlit": 0}
 
@@ -165,13 +167,14 @@ async def _run(
             dt, last = now - last, now
             if daemon.controller.night:
                 stats["below_floor"] += float(np.count_nonzero(lamps.output < floor - 1e-9)) * dt
+            need = requirement.required(now - start)
             for k, pos, _ in street.positions():
                 mine = (cluster_of == k).nonzero()[0]
                 if not len(mine):
                     continue
                 nearest = mine[np.argmin(np.abs(positions[mine] - pos))]
                 stats["samples"] += 1
-                if lamps.output[nearest] < min(presence, 1.0) - MARGIN:
+                if lamps.output[nearest] / clo[nearest] < need[k] - REQUIREMENT_MARGIN:
                     stats["underlit"] += 1
             if on_view is not None:
                 on_view(view)

@@ -82,15 +82,7 @@ class SimResult:
 def _policy(site: SiteConfig, presence: bool) -> PolicyParams:
     params = policy_params(site)
     if not presence:  # the broken policy, for comparison: no presence boost at all
-        off = PresenceParams(
-            level=params.presence.level,
-            lead_s=0.0,
-            min_lamps_ahead=0,
-            behind_m=0.0,
-            hold_s=0.0,
-            track_s=0.0,
-        )
-        params = dataclasses.replace(params, presence=off)
+        params = dataclasses.replace(params, presence=PresenceParams.off())
     return params
 
 

@@ -129,7 +129,7 @@ def demo(
         ("lamp-seconds below floor", f"{s.below_floor_lamp_s:.0f} (must be 0)"),
         ("lamp-seconds in failsafe", f"{s.failsafe_lamp_s:.0f}"),
         (
-            "road users under a lamp below presence level",
+            "road users under a lamp below the requirement",
             f"{under:.1%} of {s.user_samples} samples",
         ),
         ("events and telemetry records", f"{s.events}"),

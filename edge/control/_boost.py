@@ -1,25 +1,22 @@
 """Presence boost state: which lamps are lit for road users, and until when.
 
 Counts start tracks (``Tracks``); each tick every lamp in a tracked road user's window is
-lit until ``hold_s`` past this tick (``boost_until``), so a lamp the road user has passed
-keeps its light for ``hold_s`` after the last tick it was in a window.
+lit until ``hold_s`` past this tick (``boost_until``), so a lamp the road user has left keeps
+its light for ``hold_s`` after the last tick it was in a window. Entry lamps (where road
+users come onto a road) are lit all night: their ``boost_until`` is infinite.
 """
 
 from __future__ import annotations
 
-import collections
 import math
 
 import numpy as np
 import numpy.typing as npt
 
-from edge.control._presence import PresenceGeometry, Tracks, travel_speeds
+from edge.control._presence import PresenceGeometry, Tracks, speed_bands
 from edge.control._spec import PresenceParams, SiteSpec
 
-__all__ = ["HELD_TICKS", "PresenceBoost"]
-
-#: Lighting ticks whose windows are kept whole for explain (more: written per lamp).
-HELD_TICKS = 64
+__all__ = ["PresenceBoost"]
 
 IntArray = npt.NDArray[np.intp]
 
@@ -32,19 +29,13 @@ class PresenceBoost:
         self.params = params
         self.geometry = PresenceGeometry(site, params)
         self.tracks = Tracks(track_s=params.track_s, geometry=self.geometry)
+        self.entry = self.geometry.entry
+        self._entry_lamps = self.entry.nonzero()[0]
         self.boost_until = np.full(n, -math.inf)
-        self.lit_at = -math.inf  # the last tick that lit lamps for tracked road users
-        self._latest = -math.inf  # the latest boost_until set so far
-        # Which sensor's road user lit a lamp matters only to explain, so it is not kept per
-        # lamp: each lighting tick's windows are kept while their hold lasts, and the sensor
-        # is found from them on demand (``sensor_of``).
-        self._held: collections.deque[tuple[float, IntArray, IntArray, IntArray]] = (
-            collections.deque()
-        )  # (until, window starts, window ends, sensors), oldest first
-        # beyond HELD_TICKS lighting ticks (a long hold_s), the oldest are written per lamp
-        self._sensor_before = np.full(n, -1, dtype=np.intp)
-        self._rank = np.empty(n, dtype=np.intp)  # each lamp's place on the key line
-        self._rank[self.geometry.order] = np.arange(n)
+        self.boost_until[self._entry_lamps] = math.inf
+        self.boost_sensor = np.full(n, -1, dtype=np.intp)  # whose road user lit it last
+        self.lit_when = np.full(n, -math.inf)  # the last tick a road user's window held it
+        self._latest = math.inf if len(self._entry_lamps) else -math.inf
 
     def counted(
         self,
@@ -54,47 +45,53 @@ class PresenceBoost:
         counts: npt.NDArray[np.int64],
         mean_speed: npt.NDArray[np.float64],
     ) -> None:
-        """Road users counted at ``sensors``, travelling forward or not: start their
-        tracks."""
-        speeds = travel_speeds(counts, mean_speed, sensors, self.geometry.sensor_limit)
-        which = sensors * 2
-        which += forward
-        self.tracks.add(now, which, speeds)
+        """Road users counted at ``sensors`` (per kind), travelling forward or not: a track
+        per report and kind counted; one each way where the sensor gives no direction."""
+        if not self.params.enabled:
+            return
+        geo = self.geometry
+        low, high = speed_bands(counts, mean_speed, geo.sensor_limit[sensors],
+                                self.params.speed_spread)  # fmt: skip
+        row, kind = (counts > 0).nonzero()
+        sensor, fwd = sensors[row], forward[row]
+        low, high = low[row, kind], high[row, kind]
+        both = ~geo.sensor_directional[sensor]
+        if both.any():  # no direction: a twin going the other way
+            twin = both.nonzero()[0]
+            sensor = np.concatenate((sensor, sensor[twin]))
+            fwd = np.concatenate((fwd | both, np.zeros(len(twin), dtype=bool)))
+            kind = np.concatenate((kind, kind[twin]))
+            low, high = np.concatenate((low, low[twin])), np.concatenate((high, high[twin]))
+            both = np.concatenate((both, np.ones(len(twin), dtype=bool)))
+        self.tracks.add(now, sensor, fwd, kind, low, high, both)
 
     def follow(self, now: float) -> bool:
         """Light the lamps around every tracked road user at ``now``; whether any lamp may
         be boosted now (False: none is, and none needs looking at)."""
         tr = self.tracks
         if tr.size:
-            at = tr.expire(now)
+            low, high = tr.expire(now)
             if tr.size:
-                lo, hi = tr.windows(at)
+                lo, hi = tr.windows(low, high)
+                lamps = tr.lamps_in(lo, hi)
                 until = now + self.params.hold_s
-                self.boost_until[tr.lamps_in(lo, hi)] = until
-                self._held.append((until, lo, hi, tr.sensor.copy()))
-                self.lit_at = now
+                self.boost_until[lamps] = until
+                self.boost_until[self._entry_lamps] = math.inf
+                self.boost_sensor[lamps] = np.repeat(tr.sensor, hi - lo)
+                self.lit_when[lamps] = now
                 self._latest = max(self._latest, until)
-        while self._held and self._held[0][0] <= now:
-            self._held.popleft()  # its hold is over
-        while len(self._held) > HELD_TICKS:  # memory stays bounded whatever hold_s is
-            _, lo, hi, sensors = self._held.popleft()
-            self._sensor_before[self.tracks.lamps_in(lo, hi)] = np.repeat(sensors, hi - lo)
-        return self._latest > now
+        return self._latest >= now
+
+    def lit(self, now: float, out: npt.NDArray[np.float64]) -> None:
+        """1.0 where a lamp is boosted at ``now`` (a road user near, or held), else 0.0."""
+        np.greater_equal(self.boost_until, now, out=out)
 
     def sensor_of(self, lamp: int, now: float) -> int:
-        """The sensor whose road user keeps ``lamp`` boosted at ``now`` (-1: none). The
-        lamp's hold began at the last tick a window held it; of that tick's windows holding
-        it, the last one set it."""
-        until = float(self.boost_until[lamp])
-        if until <= now:
+        """The sensor whose road user keeps ``lamp`` boosted at ``now`` (-1: none)."""
+        if self.lit_when[lamp] + self.params.hold_s < now:
             return -1
-        place = int(self._rank[lamp])
-        for held_until, lo, hi, sensors in reversed(self._held):
-            if held_until == until:
-                holding = ((lo <= place) & (place < hi)).nonzero()[0]
-                return int(sensors[holding[-1]]) if len(holding) else -1
-        return int(self._sensor_before[lamp])  # lit last by a tick no longer kept whole
+        return int(self.boost_sensor[lamp])
 
     def held_by_track(self, lamp: int, now: float) -> bool:
         """Whether a tracked road user lit ``lamp`` at ``now`` (its hold has not begun)."""
-        return self.lit_at == now and bool(self.boost_until[lamp] == now + self.params.hold_s)
+        return bool(self.lit_when[lamp] == now)

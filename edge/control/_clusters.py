@@ -91,6 +91,13 @@ class ClusterTraffic:
         if self.flows.advance(now):
             self._dirty = True
 
+    def level_at(self, steps: IntArray) -> npt.NDArray[np.float64]:
+        """Per cluster, the level of the class ``steps`` below its rated one (at most its
+        ladder's last)."""
+        capped = np.minimum(steps, self._ladder_len - 1)
+        levels: npt.NDArray[np.float64] = self._ladder_levels[self._cluster_range, capped]
+        return levels
+
     def problem(self, now: float, sensor: int) -> str:
         """Why a sensor is unhealthy ("" when it is fine)."""
         if self.faulty[sensor]:

@@ -78,9 +78,9 @@ class DimmingController:
             view.flags.writeable = False
         self.base = np.ones(n)  # class level (light terms) before boost and layers
         self.base_cmd = np.ones(n)  # the same clamped to [floor, ceiling] and times CLO
-        self._boost_cmd = np.ones(n)  # the presence level clamped, times CLO
-        self._boosted_cmd = np.ones(n)  # the larger of base_cmd and _boost_cmd
-        self._boost_level: float | None = 1.0  # _boost_cmd's one value, when all lamps share it
+        self.presence_level = np.ones(n)  # its road's presence level (light terms)
+        self._boost_cmd = np.ones(n)  # the same clamped, times CLO
+        self._is_m = np.array([c.family == "M" for c in site.clusters], dtype=bool)
         # 1.0 where a road user lights the lamp now, else 0.0 (a float, not a mask: numpy's
         # where= paths run several times slower than a multiply and a maximum)
         self._lit = np.zeros(n)
@@ -302,17 +302,13 @@ class DimmingController:
         self.layers.activate(night, local.minute, local.weekday)
         boosted = self._presence.follow(now) and night
         if boosted:
-            np.greater(self.boost_until, now, out=self._lit)
+            self._presence.lit(now, self._lit)
         if self.layers:
             self._layered_target(night, boosted)
         elif boosted:
-            # Fast path: the clamped class level, raised where a road user is near (base_cmd
-            # >= 0, so the maximum leaves the unlit lamps at it).
-            lit = self._lit
-            if self._boost_level is None:
-                np.multiply(lit, self._boosted_cmd, out=lit)
-            elif self._boost_level != 1.0:  # one presence level for all: no array
-                np.multiply(lit, self._boost_level, out=lit)
+            # The clamped class level, raised where a road user is near (base_cmd >= 0, so
+            # the maximum leaves the unlit lamps at it).
+            lit = np.multiply(self._lit, self._boost_cmd, out=self._lit)
             np.maximum(self.base_cmd, lit, out=self.target)
         else:
             np.copyto(self.target, self.base_cmd)
@@ -345,28 +341,34 @@ class DimmingController:
         everything = [slice(0, self.n_lamps)]
         sel = everything if clusters is None else [self.cluster_slice(k) for k in clusters]
         lo = self.layers.floor_eff if night else np.zeros(self.n_lamps)
+        presence = self._presence_levels()
         if clusters is None:
             if night:
                 np.take(self.cluster_level, lamps.cluster, out=self.base)
             else:
                 self.base.fill(self.params.night.day_level)
-            presence = np.minimum(self.params.presence.level, lamps.ceiling)
-            np.maximum(presence, lo, out=self._boost_cmd)
-            self._boost_cmd *= self._clo
-            if self.n_lamps:
-                low, high = float(self._boost_cmd.min()), float(self._boost_cmd.max())
-                self._boost_level = high if low == high else None
+            np.take(presence, lamps.cluster, out=self.presence_level)
         else:
             for k, sl in zip(clusters.tolist(), sel, strict=True):
                 self.base[sl] = self.cluster_level[k]
+                self.presence_level[sl] = presence[k]
         for sl in sel:
-            cmd = self.base_cmd[sl]
-            np.minimum(self.base[sl], lamps.ceiling[sl], out=cmd)
-            np.maximum(cmd, lo[sl], out=cmd)
-            cmd *= self._clo[sl]
-            if self._boost_level is None:
-                np.maximum(cmd, self._boost_cmd[sl], out=self._boosted_cmd[sl])
+            for light, cmd in ((self.base, self.base_cmd), (self.presence_level, self._boost_cmd)):
+                np.minimum(light[sl], lamps.ceiling[sl], out=cmd[sl])
+                np.maximum(cmd[sl], lo[sl], out=cmd[sl])
+                cmd[sl] *= self._clo[sl]
         self._base_stale = False
+
+    def _presence_levels(self) -> npt.NDArray[np.float64]:
+        """Per cluster, the level a road user is lit at: on M roads the class its traffic
+        warrants plus ``m_steps_up`` classes (at most the rated one), on P and C roads
+        ``pc_level`` of the rated class; 0 with presence off."""
+        p = self.params.presence
+        if not p.enabled:
+            return np.zeros(self.n_clusters)
+        up = self.traffic.level_at(np.maximum(self.cluster_step - p.m_steps_up, 0))
+        levels: npt.NDArray[np.float64] = np.where(self._is_m, up, p.pc_level)
+        return levels
 
     def _layered_target(self, night: bool, boosted: bool) -> None:
         """The full chain, when profiles or overrides are active: layers, fail-safe, clamp."""
@@ -374,7 +376,7 @@ class DimmingController:
         np.copyto(tgt, self.base)
         if night:
             if boosted:  # tgt >= 0: the maximum leaves the unlit lamps as they are
-                lit = np.multiply(self._lit, self.params.presence.level, out=self._lit)
+                lit = np.multiply(self._lit, self.presence_level, out=self._lit)
                 np.maximum(tgt, lit, out=tgt)
             self.layers.apply_profiles(tgt)
             for k in self.cluster_failsafe.nonzero()[0].tolist():

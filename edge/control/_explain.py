@@ -45,11 +45,11 @@ def explain(ctrl: DimmingController, lamp_id: str) -> Explanation:
         problem = traffic.problem(now, si)
         if problem:
             reasons.append(f"sensor {ctrl.site.sensors[si].id} {problem}")
-    boost = night and bool(ctrl.boost_until[i] > now)
+    boost = night and bool(ctrl.boost_until[i] >= now)
     sensor_idx = ctrl._presence.sensor_of(i, now)
     value = class_level if night else ctrl.params.night.day_level
     if boost:
-        value = max(value, ctrl.params.presence.level)
+        value = max(value, float(ctrl.presence_level[i]))
     adaptive = value
     layers: list[LayerEffect] = []
     if night:

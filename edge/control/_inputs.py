@@ -11,6 +11,7 @@ import numpy.typing as npt
 
 __all__ = [
     "KINDS",
+    "KIND_SPEED_BANDS",
     "CountsBatch",
     "LampReport",
     "LuxReading",
@@ -25,8 +26,14 @@ __all__ = [
 #: Road-user kinds, in the order counts are given.
 KINDS = ("car", "bike", "pedestrian")
 
-#: Speed assumed for a kind when the sensor gives no mean speed (m/s); cars use the limit.
-DEFAULT_SPEED_MPS = {"bike": 5.5, "pedestrian": 1.4}
+#: The speeds a road user of each kind may have when its count says none (or counts several
+#: kinds at one mean): (low, high), m/s for bikes and pedestrians, fractions of the road's
+#: speed limit for cars. A pedestrian's low end is slow: people stop a while on the way.
+KIND_SPEED_BANDS: dict[str, tuple[float, float]] = {
+    "car": (0.5, 1.25),
+    "bike": (2.0, 9.5),
+    "pedestrian": (0.4, 2.0),
+}
 
 Op = Literal["set", "max", "min"]
 

@@ -1,4 +1,5 @@
-"""Which lamps a counted road user lights up: ahead by speed x lead time, a little behind.
+"""Which lamps a counted road user lights up: from a little behind the slowest place it may
+be to its speed x lead time ahead of the fastest.
 
 Vectorised over every tracked road user at once: lamps are sorted once by (cluster, position)
 into one key line, each cluster offset past the previous one, so one search finds every
@@ -10,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from edge.control._inputs import DEFAULT_SPEED_MPS, KINDS
+from edge.control._inputs import KIND_SPEED_BANDS, KINDS
 from edge.control._spec import PresenceParams, SiteSpec
 
-__all__ = ["KeyLine", "PresenceGeometry", "Tracks", "travel_speeds"]
+__all__ = ["KeyLine", "PresenceGeometry", "Tracks", "speed_bands"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -74,29 +75,30 @@ class KeyLine:
         return self.left(np.nextafter(queries, np.inf))
 
 
-_KIND_SPEED = np.array([0.0 if k == "car" else DEFAULT_SPEED_MPS[k] for k in KINDS])
-
-
-def travel_speeds(
-    counts: npt.NDArray[np.int64], mean_speed: FloatArray, sensors: IntArray, limits: FloatArray
-) -> FloatArray:
-    """Speed that sets each lead distance: the measured mean (when > 0 and finite), else the
-    fastest kind counted (cars at the speed limit of the sensor's road, ``limits[sensors]``,
-    bikes 5.5 m/s, pedestrians 1.4 m/s). Always > 0 and finite: an infinite mean would put
-    the road user off its road at once (and a NaN anywhere)."""
-    if mean_speed.min(initial=1.0) > 0 and mean_speed.max(initial=1.0) < np.inf:
-        return mean_speed  # a radar gave every speed
-    limit = limits[sensors]
-    per_kind = np.where(_KIND_SPEED[None, :] == 0.0, limit[:, None], _KIND_SPEED[None, :])
-    seen = np.where(counts > 0, per_kind, 0.0).max(axis=1)
-    seen = np.where(seen > 0, seen, limit)
-    measured = (mean_speed > 0) & (mean_speed < np.inf)
-    speeds: FloatArray = np.where(measured, mean_speed, seen)
-    return speeds
+def speed_bands(
+    counts: npt.NDArray[np.int64], mean_speed: FloatArray, limit: FloatArray, spread: float
+) -> tuple[FloatArray, FloatArray]:
+    """Per (report, kind), the slowest and fastest a road user counted there may go (m/s):
+    the report's mean speed +- ``spread`` when it is measured (> 0 and finite: an infinite
+    one would put the road user off its road at once) and the report counts one kind only,
+    else the kind's band (``KIND_SPEED_BANDS``; cars relative to the road's ``limit``). A
+    pedestrian may always be slower: people stop a while."""
+    band = np.array([KIND_SPEED_BANDS[k] for k in KINDS])  # (kinds, 2)
+    car = np.array([k == "car" for k in KINDS])
+    scale = np.where(car[None, :], limit[:, None], 1.0)  # (reports, kinds)
+    low, high = band[None, :, 0] * scale, band[None, :, 1] * scale
+    measured = (mean_speed > 0) & (mean_speed < np.inf) & ((counts > 0).sum(axis=1) == 1)
+    m = np.where(measured, mean_speed, 1.0)[:, None]
+    low = np.where(measured[:, None], m * (1.0 - spread), low)
+    high = np.where(measured[:, None], m * (1.0 + spread), high)
+    walk = np.array([k == "pedestrian" for k in KINDS])[None, :]
+    low = np.where(walk, np.minimum(low, band[KINDS.index("pedestrian"), 0]), low)
+    return np.maximum(low, 0.0), np.maximum(high, 1e-3)
 
 
 class PresenceGeometry:
-    """Lamps in (cluster, position) order on one key line, and each sensor's place on it."""
+    """Lamps in (cluster, position) order on one key line, each sensor's place on it, and
+    the entry lamps (lit at the presence level all night where road users come on)."""
 
     def __init__(self, site: SiteSpec, params: PresenceParams) -> None:
         self.params = params
@@ -114,9 +116,31 @@ class PresenceGeometry:
         self.cend = lamps.cluster[self.order].searchsorted(np.arange(n_c), side="right")
         self.sensor_cluster = np.array([s.cluster for s in site.sensors], dtype=np.intp)
         self.sensor_pos = np.array([s.position_m for s in site.sensors], dtype=np.float64)
+        self.sensor_directional = np.array([s.directional for s in site.sensors], dtype=bool)
         self.sensor_limit = np.array(
             [site.clusters[s.cluster].speed_limit_mps for s in site.sensors], dtype=np.float64
         )
+        self.entry = self._entry_lamps(site)
+
+    def _entry_lamps(self, site: SiteSpec) -> npt.NDArray[np.bool_]:
+        """Per lamp, whether it lights a road end where road users come on: every lamp from
+        the end up to the one nearest ``entry_s`` of travel at the speed limit in (so the
+        lamp nearest any place in that stretch is lit)."""
+        entry = np.zeros(len(site.lamps), dtype=bool)
+        if not self.params.enabled or self.params.entry_s <= 0:
+            return entry
+        pos = site.lamps.position_m
+        for k, cl in enumerate(site.clusters):
+            mine = (site.lamps.cluster == k).nonzero()[0]
+            if not len(mine):
+                continue
+            reach = self.params.entry_s * cl.speed_limit_mps
+            ends = [(0.0, 1.0), (cl.length_m, -1.0)] if cl.two_way else [(0.0, 1.0)]
+            for end, inward in ends:
+                depth = (pos[mine] - end) * inward  # distance in from the end
+                nearest = mine[np.argmin(np.abs(depth - reach))]
+                entry[mine[depth <= (pos[nearest] - end) * inward]] = True
+        return entry
 
     def nearest(self, clusters: IntArray, positions: FloatArray) -> IntArray:
         """The lamp nearest each position along its cluster's road (-1 if it has none)."""
@@ -133,211 +157,186 @@ class PresenceGeometry:
         return lamps.astype(np.intp)
 
 
-REACQUIRE_M = 20.0
-REACQUIRE_S = 2.0
-REACQUIRE_DV = 2.0  # m/s
-REACQUIRE_DV_SHARE = 0.3
-_FEW_PAIRS = 24  # up to this many (new count, existing track) pairs: checked in Python
+#: A new count re-acquires a track when the sensor lies within the track's span of places,
+#: widened by this much (m) or this long of the track's fastest travel (a report arrives
+#: up to a second or two after the crossing).
+REACQUIRE_M = 10.0
+REACQUIRE_S = 2.5
 
 # Columns of the tracks' float table ...
-_T0, _SPEED, _KEY0, _VEL, _KLO, _KHI, _DLO, _DHI = range(8)
+_T0, _KEY0, _VLO, _VHI, _DLO, _DHI, _KLO, _KHI = range(8)
 # ... and of their int table.
-_SENSOR, _LANE, _CS, _CE, _KF, _KB = range(6)
+_SENSOR, _LANE, _CS, _CE, _KF, _KB, _KIND, _BOTH = range(8)
 
 
 class Tracks:
-    """Road users followed by dead reckoning: where they were counted, which way, how fast.
+    """Road users followed along their road: where they were counted, which way, how fast
+    they may go.
 
-    A track lasts ``track_s`` after its count, or until its projected position leaves the road.
-    Kept as two tables (floats, ints) of one row per track, with spare capacity, in lane
-    order, so adding, dropping and projecting tracks are a few array operations whatever
-    their number (a row is contiguous: dropping or reordering tracks moves whole rows).
-    Positions are on the geometry's key line (a cluster's offset plus the position along its
-    road).
+    A track is the span of places its road user may be: from where the slowest speed it
+    may have takes it to where the fastest does. It ends ``track_s`` after the count, or
+    once even its slowest place has left the road, or when a later count re-acquires it.
+    A count that says no direction (a PIR) starts a track each way, and re-acquires none:
+    at a road's end it cannot tell a road user leaving from one coming on, so only a
+    count with a direction (a radar) replaces a track, one going its way.
+    Kept as two tables (floats, ints) of one row per track, in lane order (road, then
+    direction), so adding, dropping and projecting tracks are a few array operations.
+    Places are on the geometry's key line (a cluster's offset plus the place along it).
     """
 
     def __init__(self, *, track_s: float, geometry: PresenceGeometry) -> None:
         self.track_s = track_s
         self._geo = geometry
         self.size = 0
-        self._f, self._f_spare = np.zeros((64, 8)), np.zeros((64, 8))
-        self._i, self._i_spare = np.zeros((64, 6), dtype=np.intp), np.zeros((64, 6), np.intp)
-        self._new_rows(geometry)
+        self._f = np.zeros((0, 8))
+        self._i = np.zeros((0, 8), dtype=np.intp)
+        self._templates(geometry)
 
-    def _new_rows(self, geo: PresenceGeometry) -> None:
-        """A track's rows as far as its sensor and direction fix them (row 2 x sensor + 1
-        forward, + 0 backward), and per row what the speed adds to the window's ends."""
+    def _templates(self, geo: PresenceGeometry) -> None:
+        """A track's rows as far as its sensor and direction fix them: row 2 x sensor + 1
+        travelling forward, + 0 backward."""
         p, s = geo.params, len(geo.sensor_cluster)
         cluster = np.repeat(geo.sensor_cluster, 2)
         fwd = np.tile([False, True], s)
-        sign = np.where(fwd, 1.0, -1.0)
         f = np.zeros((2 * s, 8))
         f[:, _KEY0] = geo.offset[cluster] + np.repeat(geo.sensor_pos, 2)
         f[:, _KLO] = geo.offset[cluster]
         f[:, _KHI] = geo.offset[cluster] + geo.lengths[cluster]
-        # the window: behind_m behind the road user, speed x lead_s ahead
-        f[:, _DLO] = np.where(fwd, -p.behind_m, 0.0)
-        f[:, _DHI] = np.where(fwd, 0.0, p.behind_m)
-        # what each m/s of the road user's speed adds to the row (0 where it adds nothing,
-        # and x + 0.0 == x): the speed itself, the velocity, the window's lead
-        per_speed = np.zeros((2 * s, 8))
-        per_speed[:, _SPEED] = 1.0
-        per_speed[:, _VEL] = sign
-        per_speed[:, _DLO] = np.where(fwd, 0.0, -p.lead_s)
-        per_speed[:, _DHI] = np.where(fwd, p.lead_s, 0.0)
-        i = np.zeros((2 * s, 6), dtype=np.intp)
+        i = np.zeros((2 * s, 8), dtype=np.intp)
         i[:, _SENSOR] = np.repeat(np.arange(s), 2)
         i[:, _LANE] = cluster * 2 + fwd
         i[:, _CS] = geo.cstart[cluster]
         i[:, _CE] = geo.cend[cluster]
-        # at least min_lamps_ahead: forward past the first lamp at/after the road user,
+        # at least min_lamps_ahead: forward past the first lamp at/after the fastest place,
         # backward before the last at/before it (the other direction's term never binds)
         far = len(geo.line.keys) + p.min_lamps_ahead + 1
         i[:, _KF] = np.where(fwd, p.min_lamps_ahead, -far)
         i[:, _KB] = np.where(fwd, far, -p.min_lamps_ahead)
-        self._row_f, self._row_i, self._row_per_speed = f, i, per_speed
+        self._row_f, self._row_i = f, i
 
     @property
     def sensor(self) -> IntArray:
         return self._i[: self.size, _SENSOR]
 
-    def add(self, now: float, which: IntArray, speed: FloatArray) -> None:
-        """Start tracks at counting sensors: ``which`` are template rows (2 x sensor + 1
-        travelling forward, + 0 backward), ``speed`` (> 0) their speeds. A track already
-        there (same road and direction, projected within max(20 m, 2 s of its travel) of the
-        sensor, speed within max(2 m/s, 30 %)) is the same road user counted again: the new
-        count replaces it."""
-        k, m = len(which), self.size
-        self._reserve(m + k)
-        f, i = self._f[m : m + k], self._i[m : m + k]
-        # (mode="clip": the indices are in range, and "raise" would buffer the output)
-        np.take(self._row_f, which, axis=0, out=f, mode="clip")
-        f += self._row_per_speed.take(which, axis=0) * speed.reshape(-1, 1)
+    def add(
+        self,
+        now: float,
+        sensor: IntArray,
+        forward: npt.NDArray[np.bool_],
+        kind: IntArray,
+        low: FloatArray,
+        high: FloatArray,
+        both: npt.NDArray[np.bool_],
+    ) -> None:
+        """Start tracks at counting sensors (one row each: its direction, kind, slowest and
+        fastest speed, > 0, and whether it is one of the two of a count with no direction).
+        A track counted again by a count with a direction is re-acquired: the new count
+        replaces it."""
+        p = self._geo.params
+        which = sensor * 2 + forward
+        f = self._row_f.take(which, axis=0)
+        i = self._row_i.take(which, axis=0)
         f[:, _T0] = now
-        np.take(self._row_i, which, axis=0, out=i, mode="clip")
-        # The tracks kept (all but those re-acquired) and the new ones, in lane order (road,
-        # then direction), in one pass over the tables: re-acquisition finds a lane's tracks
-        # without sorting, and the windows' searches walk the key line in order. A stable
-        # sort of sorted tracks plus a few new ones is nearly linear.
-        gone = self._reacquired(now, f[:, _KEY0], i[:, _LANE], speed) if m else []
-        lanes = self._i[:, _LANE]
-        if gone:
-            keep = np.ones(m + k, dtype=bool)
-            keep[gone] = False
-            rows = keep.nonzero()[0]
-            self._reorder(rows[np.argsort(lanes.take(rows), kind="stable")])
-        else:
-            self._reorder(np.argsort(lanes[: m + k], kind="stable"))
+        f[:, _VLO] = np.where(forward, low, -high)
+        f[:, _VHI] = np.where(forward, high, -low)
+        f[:, _DLO] = np.where(forward, p.behind_m, high * p.lead_s)
+        f[:, _DHI] = np.where(forward, high * p.lead_s, p.behind_m)
+        i[:, _KIND] = kind
+        i[:, _BOTH] = both
+        keep = np.ones(self.size, dtype=bool)
+        if self.size and not both.all():
+            self._reacquire(now, f, i, keep)
+        tables_f = np.concatenate((self._f[: self.size][keep], f))
+        tables_i = np.concatenate((self._i[: self.size][keep], i))
+        order = np.argsort(tables_i[:, _LANE], kind="stable")
+        self._f, self._i = tables_f.take(order, axis=0), tables_i.take(order, axis=0)
+        self.size = len(order)
 
-    def _reorder(self, rows: IntArray) -> None:
-        """Keep these rows of the tables, in this order (whole rows, into the spare tables,
-        which then take the place of the current ones)."""
-        size = len(rows)
-        np.take(self._f, rows, axis=0, out=self._f_spare[:size], mode="clip")
-        np.take(self._i, rows, axis=0, out=self._i_spare[:size], mode="clip")
-        self._f, self._f_spare = self._f_spare, self._f
-        self._i, self._i_spare = self._i_spare, self._i
-        self.size = size
-
-    def _reserve(self, size: int) -> None:
-        cap = len(self._f)
-        if size <= cap:
-            return
-        cap = max(size, 2 * cap)
-        f, i = np.zeros((cap, self._f.shape[1])), np.zeros((cap, self._i.shape[1]), dtype=np.intp)
-        f[: self.size], i[: self.size] = self._f[: self.size], self._i[: self.size]
-        self._f, self._i = f, i
-        self._f_spare, self._i_spare = np.zeros_like(f), np.zeros_like(i)
-
-    def _reacquired(
-        self, now: float, key: FloatArray, lane: IntArray, speed: FloatArray
-    ) -> list[int]:
-        """The rows of existing tracks that new counts at ``key`` re-acquire (same lane,
-        projected near, similar speed)."""
+    def _reacquire(
+        self, now: float, f: FloatArray, i: IntArray, keep: npt.NDArray[np.bool_]
+    ) -> None:
+        """Clear ``keep`` of the tracks new counts re-acquire: both with a direction, the
+        same road, direction and kind, the new sensor within the track's span of places
+        (widened by ``REACQUIRE_M`` or ``REACQUIRE_S`` of its fastest travel), never at the
+        sensor the track started from; each new count takes the nearest such track, each
+        track goes to one count."""
         m = self.size
         lanes = self._i[:m, _LANE]  # sorted
-        first = lanes.searchsorted(lane, side="left")
-        count = lanes.searchsorted(lane, side="right") - first
+        new_lane = i[:, _LANE]
+        first = lanes.searchsorted(new_lane, side="left")
+        count = lanes.searchsorted(new_lane, side="right") - first
         total = int(count.sum())
-        if total <= _FEW_PAIRS:
-            return self._reacquired_few(now, key, speed, first, count)
-        # candidate pairs: existing tracks on the same road in the same direction
-        f = self._f[:m]
-        new_idx = np.repeat(np.arange(len(lane)), count)
-        offsets = np.arange(total) - np.repeat(np.cumsum(count) - count, count)
-        old = np.repeat(first, count) + offsets
-        here = f[old, _KEY0] + f[old, _VEL] * (now - f[old, _T0])
-        old_speed = f[old, _SPEED]
-        near = np.maximum(REACQUIRE_M, REACQUIRE_S * old_speed)
-        similar = np.maximum(REACQUIRE_DV, REACQUIRE_DV_SHARE * speed[new_idx])
-        same = (np.abs(here - key[new_idx]) <= near) & (
-            np.abs(old_speed - speed[new_idx]) <= similar
+        if not total:
+            return
+        new = np.repeat(np.arange(len(new_lane)), count)
+        old = np.repeat(first, count) + (
+            np.arange(total) - np.repeat(np.cumsum(count) - count, count)
         )
-        gone: list[int] = old.compress(same).tolist()
-        return gone
+        of, oi = self._f[old], self._i[old]
+        dt = now - of[:, _T0]
+        lo = of[:, _KEY0] + of[:, _VLO] * dt
+        hi = of[:, _KEY0] + of[:, _VHI] * dt
+        fastest = np.maximum(np.abs(of[:, _VLO]), np.abs(of[:, _VHI]))
+        slack = np.maximum(REACQUIRE_M, REACQUIRE_S * fastest)
+        key = f[new, _KEY0]
+        ok = (key >= lo - slack) & (key <= hi + slack)
+        ok &= oi[:, _SENSOR] != i[new, _SENSOR]
+        ok &= oi[:, _KIND] == i[new, _KIND]
+        ok &= (oi[:, _BOTH] == 0) & (i[new, _BOTH] == 0)
+        if not ok.any():
+            return
+        new, old = new[ok], old[ok]
+        dist = np.abs((lo[ok] + hi[ok]) / 2.0 - key[ok])
+        by_dist = np.argsort(dist, kind="stable")
+        new, old = new[by_dist], old[by_dist]
+        _, first_new = np.unique(new, return_index=True)  # each new count: its nearest track
+        new, old = new[first_new], old[first_new]
+        order = np.argsort(dist[by_dist][first_new], kind="stable")
+        new, old = new[order], old[order]
+        keep[np.unique(old)] = False  # each track: to one count
 
-    def _reacquired_few(
-        self, now: float, key: FloatArray, speed: FloatArray, first: IntArray, count: IntArray
-    ) -> list[int]:
-        """``_reacquired`` for a handful of candidate pairs: the same arithmetic on Python
-        floats (IEEE doubles, as numpy's), without a dozen array calls to set the pairs up."""
-        gone: list[int] = []
-        for j in count.nonzero()[0].tolist():
-            new_key, new_speed = float(key[j]), float(speed[j])
-            similar = max(REACQUIRE_DV, REACQUIRE_DV_SHARE * new_speed)
-            start = int(first[j])
-            rows = self._f[start : start + int(count[j])].tolist()
-            for r, row in enumerate(rows, start):
-                here = row[_KEY0] + row[_VEL] * (now - row[_T0])
-                near = max(REACQUIRE_M, REACQUIRE_S * row[_SPEED])
-                if abs(here - new_key) <= near and abs(row[_SPEED] - new_speed) <= similar:
-                    gone.append(r)
-        return gone
-
-    def at(self, now: float) -> FloatArray:
-        """Each tracked road user's projected position on the key line."""
+    def _project(self, now: float) -> tuple[FloatArray, FloatArray]:
+        """Each track's slowest and fastest place on the key line now (low, high)."""
         f = self._f[: self.size]
-        at: FloatArray = np.subtract(now, f[:, _T0])
-        at *= f[:, _VEL]
-        at += f[:, _KEY0]
-        return at
+        dt = np.subtract(now, f[:, _T0])
+        return f[:, _KEY0] + f[:, _VLO] * dt, f[:, _KEY0] + f[:, _VHI] * dt
 
-    def expire(self, now: float) -> FloatArray:
-        """Drop the tracks past ``track_s`` or off their road; the others' positions."""
+    def expire(self, now: float) -> tuple[FloatArray, FloatArray]:
+        """Drop the tracks past ``track_s`` or whose every place has left the road; the
+        others' low and high places."""
         f = self._f[: self.size]
-        at = self.at(now)
+        low, high = self._project(now)
         keep = f[:, _T0] >= now - self.track_s
-        keep &= at >= f[:, _KLO]
-        keep &= at <= f[:, _KHI]
+        keep &= low <= f[:, _KHI]
+        keep &= high >= f[:, _KLO]
         if not keep.all():
-            self._reorder(keep.nonzero()[0])  # whole rows (a mask copies slower)
-            at = at.compress(keep)
-        return at
+            rows = keep.nonzero()[0]
+            self._f, self._i = self._f.take(rows, axis=0), self._i.take(rows, axis=0)
+            self.size = len(rows)
+            low, high = low[rows], high[rows]
+        return low, high
 
-    def windows(self, at: FloatArray) -> tuple[IntArray, IntArray]:
-        """[lo, hi) positions in lamp order of the lamps to light for each track at ``at``.
-
-        Ahead: every lamp within speed x lead_s, and at least ``min_lamps_ahead``.
-        Behind: lamps within ``behind_m``. A lamp level with the road user counts as ahead.
-        """
+    def windows(self, low: FloatArray, high: FloatArray) -> tuple[IntArray, IntArray]:
+        """[lo, hi) positions in lamp order of the lamps to light for each track: from
+        behind its slowest place to ahead of its fastest (``_DLO``/``_DHI`` past them), and
+        at least ``min_lamps_ahead`` lamps ahead of its fastest place. A lamp level with the
+        road user counts as ahead."""
         m = self.size
         f, i = self._f[:m], self._i[:m]
+        fwd = i[:, _KF] >= 0
+        edge = np.where(fwd, high, low)  # the fastest place in the direction of travel
         q = np.empty((3, m))
-        np.add(at, f[:, _DLO], out=q[0])  # lo: first lamp at/after the window's low end
-        np.add(at, f[:, _DHI], out=q[1])  # hi: first lamp past its high end
+        np.subtract(low, f[:, _DLO], out=q[0])  # lo: first lamp at/after the window's low end
+        np.add(high, f[:, _DHI], out=q[1])  # hi: first lamp past its high end
         np.nextafter(q[1], np.inf, out=q[1])
-        q[2] = at  # the first lamp at/after the road user (forward), past it (backward)
-        np.nextafter(at, np.inf, out=q[2], where=i[:, _KF] < 0)  # backward tracks
+        q[2] = np.where(fwd, edge, np.nextafter(edge, np.inf))  # at/after (fwd), past (back)
         found = self._geo.line.left(q.reshape(-1)).reshape(3, m)
         lo, hi, ref = found[0], found[1], found[2]
         np.maximum(hi, ref + i[:, _KF], out=hi)
         np.minimum(lo, ref + i[:, _KB], out=lo)
-        # clipped to the cluster (two ufuncs each: np.clip's wrapper costs more than the work)
         ce = i[:, _CE]
-        np.maximum(lo, i[:, _CS], out=lo)
-        np.minimum(lo, ce, out=lo)
-        np.maximum(hi, lo, out=hi)
-        np.minimum(hi, ce, out=hi)
+        lo = np.minimum(np.maximum(lo, i[:, _CS]), ce)
+        hi = np.minimum(np.maximum(hi, lo), ce)
         return lo, hi
 
     def lamps_in(self, lo: IntArray, hi: IntArray) -> IntArray:

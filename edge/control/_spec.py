@@ -38,6 +38,7 @@ class ClusterSpec:
     speed_limit_mps: float
     capacity_per_h: float
     ladder: tuple[str, ...]
+    two_way: bool = True
 
     def __post_init__(self) -> None:
         if not self.ladder:
@@ -52,6 +53,11 @@ class ClusterSpec:
     @property
     def rated_class(self) -> str:
         return self.ladder[0]
+
+    @property
+    def family(self) -> str:
+        """M (motorised traffic), C (conflict areas) or P (people on foot and bikes)."""
+        return self.ladder[0][0]
 
     @property
     def ladder_levels(self) -> tuple[float, ...]:
@@ -179,16 +185,35 @@ class NightParams:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PresenceParams:
-    """ "Light follows you": level, lead time, minimum lamps ahead, distance behind, hold."""
+    """ "Light follows you": which level, how far ahead and behind, how long.
 
-    level: float = 1.0
+    The level is per road: on M roads the class the traffic warrants plus ``m_steps_up``
+    classes (at most the rated class), on P and C roads (people on foot and bikes)
+    ``pc_level`` of the rated class. A counted road user is followed along its road (for at
+    most ``track_s``) within the span of speeds it may have: its measured speed +-
+    ``speed_spread``, or its kind's band. Lamps from ``behind_m`` behind its slowest place to
+    ``lead_s`` of travel ahead of its fastest (and at least ``min_lamps_ahead``) are lit, and
+    stay lit ``hold_s`` after it has left them. At each road end where road users come on,
+    the lamps covering ``entry_s`` of travel at the speed limit are at the presence level
+    all night: a sensor's report takes a moment to arrive.
+    """
+
+    enabled: bool = True
+    m_steps_up: int = 1
+    pc_level: float = 1.0
     lead_s: float = 8.0
     min_lamps_ahead: int = 3
     behind_m: float = 30.0
-    hold_s: float = 30.0
-    # Dead reckoning: follow a counted road user along the road at its speed for up to this
-    # long (0: light only around the sensor, as on detection).
+    hold_s: float = 5.0
     track_s: float = 900.0
+    speed_spread: float = 0.12
+    entry_s: float = 3.0
+
+    @classmethod
+    def off(cls) -> PresenceParams:
+        """No presence lighting at all (to compare; a policy that fails the requirement)."""
+        return cls(enabled=False, min_lamps_ahead=0, lead_s=0.0, behind_m=0.0, hold_s=0.0,
+                   track_s=0.0, entry_s=0.0)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -214,7 +239,7 @@ class PolicyParams:
     class_hysteresis: float = 0.2
     presence: PresenceParams = field(default_factory=PresenceParams)
     ramp_up_per_s: float = 1.0
-    ramp_down_per_s: float = 0.02
+    ramp_down_per_s: float = 0.2
     stale_s: float = 300.0
     deadband: float = 0.05
     lease_s: float = 90.0

@@ -44,6 +44,7 @@ def sites(draw: st.DrawFn, *, max_clusters: int = 3, max_lamps: int = 14) -> Sit
                 speed_limit_mps=draw(st.sampled_from([30 / 3.6, 50 / 3.6, 80 / 3.6])),
                 capacity_per_h=draw(st.sampled_from([300.0, 900.0, 1800.0])),
                 ladder=draw(st.sampled_from(LADDERS)),
+                two_way=draw(st.sampled_from([True, True, False])),
             )
         )
         for j in range(n):
@@ -57,7 +58,12 @@ def sites(draw: st.DrawFn, *, max_clusters: int = 3, max_lamps: int = 14) -> Sit
             clo.append(draw(st.sampled_from([1.0, 1.0, 0.85])))
         for s in range(draw(st.integers(0, 3))):
             sensors.append(
-                SensorSpec(id=f"c{k}-s{s}", cluster=k, position_m=draw(st.floats(0, length)))
+                SensorSpec(
+                    id=f"c{k}-s{s}",
+                    cluster=k,
+                    position_m=draw(st.floats(0, length)),
+                    type=draw(st.sampled_from(["radar", "radar", "pir"])),
+                )
             )
     table = LampTable.from_columns(
         ids=ids, cluster=cl_idx, position_m=pos, nominal_w=nom, floor=floor, ceiling=ceil, clo=clo
@@ -73,15 +79,19 @@ def policies(draw: st.DrawFn, *, lux: bool = False) -> PolicyParams:
         flow_bins=draw(st.sampled_from([1, 4, 15])),
         class_hysteresis=draw(st.sampled_from([0.0, 0.2, 0.5])),
         presence=PresenceParams(
-            level=draw(st.sampled_from([1.0, 0.8])),
+            enabled=draw(st.sampled_from([True, True, True, False])),
+            m_steps_up=draw(st.integers(0, 2)),
+            pc_level=draw(st.sampled_from([1.0, 0.8])),
             lead_s=draw(st.sampled_from([0.0, 4.0, 8.0])),
             min_lamps_ahead=draw(st.integers(0, 4)),
             behind_m=draw(st.sampled_from([0.0, 30.0])),
-            hold_s=draw(st.sampled_from([5.0, 30.0])),
+            hold_s=draw(st.sampled_from([0.0, 5.0, 30.0])),
             track_s=draw(st.sampled_from([0.0, 5.0, 60.0])),
+            speed_spread=draw(st.sampled_from([0.0, 0.12, 0.3])),
+            entry_s=draw(st.sampled_from([0.0, 3.0, 10.0])),
         ),
         ramp_up_per_s=draw(st.sampled_from([1.0, 0.5, 2.0])),
-        ramp_down_per_s=draw(st.sampled_from([0.02, 0.1])),
+        ramp_down_per_s=draw(st.sampled_from([0.02, 0.2])),
         stale_s=draw(st.sampled_from([20.0, 300.0])),
         deadband=draw(st.sampled_from([0.0, 0.02, 0.05])),
         lease_s=60.0,

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from edge.control import Override, PolicyParams, Profile, SensorCounts, SensorFault, SiteSpec
 from edge.control._energy import REFERENCE_SCHEDULE, schedule_level
-from edge.control._inputs import DEFAULT_SPEED_MPS, KINDS, LuxReading, Observation
+from edge.control._inputs import KIND_SPEED_BANDS, KINDS, LuxReading, Observation
 from edge.control._night import NightClock
 
 
@@ -53,8 +53,31 @@ class _Sensor:
     cluster: int
     pos: float
     last_seen: float
+    directional: bool = True
     faulty: bool = False
     bins: dict[int, float] = field(default_factory=dict)
+
+
+@dataclass
+class _Track:
+    """A counted road user: somewhere between its slowest and fastest place since t0."""
+
+    t0: float
+    cluster: int
+    pos0: float
+    direction: int
+    low: float  # slowest speed it may have (m/s, >= 0)
+    high: float  # fastest
+    kind: int
+    sensor: str
+    both: bool  # one of the two tracks of a count with no direction
+
+    def span(self, now: float) -> tuple[float, float]:
+        """(lowest, highest) position it may be at now."""
+        dt = now - self.t0
+        if self.direction > 0:
+            return self.pos0 + self.low * dt, self.pos0 + self.high * dt
+        return self.pos0 - self.high * dt, self.pos0 - self.low * dt
 
 
 class ReferenceController:
@@ -81,7 +104,10 @@ class ReferenceController:
         self.members = [
             [m for m in self.lamps if m.cluster == k] for k in range(len(site.clusters))
         ]
-        self.sensors = [_Sensor(s.id, s.cluster, s.position_m, start) for s in site.sensors]
+        self.sensors = [
+            _Sensor(s.id, s.cluster, s.position_m, start, directional=s.directional)
+            for s in site.sensors
+        ]
         self.by_id = {s.id: s for s in self.sensors}
         self.cluster_sensors = [
             [s for s in self.sensors if s.cluster == k] for k in range(len(site.clusters))
@@ -98,10 +124,11 @@ class ReferenceController:
         self.cluster_level = [1.0] * len(site.clusters)
         self.cluster_failsafe = [False] * len(site.clusters)
         self.cluster_step = [0] * len(site.clusters)
-        self.tracks: list[tuple[float, int, float, int, float]] = []
+        self.tracks: list[_Track] = []
         self.step_seq = 0  # every lease a step sends carries that step's seq
         self.sent: list[int] = []  # the lamps whose lease went out at the last step
-        self.new_tracks: list[tuple[float, int, float, int, float]] = []
+        self.new_tracks: list[_Track] = []
+        self.entry = self._entry_lamps()
 
     def _power(self, lamp: _Lamp, level: float) -> float:
         """Driver curve at the level resolved to 1/4096; what rounds to 0 is off (standby)."""
@@ -113,62 +140,117 @@ class ReferenceController:
         e = self.p.energy
         return _interp(level, e.curve_levels, e.curve_power)
 
-    def _boost(
+    def _entry_lamps(self) -> set[int]:
+        """At each road end where road users come on (both ends of a two-way road): the
+        lamps from the end in to the one nearest entry_s of travel at the speed limit."""
+        p = self.p.presence
+        out: set[int] = set()
+        if not p.enabled or p.entry_s <= 0:
+            return out
+        for k, cl in enumerate(self.site.clusters):
+            mine = [i for i, m in enumerate(self.lamps) if m.cluster == k]
+            if not mine:
+                continue
+            reach = p.entry_s * cl.speed_limit_mps
+            ends = [(0.0, 1.0), (cl.length_m, -1.0)] if cl.two_way else [(0.0, 1.0)]
+            for end, inward in ends:
+                depth = {i: (self.lamps[i].pos - end) * inward for i in mine}
+                nearest = min(mine, key=lambda i: abs(depth[i] - reach))
+                out |= {i for i in mine if depth[i] <= depth[nearest]}
+        return out
+
+    def _band(self, limit: float, kind: int, kinds: int, mean: float | None) -> tuple[float, float]:
+        """The slowest and fastest a road user of ``kind`` may go: the measured mean +-
+        speed_spread when the count has one kind only, else the kind's band."""
+        lo, hi = KIND_SPEED_BANDS[KINDS[kind]]
+        if KINDS[kind] == "car":
+            lo, hi = lo * limit, hi * limit
+        if mean is not None and 0 < mean < math.inf and kinds == 1:
+            s = self.p.presence.speed_spread
+            lo, hi = mean * (1 - s), mean * (1 + s)
+        if KINDS[kind] == "pedestrian":
+            lo = min(lo, KIND_SPEED_BANDS["pedestrian"][0])
+        return max(lo, 0.0), max(hi, 1e-3)
+
+    def _count(
         self, now: float, s: _Sensor, direction: int, counts: tuple[int, ...], mean: float | None
     ) -> None:
+        if not self.p.presence.enabled:
+            return
         limit = self.site.clusters[s.cluster].speed_limit_mps
-        if mean is not None and 0 < mean < math.inf:
-            speed = mean
-        else:
-            seen = [
-                limit if k == "car" else DEFAULT_SPEED_MPS[k]
-                for k, n in zip(KINDS, counts, strict=False)
-                if n > 0
-            ]
-            speed = max(seen) if seen else limit
-        self.new_tracks.append((now, s.cluster, s.pos, direction, speed))
+        kinds = sum(1 for n in counts if n > 0)
+        for kind, n in enumerate(counts):
+            if n <= 0:
+                continue
+            lo, hi = self._band(limit, kind, kinds, mean)
+            ways = [direction] if s.directional else [1, -1]
+            for d in ways:
+                track = _Track(now, s.cluster, s.pos, d, lo, hi, kind, s.id, not s.directional)
+                self.new_tracks.append(track)
 
     def _start_tracks(self, now: float) -> None:
-        """New counts replace tracks of the same road user (same road and direction, within
-        max(20 m, 2 s of travel) of the counting sensor, speed within max(2 m/s, 30 %))."""
-        for _, cluster, at, direction, v_new in self.new_tracks:
-            kept = []
-            for t0, c, pos0, d, v in self.tracks:
-                here = pos0 + d * v * (now - t0)
-                same = (
-                    c == cluster
-                    and d == direction
-                    and abs(here - at) <= max(20.0, 2.0 * v)
-                    and abs(v - v_new) <= max(2.0, 0.3 * v_new)
-                )
-                if not same:
-                    kept.append((t0, c, pos0, d, v))
-            self.tracks = kept
-        self.tracks += self.new_tracks
+        """A new count with a direction re-acquires the nearest track (with a direction) of
+        the same road, direction and kind whose span holds its sensor (widened by 10 m or
+        2.5 s of its fastest travel), not one counted at that sensor; a track goes to one
+        count, the nearer."""
+        pairs = []
+        for j, new in enumerate(self.new_tracks):
+            if new.both:
+                continue
+            best = None
+            for old in self.tracks:
+                if (old.both or old.cluster != new.cluster or old.direction != new.direction
+                        or old.kind != new.kind or old.sensor == new.sensor):  # fmt: skip
+                    continue
+                lo, hi = old.span(now)
+                slack = max(10.0, 2.5 * old.high)
+                if lo - slack <= new.pos0 <= hi + slack:
+                    dist = abs((lo + hi) / 2 - new.pos0)
+                    if best is None or dist < best[0]:
+                        best = (dist, id(old))
+            if best is not None:
+                pairs.append((best[0], j, best[1]))
+        gone: set[int] = set()
+        for _, _, old_id in sorted(pairs, key=lambda p: p[0]):
+            gone.add(old_id)
+        self.tracks = [t for t in self.tracks if id(t) not in gone] + self.new_tracks
         self.new_tracks = []
 
     def _follow_tracks(self, now: float) -> None:
-        """Dead reckoning: each counted road user moves on at its speed; light around it."""
+        """Each track lights from behind_m behind its slowest place to lead_s of its fastest
+        speed ahead of its fastest place, and at least min_lamps_ahead lamps ahead."""
+        p = self.p.presence
         alive = []
-        for t0, cluster, pos0, direction, speed in self.tracks:
-            pos = pos0 + direction * speed * (now - t0)
-            length = self.site.clusters[cluster].length_m
-            if now - t0 <= self.p.presence.track_s and 0.0 <= pos <= length:
-                alive.append((t0, cluster, pos0, direction, speed))
-                self._boost_at(now, cluster, pos, direction, speed)
+        for tr in self.tracks:
+            lo, hi = tr.span(now)
+            length = self.site.clusters[tr.cluster].length_m
+            if now - tr.t0 > p.track_s or lo > length or hi < 0.0:
+                continue
+            alive.append(tr)
+            members = sorted(
+                (m for m in self.lamps if m.cluster == tr.cluster), key=lambda m: m.pos
+            )
+            if tr.direction > 0:
+                window = (lo - p.behind_m, hi + tr.high * p.lead_s)
+                ahead = [m for m in members if m.pos >= hi][: p.min_lamps_ahead]
+            else:
+                window = (lo - tr.high * p.lead_s, hi + p.behind_m)
+                ahead = [m for m in members if m.pos <= lo][::-1][: p.min_lamps_ahead]
+            chosen = {id(m) for m in ahead}
+            for m in members:
+                if window[0] <= m.pos <= window[1] or id(m) in chosen:
+                    m.boost_until = max(m.boost_until, now + p.hold_s)
         self.tracks = alive
 
-    def _boost_at(self, now: float, cluster: int, at: float, direction: int, speed: float) -> None:
-        reach = speed * self.p.presence.lead_s
-        members = sorted(self.members[cluster], key=lambda m: m.pos)
-        ahead = [m for m in members if (m.pos - at) * direction >= 0]
-        if direction < 0:
-            ahead.reverse()  # nearest first
-        chosen = {id(m) for m in ahead[: self.p.presence.min_lamps_ahead]}
-        for m in members:
-            d = (m.pos - at) * direction
-            if 0 <= d <= reach or -self.p.presence.behind_m <= d < 0 or id(m) in chosen:
-                m.boost_until = max(m.boost_until, now + self.p.presence.hold_s)
+    def presence_level(self, k: int) -> float:
+        p = self.p.presence
+        if not p.enabled:
+            return 0.0
+        cl = self.site.clusters[k]
+        if cl.family == "M":
+            step = max(self.cluster_step[k] - p.m_steps_up, 0)
+            return cl.ladder_levels[min(step, len(cl.ladder) - 1)]
+        return p.pc_level
 
     def step(self, now: float, observations: list[Observation]) -> None:
         dt = max(0.0, now - self.now)
@@ -201,9 +283,9 @@ class ReferenceController:
                 if obs.total:
                     sensor.bins[current_bin] = sensor.bins.get(current_bin, 0.0) + obs.total
                 if sum(obs.forward) > 0:
-                    self._boost(now, sensor, 1, obs.forward, obs.mean_speed_mps)
+                    self._count(now, sensor, 1, obs.forward, obs.mean_speed_mps)
                 if sum(obs.backward) > 0:
-                    self._boost(now, sensor, -1, obs.backward, obs.mean_speed_mps)
+                    self._count(now, sensor, -1, obs.backward, obs.mean_speed_mps)
             elif isinstance(obs, SensorFault) and sensor is not None:
                 sensor.faulty = obs.faulty
                 sensor.last_seen = now
@@ -251,8 +333,8 @@ class ReferenceController:
                     floor = 0.0
             v = self.cluster_level[m.cluster] if night else self.p.night.day_level
             if night:
-                if m.boost_until > now:
-                    v = max(v, self.p.presence.level)
+                if m.boost_until >= now or (i in self.entry and self.p.presence.enabled):
+                    v = max(v, self.presence_level(m.cluster))
                 for pr in self.profiles:
                     if pr.active(local.minute, local.weekday) and pr.target in (
                         "all",

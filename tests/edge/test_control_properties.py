@@ -6,7 +6,7 @@ import dataclasses
 import os
 
 import numpy as np
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from edge.control import (
@@ -17,16 +17,13 @@ from edge.control import (
     NightParams,
     Override,
     PolicyParams,
-    PresenceParams,
     SensorCounts,
     SensorFault,
     SensorSpec,
     SiteSpec,
-    _boost,
-    _presence,
 )
 from edge.control._clusters import ClusterTraffic
-from edge.control._presence import KeyLine, PresenceGeometry, Tracks
+from edge.control._presence import KeyLine
 from tests.edge.control_strategies import (
     LADDERS,
     NIGHT_T0,
@@ -183,7 +180,7 @@ def test_lamps_ahead_of_a_road_user_reach_presence_within_one_tick(data: st.Data
         : params.presence.min_lamps_ahead
     ]
     for i in np.union1d(within, nearest):
-        want = min(params.presence.level, lamps.ceiling[i]) * lamps.clo[i]
+        want = min(ctrl.presence_level[i], lamps.ceiling[i]) * lamps.clo[i]
         assert ctrl.level[i] >= want - 1e-9, (i, ctrl.level[i], want)
 
 
@@ -360,70 +357,3 @@ def test_stay_band_is_exactly_the_ratios_that_keep_the_class(data: st.DataObject
         keeps = not adaptive or min(up, max(step, down)) == step
         in_band = bool(traffic._stay_lo[0] <= ratio < traffic._stay_hi[0])
         assert in_band == keeps, (ratio, step, adaptive)
-
-
-@FAST
-@given(data=st.data())
-def test_reacquisition_checked_in_python_or_numpy_alike(data: st.DataObject) -> None:
-    """A few (new count, existing track) pairs are checked with Python floats, many with
-    array passes: both must drop the same tracks and leave the same tables."""
-    site = data.draw(sites())
-    assume(len(site.sensors) > 0)
-    params = PresenceParams(track_s=60.0)
-    geometry = PresenceGeometry(site, params)
-    few, many = Tracks(track_s=60.0, geometry=geometry), Tracks(track_s=60.0, geometry=geometry)
-    now = NIGHT_T0
-    for _ in range(data.draw(st.integers(1, 12))):
-        now += data.draw(st.sampled_from([0.5, 1.0, 2.0, 5.0]))
-        k = data.draw(st.integers(1, 8))
-        sensor = np.array(data.draw(st.lists(st.integers(0, len(site.sensors) - 1),
-                                             min_size=k, max_size=k)), dtype=np.intp)  # fmt: skip
-        direction = np.array([data.draw(st.sampled_from([1, -1])) for _ in range(k)])
-        speed = np.array(
-            [data.draw(st.sampled_from([1.4, 5.5, 12.0, 13.9, 16.0])) for _ in range(k)]
-        )
-        for tracks, limit in ((few, 10**6), (many, -1)):
-            saved, _presence._FEW_PAIRS = _presence._FEW_PAIRS, limit
-            try:
-                tracks.add(now, sensor * 2 + (direction > 0), speed)
-            finally:
-                _presence._FEW_PAIRS = saved
-        assert few.size == many.size
-        np.testing.assert_array_equal(few._f[: few.size], many._f[: many.size])
-        np.testing.assert_array_equal(few._i[: few.size], many._i[: many.size])
-
-
-@FAST
-@given(data=st.data())
-def test_boost_sensor_found_on_demand_is_the_one_a_per_lamp_record_would_hold(
-    data: st.DataObject,
-) -> None:
-    """Explain's boost sensor comes from the lighting ticks' windows kept while their hold
-    lasts (the oldest written per lamp past a cap); it must be what writing each tick's
-    sensors into a per-lamp array (the last window wins) would hold, for every boosted lamp
-    at every tick."""
-    site = data.draw(sites())
-    params = data.draw(policies())
-    ticks = _no_layers(data.draw(nights(site)))
-    kept = data.draw(st.sampled_from([1, 2, _boost.HELD_TICKS]))  # ticks kept whole
-    saved, _boost.HELD_TICKS = _boost.HELD_TICKS, kept
-    try:
-        ctrl = DimmingController(site=site, params=params, start=NIGHT_T0)
-        presence = ctrl._presence
-        record = np.full(len(site.lamps), -1)
-        t = NIGHT_T0
-        for tick in ticks:
-            t += tick.dt
-            lit_before = presence.lit_at
-            ctrl.step(t, tick.observations)
-            if presence.lit_at == t and lit_before != t:  # this tick lit lamps
-                lo, hi = presence.tracks.windows(presence.tracks.at(t))
-                lamps = presence.tracks.lamps_in(lo, hi)
-                record[lamps] = presence.tracks.sensor.repeat(hi - lo)
-            assert len(presence._held) <= kept
-            for lamp in np.flatnonzero(presence.boost_until > t).tolist():
-                assert presence.sensor_of(lamp, t) == record[lamp], (t, lamp)
-            for lamp in np.flatnonzero(presence.boost_until <= t).tolist():
-                assert presence.sensor_of(lamp, t) == -1
-    finally:
-        _boost.HELD_TICKS = saved

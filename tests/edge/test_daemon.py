@@ -23,7 +23,7 @@ from tests.helpers.pty_pair import PtyPair
 
 ART_AHEAD = ("art-013", "art-014", "art-015")  # 500, 540, 580 m: ahead of art-radar-mid
 ART_FAR = ("art-001", "art-025")
-RES_AHEAD = ("res-001", "res-002", "res-003")  # 15, 45, 75 m: ahead of res-pir-north
+RES_AHEAD = ("res-001", "res-002", "res-003")  # 15, 45, 75 m: ahead of res-radar-north
 
 
 _scrape, _value = scrape_metrics, metric
@@ -61,7 +61,7 @@ async def test_presence_follows_road_users_and_telemetry_flows(
         async with aiomqtt.Client(private_broker.host, private_broker.port) as client:
             body = {"v": 1, "interval_s": 1, "forward": {"pedestrian": 1}}
             await client.publish(
-                "streetlight/v1/cabinet-0417/sensor/res-pir-north/counts",
+                "streetlight/v1/cabinet-0417/sensor/res-radar-north/counts",
                 json.dumps(body).encode(),
                 qos=1,
             )

@@ -28,7 +28,8 @@ controller:
   tick_s: 1.0
   flow_window_s: 60
   flow_bins: 6
-  presence: {level: 1.0, lead_s: 8, min_lamps_ahead: 3, behind_m: 30, hold_s: 10, track_s: 0}
+  presence: {m_steps_up: 3, lead_s: 8, min_lamps_ahead: 3, behind_m: 30, hold_s: 10, track_s: 0,
+             entry_s: 0}
   ramp_up_per_s: 1.0
   ramp_down_per_s: 0.25
   stale_s: 300

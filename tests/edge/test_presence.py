@@ -1,0 +1,176 @@
+"""Presence ("light follows you"), example by example: per-road levels, tracks per kind,
+re-acquisition, hold, entry lamps, counts with no direction."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from edge.config import parse_config
+from edge.control import (
+    ClusterSpec,
+    DimmingController,
+    LampTable,
+    PolicyParams,
+    PresenceParams,
+    SensorCounts,
+    SensorSpec,
+    SiteSpec,
+)
+from edge.errors import ConfigError
+from tests.edge.control_strategies import NIGHT_T0
+
+RATED = PresenceParams(entry_s=0.0, m_steps_up=3)  # lit at the rated class: easy to see
+
+
+def _road(
+    *, lamps: int = 30, spacing: float = 40.0, ladder: tuple[str, ...] = ("M3", "M4", "M5", "M6"),
+    sensors: tuple[tuple[str, float, str], ...] = (("west", 0.0, "radar"),),
+    two_way: bool = True,
+) -> SiteSpec:  # fmt: skip
+    length = spacing * lamps
+    return SiteSpec(
+        clusters=(ClusterSpec(id="road", length_m=length, speed_limit_mps=50 / 3.6,
+                              capacity_per_h=1800.0, ladder=ladder, two_way=two_way),),
+        sensors=tuple(SensorSpec(id=i, cluster=0, position_m=p, type=t) for i, p, t in sensors),
+        lamps=LampTable.from_columns(
+            ids=[f"l{j}" for j in range(lamps)], cluster=[0] * lamps,
+            position_m=[spacing * (j + 0.5) for j in range(lamps)], nominal_w=[60.0] * lamps,
+            floor=[0.3] * lamps, ceiling=[1.0] * lamps,
+        ),
+    )  # fmt: skip
+
+
+def _warm(site: SiteSpec, presence: PresenceParams, minutes: int = 2) -> DimmingController:
+    """A controller whose flow window (60 s) is warm and empty: the road at its lowest class."""
+    params = PolicyParams(flow_window_s=60.0, flow_bins=6, stale_s=3600.0, presence=presence)
+    ctrl = DimmingController(site=site, params=params, start=NIGHT_T0)
+    for t in range(1, 60 * minutes + 1):
+        ctrl.step(NIGHT_T0 + t)
+    return ctrl
+
+
+def _count(
+    sensor: str, *, cars: int = 0, bikes: int = 0, walkers: int = 0, direction: int = 1,
+    speed: float | None = None,
+) -> SensorCounts:  # fmt: skip
+    counts, none = (cars, bikes, walkers), (0, 0, 0)
+    fwd, bwd = (counts, none) if direction > 0 else (none, counts)
+    return SensorCounts(sensor=sensor, interval_s=1.0, forward=fwd, backward=bwd,
+                        mean_speed_mps=speed)  # fmt: skip
+
+
+def _nearest(site: SiteSpec, at: float) -> int:
+    return int(np.argmin(np.abs(site.lamps.position_m - at)))
+
+
+def test_a_car_and_a_bike_in_one_report_are_followed_each_at_its_own_speed() -> None:
+    """One report, one car and one bike, one mean speed (9.7 m/s, of the two together): the
+    bike, at 5 m/s, must still be lit a minute on; one track at the mean speed would be
+    500 m ahead of it."""
+    site = _road()
+    ctrl = _warm(site, RATED)
+    t0 = NIGHT_T0 + 121
+    ctrl.step(t0, [_count("west", cars=1, bikes=1, speed=9.7)])
+    assert ctrl._presence.tracks.size == 2
+    for t in range(1, 61):
+        ctrl.step(t0 + t)
+    bike = _nearest(site, 5.0 * 60)
+    car = _nearest(site, 13.9 * 60)
+    assert ctrl.level[bike] == 1.0
+    assert ctrl.level[car] == 1.0
+
+
+def test_a_count_never_replaces_a_track_started_at_its_own_sensor() -> None:
+    """Car A (13 m/s), then car B (10 m/s) a second later at the same radar, A 13 m ahead:
+    B's count must not take over A's track (it once did, and A drove on in the dark)."""
+    site = _road()
+    ctrl = _warm(site, RATED)
+    t0 = NIGHT_T0 + 121
+    ctrl.step(t0, [_count("west", cars=1, speed=13.0)])
+    ctrl.step(t0 + 1, [_count("west", cars=1, speed=10.0)])
+    assert ctrl._presence.tracks.size == 2
+    for t in range(2, 62):
+        ctrl.step(t0 + t)
+    a = _nearest(site, 13.0 * 61)  # 793 m: past B's lit zone (up to 760 m)
+    assert ctrl.level[a] == 1.0
+
+
+def test_a_later_radar_count_re_acquires_the_track_it_continues() -> None:
+    """A car counted at the west radar and again at the middle one 40 s later: one track
+    (the new one), so its lit zone is narrow again."""
+    site = _road(sensors=(("west", 0.0, "radar"), ("mid", 520.0, "radar")))
+    ctrl = _warm(site, RATED)
+    t0 = NIGHT_T0 + 121
+    ctrl.step(t0, [_count("west", cars=1, speed=13.0)])
+    for t in range(1, 40):
+        ctrl.step(t0 + t)
+    ctrl.step(t0 + 40, [_count("mid", cars=1, speed=13.0)])
+    assert ctrl._presence.tracks.size == 1
+    assert ctrl._presence.tracks.sensor.tolist() == [1]
+
+
+def test_hold_0_lights_while_the_road_user_is_near_then_releases() -> None:
+    """hold_s 0 once validated and lit nothing at all; it means: lit exactly while in the
+    road user's zone."""
+    site = _road()
+    ctrl = _warm(site, dataclasses.replace(RATED, hold_s=0.0, track_s=0.0))
+    t0 = NIGHT_T0 + 121
+    ctrl.step(t0, [_count("west", cars=1, speed=13.0)])
+    lit = np.flatnonzero(ctrl.level == 1.0).tolist()
+    assert lit[:3] == [0, 1, 2]
+    ctrl.step(t0 + 1)  # track_s 0: lit at the sensor only, for the tick it counted
+    assert ctrl.level[0] < 1.0
+
+
+def test_the_presence_level_is_per_road_type() -> None:
+    """M road: the warranted class plus one (a lone car on an empty arterial at M6 gets
+    M5, not the rated M3); P road: the rated class."""
+    for ladder, want in ((("M3", "M4", "M5", "M6"), 0.5), (("P3", "P4", "P5", "P6"), 1.0)):
+        site = _road(ladder=ladder)
+        ctrl = _warm(site, PresenceParams(entry_s=0.0))
+        assert ctrl.cluster_step.tolist() == [3]
+        ctrl.step(NIGHT_T0 + 121, [_count("west", cars=1, speed=13.0)])
+        assert ctrl.level[0] == pytest.approx(want)
+
+
+def test_entry_lamps_light_the_road_ends_all_night() -> None:
+    """Where road users come on, the lamps over entry_s of travel at the speed limit (3 s x
+    13.9 m/s = 41.7 m: the lamps at 20 and 60 m, the nearer to 41.7 m) are at the presence
+    level with nobody counted; on a one-way road only at its start."""
+    for two_way, lit in ((True, [0, 1, 28, 29]), (False, [0, 1])):
+        site = _road(two_way=two_way)
+        ctrl = _warm(site, dataclasses.replace(RATED, entry_s=3.0))
+        assert np.flatnonzero(ctrl.level == 1.0).tolist() == lit
+        assert np.all(np.delete(ctrl.level, lit) == pytest.approx(0.3))
+
+
+def test_a_pir_count_lights_both_ways_and_is_never_taken_over() -> None:
+    """A PIR says no direction: its walker is followed both ways. A radar count going the
+    other way past the PIR's tracks does not re-acquire them (at a road's end a count can
+    be someone leaving or someone coming on)."""
+    site = _road(lamps=20, spacing=30.0, ladder=("P3", "P4", "P5"),
+                 sensors=(("pir", 300.0, "pir"), ("east", 600.0, "radar")))  # fmt: skip
+    ctrl = _warm(site, RATED)
+    t0 = NIGHT_T0 + 121
+    ctrl.step(t0, [_count("pir", walkers=1)])
+    assert ctrl._presence.tracks.size == 2
+    here = _nearest(site, 300.0)
+    assert ctrl.level[here - 2] == ctrl.level[here + 2] == 1.0  # both ways
+    ctrl.step(t0 + 1, [_count("east", walkers=1, direction=-1, speed=1.4)])
+    assert ctrl._presence.tracks.size == 3
+
+
+def test_presence_level_in_the_config_is_a_clear_error() -> None:
+    data = {
+        "gateway_id": "gw",
+        "site": {"latitude": 52.0, "longitude": 5.0},
+        "controller": {"presence": {"level": 1.0}},
+        "clusters": [],
+    }
+    with pytest.raises(ConfigError) as info:
+        parse_config(data)
+    assert "m_steps_up" in str(info.value)
+    assert "pc_level" in str(info.value)
