@@ -121,6 +121,32 @@ def semantic_issues(site: SiteConfig) -> Iterator[ConfigIssue]:
                 f"{ppath}.target",
                 f"unknown target {profile.target!r}{hint(profile.target, targets)}",
             )
+    rated = {c.id: c.rated_class for c in site.clusters}
+    for qi, quiet in enumerate(site.quiet_hours):
+        qpath = f"quiet_hours[{qi}]"
+        if quiet.id in profile_seen:
+            yield ConfigIssue(f"{qpath}.id", f"duplicate profile or quiet-hours id {quiet.id!r}")
+        profile_seen.add(quiet.id)
+        if quiet.target != "all" and quiet.target not in rated:
+            yield ConfigIssue(
+                f"{qpath}.target",
+                f"quiet hours apply to a cluster or all, not {quiet.target!r}"
+                f"{hint(quiet.target, set(rated))}",
+            )
+            continue
+        for cid, cls in rated.items():
+            if quiet.target not in ("all", cid):
+                continue
+            if cls[0] != quiet.lighting_class[0]:
+                yield ConfigIssue(
+                    f"{qpath}.class",
+                    f"class {quiet.lighting_class} is not in cluster {cid}'s family ({cls})",
+                )
+            elif LIGHTING_CLASSES[quiet.lighting_class] >= LIGHTING_CLASSES[cls]:
+                yield ConfigIssue(
+                    f"{qpath}.class",
+                    f"class {quiet.lighting_class} is not below cluster {cid}'s rated {cls}",
+                )
     port_seen: set[str] = set()
     for pi, port in enumerate(site.serial):
         if port.name in port_seen:

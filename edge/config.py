@@ -423,6 +423,25 @@ class ProfileConfig(_Strict):
     _parse_times = field_validator("start", "end", mode="before")(_hhmm)
 
 
+class QuietHoursConfig(_Strict):
+    """A declared reduction: between ``start`` and ``end`` local time the target clusters
+    are lit at most at ``lighting_class`` (presence included), for the stated ``reason``.
+    The road authority's decision, kept apart from profiles so it is never a side effect;
+    the simulator's safety score still counts it against the requirement."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    id: str = Field(pattern=_ID)
+    target: str = "all"
+    lighting_class: LightingClass = Field(alias="class")
+    start: time
+    end: time
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] | None = None
+    reason: str = Field(min_length=3)
+
+    _parse_times = field_validator("start", "end", mode="before")(_hhmm)
+
+
 class StorageConfig(_Strict):
     """Where state lives (outbox, checkpoints, overrides)."""
 
@@ -492,6 +511,7 @@ class SiteConfig(BaseSettings):
     energy: EnergyConfig = EnergyConfig()
     clusters: list[ClusterConfig] = Field(min_length=1)
     profiles: list[ProfileConfig] = Field(default_factory=list)
+    quiet_hours: list[QuietHoursConfig] = Field(default_factory=list)
     storage: StorageConfig = StorageConfig()
     metrics: MetricsConfig = MetricsConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
@@ -534,7 +554,8 @@ def _all_field_names() -> set[str]:
     for model in (
         SiteConfig, SiteLocation, MqttConfig, TlsConfig, SerialPortConfig, NightConfig,
         PresenceConfig, ControllerConfig, ScheduleStep, EnergyConfig, LampConfig,
-        LampArrayConfig, SensorConfig, ClusterConfig, ProfileConfig, StorageConfig, MetricsConfig,
+        LampArrayConfig, SensorConfig, ClusterConfig, ProfileConfig, QuietHoursConfig,
+        StorageConfig, MetricsConfig,
         SecurityConfig,
         TelemetryConfig,
     ):  # fmt: skip

@@ -16,6 +16,7 @@ from edge.control import (
     Profile,
     SensorSpec,
     SiteSpec,
+    class_ratio,
 )
 
 __all__ = ["build_controller", "policy_params", "profiles_from_config", "site_spec"]
@@ -110,6 +111,24 @@ def policy_params(site: SiteConfig) -> PolicyParams:
 
 
 def profiles_from_config(site: SiteConfig) -> list[Profile]:
+    """The calendar profiles, then the declared quiet hours as a Min layer per cluster at
+    their class's level relative to the cluster's rated class."""
+    quiet = [
+        Profile(
+            id=q.id if q.target != "all" else f"{q.id}:{c.id}",
+            target=c.id,
+            op="min",
+            level=class_ratio(q.lighting_class, c.rated_class),
+            start_min=_minute(q.start),
+            end_min=_minute(q.end),
+            days=frozenset(_WEEKDAY[d] for d in q.days) if q.days is not None else None,
+            quiet_class=q.lighting_class,
+            reason=q.reason,
+        )
+        for q in site.quiet_hours
+        for c in site.clusters
+        if q.target in ("all", c.id)
+    ]
     return [
         Profile(
             id=p.id,
@@ -121,7 +140,7 @@ def profiles_from_config(site: SiteConfig) -> list[Profile]:
             days=frozenset(_WEEKDAY[d] for d in p.days) if p.days is not None else None,
         )
         for p in site.profiles
-    ]
+    ] + quiet
 
 
 def build_controller(site: SiteConfig, *, start: float, seq_base: int = 0) -> DimmingController:

@@ -28,7 +28,14 @@ from simulator.street import LampNodes, SensorBank
 from simulator.traffic import Arrivals, generate_arrivals
 from simulator.users import RoadUsers
 
-__all__ = ["NightWindow", "SimResult", "nearest_lamps", "night_window", "simulate"]
+__all__ = [
+    "ControllerFactory",
+    "NightWindow",
+    "SimResult",
+    "nearest_lamps",
+    "night_window",
+    "simulate",
+]
 
 SERIES_S = 60.0  # resolution of the per-cluster series for plots
 SPACE_TIME_S = 1800.0  # length of the space-time picture
@@ -108,21 +115,30 @@ def nearest_lamps(spec: SiteSpec) -> Callable[[IntArray, FloatArray], IntArray]:
     return nearest
 
 
+#: Builds the controller a night runs (site, start): another policy to compare, such as
+#: an earlier revision's control core; it must step and keep energy as DimmingController.
+ControllerFactory = Callable[[SiteConfig, float], Any]
+
+
 class _Night:
     """One night's street, controller and scores, advanced one tick at a time."""
 
     def __init__(
         self, site: SiteConfig, *, scenario: Scenario, day: date, seed: int,
         arrivals: Arrivals | None, record: bool, presence: bool,
+        controller: ControllerFactory | None = None,
     ) -> None:  # fmt: skip
         self.window = window = night_window(site, day)
         self.tick_s = tick = site.controller.tick_s
         self.n_ticks = int((window.end - window.start) / tick)
         self.spec = spec = site_spec(site)
-        self.ctrl = DimmingController(
-            site=spec, params=_policy(site, presence), start=window.start,
-            profiles=profiles_from_config(site),
-        )  # fmt: skip
+        if controller is not None:
+            self.ctrl: DimmingController = controller(site, window.start)
+        else:
+            self.ctrl = DimmingController(
+                site=spec, params=_policy(site, presence), start=window.start,
+                profiles=profiles_from_config(site),
+            )  # fmt: skip
         if arrivals is None:
             arrivals = generate_arrivals(site, start=window.start, duration_s=self.n_ticks * tick,
                                          seed=seed, model=scenario.traffic_model())  # fmt: skip
@@ -251,11 +267,13 @@ def simulate(
     record: bool = False,
     presence: bool = True,
     progress: Callable[[float], None] | None = None,
+    controller: ControllerFactory | None = None,
 ) -> SimResult:
-    """Simulate one night of ``site`` (sunset of ``day`` to sunrise) at the configured tick."""
+    """Simulate one night of ``site`` (sunset of ``day`` to sunrise) at the configured tick,
+    with its own policy (or ``controller``'s)."""
     began = wallclock.perf_counter()
     night = _Night(site, scenario=scenario, day=day, seed=seed, arrivals=arrivals,
-                   record=record, presence=presence)  # fmt: skip
+                   record=record, presence=presence, controller=controller)  # fmt: skip
     for i in range(night.n_ticks):
         night.tick(i)
         if progress is not None and i % 600 == 0:

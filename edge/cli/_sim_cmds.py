@@ -135,7 +135,7 @@ def sim(
     table.add_column("value")
     for name, value in kpi_rows(result.kpis):
         table.add_row(name, value)
-    console.print(table)
+    Console(width=max(console.width, 110), highlight=False, file=console.file).print(table)
     if report is not None:
         console.print(f"report: {report / 'report.md'}")
     if record is not None:

@@ -15,6 +15,7 @@ from edge.control._classes import (
     required_steps,
 )
 from edge.control._controller import DimmingController
+from edge.control._energy import REFERENCE_SCHEDULE, schedule_level
 from edge.control._explain import explain
 from edge.control._inputs import (
     KINDS,
@@ -42,6 +43,7 @@ from edge.control._spec import (
 __all__ = [
     "KINDS",
     "LIGHTING_CLASSES",
+    "REFERENCE_SCHEDULE",
     "REQUIREMENT_MARGIN",
     "REQUIREMENT_THRESHOLDS",
     "REQUIREMENT_WINDOW_S",
@@ -71,4 +73,5 @@ __all__ = [
     "explain",
     "required_class",
     "required_steps",
+    "schedule_level",
 ]

@@ -33,8 +33,8 @@ class PresenceBoost:
         self._entry_lamps = self.entry.nonzero()[0]
         self.boost_until = np.full(n, -math.inf)
         self.boost_until[self._entry_lamps] = math.inf
-        self.boost_sensor = np.full(n, -1, dtype=np.intp)  # whose road user lit it last
-        self.lit_when = np.full(n, -math.inf)  # the last tick a road user's window held it
+        self._rank = np.empty(n, dtype=np.intp)  # each lamp's place on the key line
+        self._rank[self.geometry.order] = np.arange(n)
         self._latest = math.inf if len(self._entry_lamps) else -math.inf
 
     def counted(
@@ -77,8 +77,6 @@ class PresenceBoost:
                 until = now + self.params.hold_s
                 self.boost_until[lamps] = until
                 self.boost_until[self._entry_lamps] = math.inf
-                self.boost_sensor[lamps] = np.repeat(tr.sensor, hi - lo)
-                self.lit_when[lamps] = now
                 self._latest = max(self._latest, until)
         return self._latest >= now
 
@@ -87,11 +85,17 @@ class PresenceBoost:
         np.greater_equal(self.boost_until, now, out=out)
 
     def sensor_of(self, lamp: int, now: float) -> int:
-        """The sensor whose road user keeps ``lamp`` boosted at ``now`` (-1: none)."""
-        if self.lit_when[lamp] + self.params.hold_s < now:
+        """The sensor that counted a road user near ``lamp`` at ``now``, the last tick
+        ``follow`` ran (-1: none is near now; a lamp held after one has left says none).
+        Worked out on demand (explain), from the tracks' windows now."""
+        tr = self.tracks
+        if not tr.size:
             return -1
-        return int(self.boost_sensor[lamp])
+        lo, hi = tr.windows(*tr.expire(now))
+        place = self._rank[lamp]
+        near = ((lo <= place) & (place < hi)).nonzero()[0]
+        return int(tr.sensor[near[-1]]) if len(near) else -1
 
     def held_by_track(self, lamp: int, now: float) -> bool:
-        """Whether a tracked road user lit ``lamp`` at ``now`` (its hold has not begun)."""
-        return bool(self.lit_when[lamp] == now)
+        """Whether a tracked road user is near ``lamp`` at ``now`` (its hold has not begun)."""
+        return self.sensor_of(lamp, now) >= 0

@@ -44,8 +44,6 @@ class ClusterTraffic:
         self._cluster_range = np.arange(c)
         self._thresholds = np.asarray(params.class_thresholds, dtype=np.float64)
         self._thresholds_down = self._thresholds * (1.0 - params.class_hysteresis)
-        self._stay_hi_at = np.append(np.inf, self._thresholds)  # [step]: thresholds[step - 1]
-        self._stay_lo_at = np.append(self._thresholds_down, -np.inf)  # thresholds_down[step]
         self.sensor_cluster = np.array([se.cluster for se in site.sensors], dtype=np.intp)
         self._has_sensors = np.bincount(self.sensor_cluster, minlength=c) > 0
         self.sensor_index = {se.id: i for i, se in enumerate(site.sensors)}
@@ -69,10 +67,6 @@ class ClusterTraffic:
         self._health_dirty = True
         self._any_unhealthy = False
         self._unhealthy = np.zeros(s, dtype=bool)
-        # Per cluster, the flow/capacity ratios that keep its class step where it is: a step
-        # moves only when the ratio leaves [_stay_lo, _stay_hi) (see _stay_band).
-        self._stay_lo = np.full(c, math.inf)  # nothing stays before the first evaluation
-        self._stay_hi = np.full(c, -math.inf)
 
     def counted(self, now: float, sensors: IntArray, totals: npt.NDArray[np.float64]) -> None:
         """Sensors that reported at ``now`` (their road users, both directions)."""
@@ -129,13 +123,6 @@ class ClusterTraffic:
         np.maximum.at(cluster_flow, self.sensor_cluster, flows)
         self.flow = cluster_flow
         ratio = cluster_flow / self._capacity
-        if not (health or warm != self._was_warm):
-            # Same sensors healthy, same warm-up: a class moves only if its ratio left the
-            # band that keeps it (the common tick: a few counts, no class change).
-            stays = np.greater_equal(ratio, self._stay_lo)
-            stays &= ratio < self._stay_hi
-            if stays.all():
-                return self._none
         self._was_warm = warm
         return self._evaluate(now, warm, ratio, events)
 
@@ -172,17 +159,4 @@ class ClusterTraffic:
             events.append(ev.class_change(now, cl.id, reason))
         moved: IntArray = (level != self.level).nonzero()[0]
         self.step, self.failsafe, self.level = steps, failsafe, level
-        self._stay_band(adaptive)
         return moved
-
-    def _stay_band(self, adaptive: npt.NDArray[np.bool_]) -> None:
-        """The ratios that keep each cluster's step, as long as its health and the warm-up
-        do not change. The next step is min(up, max(step, down)) (``_evaluate``), which
-        equals ``step`` exactly when up >= step and down <= step; with thresholds
-        descending, up >= step is ratio < thresholds[step - 1] (always, at step 0), and
-        down <= step is ratio >= thresholds_down[step] (always, at the ladder's or the
-        thresholds' end). A cluster that does not adapt stays at 0 whatever its ratio."""
-        step = self.step  # <= len(thresholds)
-        capped = step >= self._ladder_len - 1
-        self._stay_hi = np.where(adaptive, self._stay_hi_at[step], np.inf)
-        self._stay_lo = np.where(adaptive & ~capped, self._stay_lo_at[step], -np.inf)

@@ -7,6 +7,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from edge.control._classes import (
+    REQUIREMENT_MARGIN,
+    REQUIREMENT_THRESHOLDS,
+    class_ratio,
+    required_class,
+)
 from edge.control._layers import Selection, op_scalar
 from edge.control._result import Explanation, LayerEffect
 
@@ -56,8 +62,11 @@ def explain(ctrl: DimmingController, lamp_id: str) -> Explanation:
         for profile, sel in ctrl.layers.profiles:
             if profile in ctrl.layers.active and _selected(sel, i):
                 after = op_scalar(profile.op, value, profile.level)
+                kind = "profile"
+                if profile.quiet_class is not None:
+                    kind = f"quiet hours (class {profile.quiet_class}: {profile.reason})"
                 layers.append(
-                    LayerEffect(kind="profile", id=profile.id, op=profile.op,
+                    LayerEffect(kind=kind, id=profile.id, op=profile.op,
                                 level=profile.level, before=value, after=after)
                 )  # fmt: skip
                 value = after
@@ -72,6 +81,12 @@ def explain(ctrl: DimmingController, lamp_id: str) -> Explanation:
     floor = float(ctrl.layers.floor_eff[i]) if night else 0.0
     ceiling = float(lamps.ceiling[i])
     clamped = max(min(value, ceiling), floor)
+    need_cls = required_class(cl.rated_class, ratio)
+    need = class_ratio(need_cls, cl.rated_class)
+    presence = float(ctrl.presence_level[i])
+    light = float(ctrl.level[i]) / float(lamps.clo[i])
+    meets = _meets(night, failsafe, boost, light, presence, need, ceiling, layers)
+    entry = bool(ctrl._presence.entry[i]) and ctrl.params.presence.enabled
     thresholds = ctrl.params.class_thresholds
     return Explanation(
         lamp=lamp_id,
@@ -92,7 +107,13 @@ def explain(ctrl: DimmingController, lamp_id: str) -> Explanation:
         threshold=thresholds[step - 1] if 0 < step <= len(thresholds) else None,
         failsafe=failsafe,
         failsafe_reason="; ".join(reasons),
+        required_class=need_cls,
+        required_level=need,
+        requirement_why=_requirement_why(cl.rated_class, ratio),
+        presence_level=presence,
+        meets=meets,
         boost=boost,
+        entry=entry,
         # inf: held by a road user still near (its hold has not begun)
         boost_until=math.inf
         if ctrl._presence.held_by_track(i, now)
@@ -107,4 +128,40 @@ def explain(ctrl: DimmingController, lamp_id: str) -> Explanation:
         target=float(ctrl.target[i]),
         level=float(ctrl.level[i]),
         ramp_limited=bool(ctrl.level[i] != ctrl.target[i]),
+    )
+
+
+def _requirement_why(rated: str, ratio: float) -> str:
+    """Why the requirement is the class it is (CEN/TR 13201-1's traffic volume)."""
+    if rated[0] != "M":
+        return "people on foot and bikes: the rated class while anyone is there"
+    high, low = REQUIREMENT_THRESHOLDS
+    if ratio >= high:
+        band = f"at least {high:.0%}: the rated class"
+    elif ratio >= low:
+        band = f"{low:.0%} to {high:.0%}: one class below the rated {rated}"
+    else:
+        band = f"under {low:.0%}: two classes below the rated {rated}"
+    return f"measured flow {ratio:.1%} of capacity, {band}"
+
+
+def _meets(
+    night: bool, failsafe: bool, boost: bool, light: float, presence: float, need: float,
+    ceiling: float, layers: list[LayerEffect],
+) -> str:  # fmt: skip
+    """How the lamp meets the requirement now, and where a road user would be."""
+    if not night:
+        return "day: no lighting is owed"
+    if failsafe:
+        return "fail-safe at the rated class: at or above any requirement"
+    near = min(presence, ceiling)
+    for layer in layers:
+        near = op_scalar(layer.op, near, layer.level)
+    short = near < need - REQUIREMENT_MARGIN
+    verdict = f"{near:.0%}, BELOW the required {need:.0%}" if short else f"{near:.0%}"
+    if boost:
+        return f"a road user is near: lit at {light:.0%} (presence level {verdict})"
+    return (
+        f"nobody near: at {light:.0%}; a road user here is lit at {verdict} within a tick "
+        f"of its count"
     )

@@ -171,6 +171,9 @@ class Profile:
     start_min: int
     end_min: int
     days: frozenset[int] | None = None
+    # quiet hours: a declared reduction (a class, for a reason), not a calendar profile
+    quiet_class: str | None = None
+    reason: str = ""
 
     def active(self, minute: int, weekday: int) -> bool:
         """Whether the profile applies at ``minute`` of a local day that is ``weekday``."""

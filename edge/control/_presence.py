@@ -246,11 +246,15 @@ class Tracks:
         keep = np.ones(self.size, dtype=bool)
         if self.size and not both.all():
             self._reacquire(now, f, i, keep)
-        tables_f = np.concatenate((self._f[: self.size][keep], f))
-        tables_i = np.concatenate((self._i[: self.size][keep], i))
-        order = np.argsort(tables_i[:, _LANE], kind="stable")
-        self._f, self._i = tables_f.take(order, axis=0), tables_i.take(order, axis=0)
-        self.size = len(order)
+        kept_f, kept_i = self._f[: self.size], self._i[: self.size]
+        if not keep.all():
+            kept_f, kept_i = kept_f[keep], kept_i[keep]
+        # the new rows go in lane order, after the tracks already in their lane
+        order = np.argsort(i[:, _LANE], kind="stable")
+        f, i = f.take(order, axis=0), i.take(order, axis=0)
+        at = kept_i[:, _LANE].searchsorted(i[:, _LANE], side="right")
+        self._f, self._i = np.insert(kept_f, at, f, axis=0), np.insert(kept_i, at, i, axis=0)
+        self.size = len(self._f)
 
     def _reacquire(
         self, now: float, f: FloatArray, i: IntArray, keep: npt.NDArray[np.bool_]

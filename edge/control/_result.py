@@ -81,7 +81,14 @@ class Explanation:
     threshold: float | None
     failsafe: bool
     failsafe_reason: str
+    # the fixed requirement by the measured flow (docs/policy.md), and how the lamp meets it
+    required_class: str
+    required_level: float
+    requirement_why: str
+    presence_level: float
+    meets: str
     boost: bool
+    entry: bool  # an entry lamp: at the presence level all night
     boost_until: float
     boost_sensor: str | None
     adaptive_target: float
@@ -108,15 +115,28 @@ class Explanation:
             out.append(
                 f"class {self.cls} (rated {self.rated_class}) -> level {self.class_level:.0%}"
             )
+            out.append(
+                f"requirement: {self.required_class} ({self.requirement_why}) -> "
+                f"{self.required_level:.0%} at a road user"
+            )
+            out.append(f"meets it: {self.meets}")
             if self.failsafe:
                 out.append(f"FAIL-SAFE: {self.failsafe_reason} -> rated level 100%")
-            if self.boost:
+            if self.entry:
+                out.append(
+                    "entry lamp: at the presence level all night (road users come onto the "
+                    "road here; a sensor's report takes a moment to arrive)"
+                )
+            elif self.boost:
                 until = (
                     "while a tracked road user is near"
                     if self.boost_until == float("inf")
                     else f"until t={self.boost_until:.0f}"
                 )
-                out.append(f"presence boost from sensor {self.boost_sensor} {until}")
+                if self.boost_sensor is None:
+                    out.append(f"presence boost held {until} (a road user has passed)")
+                else:
+                    out.append(f"presence boost from sensor {self.boost_sensor} {until}")
             out.append(f"adaptive target {self.adaptive_target:.0%}")
         for layer in self.layers:
             out.append(

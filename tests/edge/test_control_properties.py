@@ -324,36 +324,3 @@ def test_class_steps_follow_the_full_rule_at_every_tick(data: st.DataObject) -> 
             down = min(sum(1 for t in thresholds if ratio < t * (1.0 - hysteresis)), top)
             step[k] = 0 if any(bad) or not warm else min(up, max(step[k], down))
         assert traffic.step.tolist() == step, (now, traffic.flow.tolist())
-
-
-@FAST
-@given(data=st.data())
-def test_stay_band_is_exactly_the_ratios_that_keep_the_class(data: st.DataObject) -> None:
-    """The band that lets an update skip the class evaluation holds a ratio exactly when the
-    full rule would leave the step where it is: on, and one float either side of, every
-    threshold and hysteresis threshold."""
-    hysteresis = data.draw(st.sampled_from([0.0, 0.2, 0.5]))
-    params = PolicyParams(class_hysteresis=hysteresis)
-    ladder = data.draw(st.sampled_from(LADDERS))
-    site = SiteSpec(
-        clusters=(ClusterSpec(id="c", length_m=100.0, speed_limit_mps=13.9,
-                              capacity_per_h=100.0, ladder=ladder),),
-        sensors=(SensorSpec(id="s", cluster=0, position_m=0.0),),
-        lamps=LampTable.from_columns(ids=["l"], cluster=[0], position_m=[1.0], nominal_w=[60.0],
-                                     floor=[0.2], ceiling=[1.0]),
-    )  # fmt: skip
-    traffic = ClusterTraffic(site=site, params=params, start=NIGHT_T0)
-    top = len(ladder) - 1
-    thresholds = params.class_thresholds
-    edges = [*thresholds, *(t * (1.0 - hysteresis) for t in thresholds)]
-    near = [float(np.nextafter(e, d)) for e in edges for d in (-1.0, 2.0)]
-    step = data.draw(st.integers(0, min(top, len(thresholds))))
-    adaptive = data.draw(st.booleans())
-    traffic.step = np.array([step])
-    traffic._stay_band(np.array([adaptive]))
-    for ratio in [*edges, *near, 0.0, data.draw(st.floats(0.0, 2.0))]:
-        up = min(sum(1 for t in thresholds if ratio < t), top)
-        down = min(sum(1 for t in thresholds if ratio < t * (1.0 - hysteresis)), top)
-        keeps = not adaptive or min(up, max(step, down)) == step
-        in_band = bool(traffic._stay_lo[0] <= ratio < traffic._stay_hi[0])
-        assert in_band == keeps, (ratio, step, adaptive)

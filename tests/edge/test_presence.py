@@ -174,3 +174,57 @@ def test_presence_level_in_the_config_is_a_clear_error() -> None:
         parse_config(data)
     assert "m_steps_up" in str(info.value)
     assert "pc_level" in str(info.value)
+
+
+def test_quiet_hours_cap_presence_at_the_declared_class_and_explain_says_why() -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    import yaml
+
+    from edge.control import explain
+    from edge.site import build_controller
+    from tests.conftest import EXAMPLE
+
+    doc = {
+        **yaml.safe_load(EXAMPLE.read_text()),
+        "quiet_hours": [{"id": "curfew", "target": "cyclepath", "class": "P5", "start": "01:00",
+                         "end": "05:00", "reason": "bats in the park"}],
+    }  # fmt: skip
+    site = parse_config(doc)
+    two_am = datetime(2026, 11, 29, 2, 0, tzinfo=ZoneInfo("Europe/Amsterdam")).timestamp()
+    ctrl = build_controller(site, start=two_am - 1)
+    ctrl.step(two_am, [_count("cyc-pir-west", bikes=1)])
+    lamp = "cyc-001"
+    ex = explain(ctrl, lamp)
+    assert ex.boost
+    assert ex.layers[-1].kind == "quiet hours (class P5: bats in the park)"
+    assert ex.target == pytest.approx(3.0 / 5.0)  # P5 of the rated P4
+    bad = {**doc, "quiet_hours": [{**doc["quiet_hours"][0], "class": "M5"}]}
+    with pytest.raises(ConfigError) as info:
+        parse_config(bad)
+    assert "quiet_hours[0].class" in str(info.value)
+    assert "not in cluster cyclepath's family" in str(info.value)
+
+
+def test_explain_names_the_requirement_and_how_the_lamp_meets_it() -> None:
+    from edge.control import explain
+
+    site = _road()
+    ctrl = _warm(site, PresenceParams(entry_s=0.0))
+    ex = explain(ctrl, "l10")
+    assert ex.required_class == "M5"
+    assert ex.required_level == pytest.approx(0.5)
+    assert "under 15%: two classes below the rated M3" in ex.requirement_why
+    assert (
+        ex.meets == "nobody near: at 30%; a road user here is lit at 50% within a tick of its count"
+    )
+    ctrl.step(NIGHT_T0 + 121, [_count("west", cars=1, speed=13.0)])
+    ex = explain(ctrl, "l0")
+    assert ex.meets == "a road user is near: lit at 50% (presence level 50%)"
+    lines = ex.lines()
+    assert any(ln.startswith("requirement: M5 (measured flow") for ln in lines)
+    assert "meets it: a road user is near: lit at 50% (presence level 50%)" in lines
+    # a presence level under the requirement says so
+    low = _warm(site, PresenceParams(entry_s=0.0, m_steps_up=0))
+    assert "BELOW the required 50%" in explain(low, "l10").meets

@@ -417,3 +417,26 @@ def test_cli_several_nights_and_a_year(tmp_path: Path) -> None:
     bad = run_cli("sim", "--dates", "2026-06-21,tomorrow")
     assert bad.returncode == 2
     assert "'tomorrow' is not YYYY-MM-DD" in bad.stderr
+
+
+def test_the_worst_road_user_may_be_one_no_sensor_saw_and_latency_is_measured(
+    tmp_path: Path,
+) -> None:
+    """A walker comes out of a front door mid-road and walks on in the dark (no sensor ever
+    counts it): it is the worst road user, reported as never counted. A car counted at the
+    west end waits for its report (1.2 s here) before its lamps rise: the count -> requirement
+    latency is that wait, not 0 by construction."""
+    site = small_site(presence={"entry_s": 0})
+    rows = ["3600.5,road,pedestrian,+1,1.0,50,,", "3700.5,road,car,+1,8.0,,,"]
+    trace = tmp_path / "trace.csv"
+    trace.write_text("t_s,cluster,kind,direction,speed_mps,entry_m,linger_after_m,linger_s\n"
+                     + "\n".join(rows) + "\n")  # fmt: skip
+    arrivals = read_trace(trace, site)
+    late = Scenario(sensors={"radar_miss": 0.0, "speed_noise": 0.0, "latency_s": (1.2, 1.2)})
+    s = simulate(site, scenario=late, day=SUMMER, seed=1, arrivals=arrivals).kpis["safety"]
+    assert s["road_users"] == 2
+    assert s["undetected"] == 1
+    assert s["worst_road_user_detected"] is False
+    assert s["worst_road_user_underlit_s"] == 50.0
+    assert s["detected"] == 1
+    assert 1.0 <= s["detection_to_requirement_p99_s"] <= 3.0
