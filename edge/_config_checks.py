@@ -134,10 +134,15 @@ def semantic_issues(site: SiteConfig) -> Iterator[ConfigIssue]:
                 f"{hint(quiet.target, set(rated))}",
             )
             continue
+        family = quiet.lighting_class[0]
+        if quiet.target == "all" and not any(c[0] == family for c in rated.values()):
+            yield ConfigIssue(f"{qpath}.class", f"no cluster is rated in class family {family}")
         for cid, cls in rated.items():
+            if quiet.target == "all" and cls[0] != family:
+                continue  # "all" means every cluster of the class's family
             if quiet.target not in ("all", cid):
                 continue
-            if cls[0] != quiet.lighting_class[0]:
+            if cls[0] != family:
                 yield ConfigIssue(
                     f"{qpath}.class",
                     f"class {quiet.lighting_class} is not in cluster {cid}'s family ({cls})",

@@ -424,8 +424,9 @@ class ProfileConfig(_Strict):
 
 
 class QuietHoursConfig(_Strict):
-    """A declared reduction: between ``start`` and ``end`` local time the target clusters
-    are lit at most at ``lighting_class`` (presence included), for the stated ``reason``.
+    """A declared reduction: between ``start`` and ``end`` local time the target cluster
+    (``all``: every cluster of the class's family) is lit at most at ``class`` (presence
+    included), for the stated ``reason``.
     The road authority's decision, kept apart from profiles so it is never a side effect;
     the simulator's safety score still counts it against the requirement."""
 
@@ -560,6 +561,7 @@ def _all_field_names() -> set[str]:
         TelemetryConfig,
     ):  # fmt: skip
         names.update(model.model_fields)
+        names.update(f.alias for f in model.model_fields.values() if f.alias)
     return names
 
 

@@ -127,7 +127,7 @@ def profiles_from_config(site: SiteConfig) -> list[Profile]:
         )
         for q in site.quiet_hours
         for c in site.clusters
-        if q.target in ("all", c.id)
+        if q.target == c.id or (q.target == "all" and c.rated_class[0] == q.lighting_class[0])
     ]
     return [
         Profile(

@@ -61,7 +61,7 @@ def main() -> None:
     body = (
         f"{machine_line()}\n\nCommand: `.venv/bin/python scripts/bench_sim.py --write` "
         f"(night of {NIGHT}, 1 s ticks, default traffic, seed 1)\n\n" + "\n".join(table) + "\n\n"
-        "Targets (issue 5): a 12-hour night of the example site in under 10 s; 10,000 lamps in "
+        "Targets: a 12-hour night of the example site in under 10 s; 10,000 lamps in "
         "under 60 s. The last column scales the measured run to exactly 12 hours.\n"
     )
     print(body)

@@ -16,7 +16,7 @@ from simulator.street import LampNodes
 if TYPE_CHECKING:
     from simulator.engine import NightWindow
 
-__all__ = ["night_kpis", "saved"]
+__all__ = ["energy_kpis", "night_kpis", "saved"]
 
 
 def saved(site: SiteConfig, kwh: float, base: float) -> dict[str, float]:
@@ -28,6 +28,22 @@ def saved(site: SiteConfig, kwh: float, base: float) -> dict[str, float]:
         "pct": round(100.0 * diff / base, 2) if base > 0 else 0.0,
         "co2_kg": round(diff * e.co2_kg_per_kwh, 3),
         "cost": round(diff * e.price_per_kwh, 2),
+    }
+
+
+def energy_kpis(
+    site: SiteConfig, kwh: float, full: float, sched: float, ref: float
+) -> dict[str, Any]:
+    """Energy used, the three baselines, and what was saved against each (kWh)."""
+    return {
+        "energy_kwh": round(kwh, 3),
+        "baseline_full_kwh": round(full, 3),
+        "baseline_schedule_kwh": round(sched, 3),
+        "baseline_reference_kwh": round(ref, 3),
+        "saved_vs_full": saved(site, kwh, full),
+        "saved_vs_schedule": saved(site, kwh, sched),
+        "saved_vs_reference": saved(site, kwh, ref),
+        "currency": site.energy.currency,
     }
 
 
@@ -65,14 +81,7 @@ def night_kpis(
         "ticks": n_ticks,
         "tick_s": tick,
         "lamps": len(ctrl.site.lamps),
-        "energy_kwh": round(kwh, 3),
-        "baseline_full_kwh": round(full, 3),
-        "baseline_schedule_kwh": round(sched, 3),
-        "baseline_reference_kwh": round(ref, 3),
-        "saved_vs_full": saved(site, kwh, full),
-        "saved_vs_schedule": saved(site, kwh, sched),
-        "saved_vs_reference": saved(site, kwh, ref),
-        "currency": site.energy.currency,
+        **energy_kpis(site, kwh, full, sched, ref),
         "safety": safety,
         "failsafe": {
             "cluster_hours": round(failsafe_cluster_s / 3600.0, 3),

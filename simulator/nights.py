@@ -15,7 +15,8 @@ import numpy.typing as npt
 
 from edge.config import SiteConfig
 from simulator.engine import simulate
-from simulator.kpis import saved
+from simulator.kpis import energy_kpis, saved
+from simulator.requirement import percentiles
 from simulator.scenario import Scenario
 
 __all__ = ["night_dates", "simulate_nights", "total_kpis"]
@@ -101,14 +102,7 @@ def total_kpis(
     return {
         "nights": len(nights),
         "dark_hours": round(sum(k["night"]["dark_hours"] for k in nights), 2),
-        "energy_kwh": round(kwh, 3),
-        "baseline_full_kwh": round(full, 3),
-        "baseline_schedule_kwh": round(sched, 3),
-        "baseline_reference_kwh": round(ref, 3),
-        "saved_vs_full": saved(site, kwh, full),
-        "saved_vs_schedule": saved(site, kwh, sched),
-        "saved_vs_reference": saved(site, kwh, ref),
-        "currency": site.energy.currency,
+        **energy_kpis(site, kwh, full, sched, ref),
         "safety": {
             "road_users": int(safety("road_users")),
             "road_user_seconds": round(seconds, 1),
@@ -117,12 +111,7 @@ def total_kpis(
             "worst_shortfall": max((k["safety"]["worst_shortfall"] for k in nights), default=0.0),
             "detected": int(safety("detected")),
             "detected_underlit_share": share(safety("detected_underlit_s"), detected),
-            "detection_to_requirement_p50_s": round(float(np.percentile(lat, 50)), 2)
-            if len(lat)
-            else None,
-            "detection_to_requirement_p99_s": round(float(np.percentile(lat, 99)), 2)
-            if len(lat)
-            else None,
+            **percentiles(lat),
             "never_met_after_detection": int(safety("never_met_after_detection")),
             "per_road": {
                 road: {

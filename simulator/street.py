@@ -87,13 +87,17 @@ class SensorBank:
         self.last_report = np.full(n, -np.inf)
         self.seen_at = np.full(self.users, np.inf)
         self.heard_at = np.full(self.users, np.inf)
-        self._pending_users: list[list[int]] = [[] for _ in range(n)]
+        # road users counted but not yet in a report (user, sensor), and those in reports on
+        # their way (user, report)
+        self._counted = (np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp))
+        self._carried = (np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp))
         inf = np.full(n, np.inf)
         self.faults = _SensorFaults(
             inf.copy(), inf.copy(), inf.copy(), np.zeros(n), inf.copy(), np.zeros(n)
         )
-        # reports on their way: (arrival, sensor, counts, mean speed, users counted)
-        self._late: list[tuple[float, int, np.ndarray, float, list[int]]] = []
+        # reports on their way: arrival, sensor, counts, mean speed, report number
+        self._flight = _Reports.empty()
+        self._reports_made = 0
         self.reports = 0
         self.missed = 0
         self._has = np.zeros(n, dtype=bool)  # sensors with something pending
@@ -169,18 +173,19 @@ class SensorBank:
         self._has[sensor] = True
         f = self.faults
         heard = (now < f.dead[sensor]) & (now < f.stuck[sensor])
-        users = user[who]
         if self.users:
-            np.minimum.at(self.seen_at, users[heard], crossed[heard])
-        for s, u in zip(sensor[heard].tolist(), users[heard].tolist(), strict=True):
-            self._pending_users[s].append(u)
+            users = user[who][heard]
+            np.minimum.at(self.seen_at, users, crossed[heard])
+            self._counted = (np.concatenate((self._counted[0], users)),
+                             np.concatenate((self._counted[1], sensor[heard])))  # fmt: skip
 
     def collect(self, now: float, dt: float) -> CountsBatch | None:
         """The reports the gateway receives at ``now``: sent at once after a detection,
         every ``report_s`` otherwise, each arriving after the model's latency; none from a
         dead sensor, zeros from a stuck one."""
         f = self.faults
-        if now < self._next_due and not self._late and not self._noisy and not self._has.any():
+        quiet = now < self._next_due and not len(self._flight.at) and not self._noisy
+        if quiet and not self._has.any():
             return None  # nothing seen, no liveness report due: the common tick
         if self._noisy:
             noisy = (now >= f.noisy).nonzero()[0]
@@ -193,48 +198,92 @@ class SensorBank:
             due |= now - self.last_report >= self.report_s
         due &= now < f.dead
         rows = due.nonzero()[0]
-        lo, hi = self.model.latency_s
-        for s in rows.tolist():
-            n = self.speed_n[s]
-            speed = self.speed_sum[s] / n if n > 0 else 0.0
-            counts = self.pending[s].copy()
-            if now >= f.stuck[s]:
-                counts[:] = 0  # stuck at zero: alive, but blind
-            sent = max(self.last_cross[s], now - dt) if self._has[s] else now
-            delay = (self.rng.uniform(lo, hi) if hi > 0 else 0.0) + (
-                f.late_delay[s] if now >= f.late[s] else 0.0
-            )
-            self._late.append((sent + delay, s, counts, speed, self._pending_users[s]))
-            self._pending_users[s] = []
         if len(rows):
-            self.pending[rows] = 0
-            self.speed_sum[rows] = 0.0
-            self.speed_n[rows] = 0.0
-            self.last_cross[rows] = -np.inf
-            self._has[rows] = False
-            self.last_report[rows] = now
-            self._next_due = float(self.last_report.min()) + self.report_s
-        arrived = [r for r in self._late if r[0] <= now]
-        if not arrived:
+            self._send(now, dt, rows)
+        return self._arrived(now, dt)
+
+    def _send(self, now: float, dt: float, rows: IntArray) -> None:
+        """The sensors ``rows`` report what they counted: the reports set off, to arrive
+        after the latency (and a late sensor's delay)."""
+        f = self.faults
+        n = self.speed_n[rows]
+        speed = np.where(n > 0, self.speed_sum[rows] / np.maximum(n, 1.0), 0.0)
+        counts = self.pending[rows].copy()
+        counts[now >= f.stuck[rows]] = 0  # stuck at zero: alive, but blind
+        sent = np.where(self._has[rows], np.maximum(self.last_cross[rows], now - dt), now)
+        lo, hi = self.model.latency_s
+        delay = self.rng.uniform(lo, hi, len(rows)) if hi > 0 else np.zeros(len(rows))
+        delay += np.where(now >= f.late[rows], f.late_delay[rows], 0.0)
+        number = self._reports_made + np.arange(len(rows))
+        self._reports_made += len(rows)
+        self._flight = self._flight.plus(_Reports(sent + delay, rows, counts, speed, number))
+        if self.users:  # the road users these reports carry
+            report_of = np.full(len(self.ids), -1, dtype=np.intp)
+            report_of[rows] = number
+            users, sensors = self._counted
+            carried = report_of[sensors] >= 0
+            self._carried = (
+                np.concatenate((self._carried[0], users[carried])),
+                np.concatenate((self._carried[1], report_of[sensors[carried]])),
+            )
+            self._counted = (users[~carried], sensors[~carried])  # fmt: skip
+        self.pending[rows] = 0
+        self.speed_sum[rows] = 0.0
+        self.speed_n[rows] = 0.0
+        self.last_cross[rows] = -np.inf
+        self._has[rows] = False
+        self.last_report[rows] = now
+        self._next_due = float(self.last_report.min()) + self.report_s
+
+    def _arrived(self, now: float, dt: float) -> CountsBatch | None:
+        """The reports that have reached the gateway by ``now``, in the order they came."""
+        flight = self._flight
+        here = flight.at <= now
+        if not here.any():
             return None
-        self._late = [r for r in self._late if r[0] > now]
-        arrived.sort(key=lambda r: r[0])
-        for _, _, _, _, users in arrived:
-            if users and self.users:
-                np.minimum.at(self.heard_at, np.array(users), now)
-        rows = np.array([r[1] for r in arrived], dtype=np.intp)
-        counts = np.array([r[2] for r in arrived]).reshape(len(arrived), 2, 3)
-        speeds = np.array([r[3] for r in arrived], dtype=np.float64)
-        self.reports += len(rows)
-        ids = self.ids
+        got = flight.take(here.nonzero()[0])
+        self._flight = flight.take((~here).nonzero()[0])
+        got = got.take(np.argsort(got.at, kind="stable"))
+        if self.users:
+            users, report = self._carried
+            heard = np.isin(report, got.number)
+            np.minimum.at(self.heard_at, users[heard], now)
+            self._carried = (users[~heard], report[~heard])
+        self.reports += len(got.at)
         return CountsBatch(
-            sensors=tuple(ids[s] for s in rows.tolist()),
-            interval_s=np.full(len(rows), max(dt, 1e-3)),
-            forward=counts[:, 0, :].astype(np.int64),
-            backward=counts[:, 1, :].astype(np.int64),
-            mean_speed_mps=speeds,
-            index=rows,
+            sensors=tuple(self.ids[s] for s in got.sensor.tolist()),
+            interval_s=np.full(len(got.at), max(dt, 1e-3)),
+            forward=got.counts[:, 0, :].astype(np.int64),
+            backward=got.counts[:, 1, :].astype(np.int64),
+            mean_speed_mps=got.speed.astype(np.float64),
+            index=got.sensor,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Reports:
+    """Sensor reports on their way to the gateway, as arrays."""
+
+    at: FloatArray  # when each arrives
+    sensor: IntArray
+    counts: npt.NDArray[np.int64]  # (reports, forward/backward, kind)
+    speed: FloatArray
+    number: IntArray
+
+    @classmethod
+    def empty(cls) -> _Reports:
+        return cls(np.zeros(0), np.zeros(0, dtype=np.intp), np.zeros((0, 2, 3), dtype=np.int64),
+                   np.zeros(0), np.zeros(0, dtype=np.intp))  # fmt: skip
+
+    def plus(self, other: _Reports) -> _Reports:
+        return _Reports(*(np.concatenate((a, b)) for a, b in zip(self.columns(), other.columns(),
+                                                                 strict=True)))  # fmt: skip
+
+    def take(self, rows: IntArray) -> _Reports:
+        return _Reports(*(column[rows] for column in self.columns()))
+
+    def columns(self) -> tuple[np.ndarray, ...]:
+        return (self.at, self.sensor, self.counts, self.speed, self.number)
 
 
 class LampNodes:

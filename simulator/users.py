@@ -57,6 +57,11 @@ class RoadUsers:
         a = self.arrivals
         old = self._move(rel, np.full(len(self.active), rel - dt))
         stop = int(a.t_s.searchsorted(rel, side="right"))
+        if stop == self._next:  # nobody came on this tick (most ticks of a night)
+            moves = Moves(users=old.users.copy(), since=old.since, prev=old.prev,
+                          new=old.new.copy())  # fmt: skip
+            self._leave()
+            return moves
         new = np.arange(self._next, stop)
         self._next = stop
         length = self.lengths[a.cluster[new]]
@@ -78,10 +83,14 @@ class RoadUsers:
             prev=np.concatenate((old.prev, start)),
             new=self.pos.copy(),
         )
+        self._leave()
+        return moves
+
+    def _leave(self) -> None:
+        """Whoever is past either end of its road has left it."""
         on_road = (self.pos >= 0.0) & (self.pos <= self.lengths[self.cluster])
         if not on_road.all():
             self._keep(on_road)
-        return moves
 
     def _move(self, rel: float, since: FloatArray, first: int = 0) -> Moves:
         """Move users ``first:`` on from ``since`` to ``rel`` (in place)."""

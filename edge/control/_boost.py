@@ -44,13 +44,15 @@ class PresenceBoost:
         forward: npt.NDArray[np.bool_],
         counts: npt.NDArray[np.int64],
         mean_speed: npt.NDArray[np.float64],
+        single: npt.NDArray[np.bool_],
     ) -> None:
-        """Road users counted at ``sensors`` (per kind), travelling forward or not: a track
-        per report and kind counted; one each way where the sensor gives no direction."""
+        """Road users counted at ``sensors`` (per kind), travelling forward or not, from
+        reports that counted ``single`` road user or more: a track per report and kind
+        counted; one each way where the sensor gives no direction."""
         if not self.params.enabled:
             return
         geo = self.geometry
-        low, high = speed_bands(counts, mean_speed, geo.sensor_limit[sensors],
+        low, high = speed_bands(single, mean_speed, geo.sensor_limit[sensors],
                                 self.params.speed_spread)  # fmt: skip
         row, kind = (counts > 0).nonzero()
         sensor, fwd = sensors[row], forward[row]
@@ -91,7 +93,7 @@ class PresenceBoost:
         tr = self.tracks
         if not tr.size:
             return -1
-        lo, hi = tr.windows(*tr.expire(now))
+        lo, hi = tr.windows(*tr.project(now))  # follow(now) has dropped the expired
         place = self._rank[lamp]
         near = ((lo <= place) & (place < hi)).nonzero()[0]
         return int(tr.sensor[near[-1]]) if len(near) else -1

@@ -270,15 +270,18 @@ class DimmingController:
         actual, full, sched, ref = self.energy.integrate(dt, prev_night, prev_minute)
         self.traffic.advance(now)
         counts: list[SensorCounts] = []
+        batches: list[CountsBatch] = []
         for obs in observations:
             if type(obs) is SensorCounts:
                 counts.append(obs)
             elif type(obs) is CountsBatch:
-                ingest_counts(now, obs, self.traffic, self._presence, events)
+                batches.append(obs)
             else:
                 self._observe(now, obs, events)
         if counts:
-            ingest_counts(now, CountsBatch.of(counts), self.traffic, self._presence, events)
+            batches.append(CountsBatch.of(counts))
+        if batches:  # one go: no count re-acquires a track another made this tick
+            ingest_counts(now, CountsBatch.join(batches), self.traffic, self._presence, events)
 
         verdict = self._clock.verdict(now)
         night = verdict.night

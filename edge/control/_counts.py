@@ -48,9 +48,10 @@ def ingest_counts(
         moving = np.concatenate((fwd[ok], bwd[ok]))
         k = len(sidx)
     per_row = moving.sum(axis=1, dtype=np.float64)  # rows: k forward, then k backward
-    traffic.counted(now, sidx, per_row[:k] + per_row[k:])
+    per_report = per_row[:k] + per_row[k:]
+    traffic.counted(now, sidx, per_report)
     rows = per_row.nonzero()[0]
     if not len(rows):
         return
     at = rows % k
-    presence.counted(now, sidx[at], rows < k, moving[rows], mean[at])
+    presence.counted(now, sidx[at], rows < k, moving[rows], mean[at], per_report[at] == 1)

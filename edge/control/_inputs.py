@@ -129,6 +129,21 @@ class CountsBatch:
             index=None if index is None else np.fromiter(index, np.intp, k),
         )
 
+    @classmethod
+    def join(cls, batches: Sequence[CountsBatch]) -> CountsBatch:
+        """One batch of several (a tick's counts are taken in one go)."""
+        if len(batches) == 1:
+            return batches[0]
+        indices = [b.index for b in batches]
+        return cls(
+            sensors=tuple(s for b in batches for s in b.sensors),
+            interval_s=np.concatenate([b.interval_s for b in batches]),
+            forward=np.concatenate([b.forward for b in batches]),
+            backward=np.concatenate([b.backward for b in batches]),
+            mean_speed_mps=np.concatenate([b.mean_speed_mps for b in batches]),
+            index=None if any(i is None for i in indices) else np.concatenate(indices),  # type: ignore[arg-type]
+        )
+
 
 Observation = SensorCounts | CountsBatch | SensorFault | LuxReading | LampReport
 

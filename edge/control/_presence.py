@@ -76,18 +76,19 @@ class KeyLine:
 
 
 def speed_bands(
-    counts: npt.NDArray[np.int64], mean_speed: FloatArray, limit: FloatArray, spread: float
+    single: npt.NDArray[np.bool_], mean_speed: FloatArray, limit: FloatArray, spread: float
 ) -> tuple[FloatArray, FloatArray]:
     """Per (report, kind), the slowest and fastest a road user counted there may go (m/s):
     the report's mean speed +- ``spread`` when it is measured (> 0 and finite: an infinite
-    one would put the road user off its road at once) and the report counts one kind only,
-    else the kind's band (``KIND_SPEED_BANDS``; cars relative to the road's ``limit``). A
-    pedestrian may always be slower: people stop a while."""
+    one would put the road user off its road at once) and the report counts ``single`` road
+    user (a mean of several says little of each), else the kind's band
+    (``KIND_SPEED_BANDS``; cars relative to the road's ``limit``). A pedestrian may always be
+    slower: people stop a while."""
     band = np.array([KIND_SPEED_BANDS[k] for k in KINDS])  # (kinds, 2)
     car = np.array([k == "car" for k in KINDS])
     scale = np.where(car[None, :], limit[:, None], 1.0)  # (reports, kinds)
     low, high = band[None, :, 0] * scale, band[None, :, 1] * scale
-    measured = (mean_speed > 0) & (mean_speed < np.inf) & ((counts > 0).sum(axis=1) == 1)
+    measured = (mean_speed > 0) & (mean_speed < np.inf) & single
     m = np.where(measured, mean_speed, 1.0)[:, None]
     low = np.where(measured[:, None], m * (1.0 - spread), low)
     high = np.where(measured[:, None], m * (1.0 + spread), high)
@@ -262,8 +263,9 @@ class Tracks:
         """Clear ``keep`` of the tracks new counts re-acquire: both with a direction, the
         same road, direction and kind, the new sensor within the track's span of places
         (widened by ``REACQUIRE_M`` or ``REACQUIRE_S`` of its fastest travel), never at the
-        sensor the track started from; each new count takes the nearest such track, each
-        track goes to one count."""
+        sensor the track started from; each new count takes the nearest such track. The new
+        track keeps lit, behind its sensor, every place the replaced track's road user may
+        still be, and its slowest speed (it may not be the one counted)."""
         m = self.size
         lanes = self._i[:m, _LANE]  # sorted
         new_lane = i[:, _LANE]
@@ -295,11 +297,19 @@ class Tracks:
         new, old = new[by_dist], old[by_dist]
         _, first_new = np.unique(new, return_index=True)  # each new count: its nearest track
         new, old = new[first_new], old[first_new]
-        order = np.argsort(dist[by_dist][first_new], kind="stable")
-        new, old = new[order], old[order]
-        keep[np.unique(old)] = False  # each track: to one count
+        keep[old] = False
+        # behind the sensor: from the replaced track's slowest place (going forward) or its
+        # fastest (going backward, its places below the sensor's are ahead of it)
+        lo, hi = lo[ok][by_dist][first_new], hi[ok][by_dist][first_new]
+        fwd = i[new, _LANE] % 2 == 1
+        key = f[new, _KEY0]
+        f[new, _DLO] += np.where(fwd, np.maximum(key - lo, 0.0), 0.0)
+        f[new, _DHI] += np.where(fwd, 0.0, np.maximum(hi - key, 0.0))
+        # ... and it moves no faster than the replaced one's slowest road user could
+        f[new, _VLO] = np.where(fwd, np.minimum(f[new, _VLO], self._f[old, _VLO]), f[new, _VLO])
+        f[new, _VHI] = np.where(fwd, f[new, _VHI], np.maximum(f[new, _VHI], self._f[old, _VHI]))
 
-    def _project(self, now: float) -> tuple[FloatArray, FloatArray]:
+    def project(self, now: float) -> tuple[FloatArray, FloatArray]:
         """Each track's slowest and fastest place on the key line now (low, high)."""
         f = self._f[: self.size]
         dt = np.subtract(now, f[:, _T0])
@@ -309,7 +319,7 @@ class Tracks:
         """Drop the tracks past ``track_s`` or whose every place has left the road; the
         others' low and high places."""
         f = self._f[: self.size]
-        low, high = self._project(now)
+        low, high = self.project(now)
         keep = f[:, _T0] >= now - self.track_s
         keep &= low <= f[:, _KHI]
         keep &= high >= f[:, _KLO]

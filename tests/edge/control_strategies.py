@@ -61,7 +61,11 @@ def sites(draw: st.DrawFn, *, max_clusters: int = 3, max_lamps: int = 14) -> Sit
                 SensorSpec(
                     id=f"c{k}-s{s}",
                     cluster=k,
-                    position_m=draw(st.floats(0, length)),
+                    # on the lamp grid at times: lit windows' edges then fall on lamps exactly
+                    position_m=draw(
+                        st.floats(0, length)
+                        | st.sampled_from([spacing * j / 2 for j in range(2 * n + 3)])
+                    ),
                     type=draw(st.sampled_from(["radar", "radar", "pir"])),
                 )
             )
@@ -134,7 +138,7 @@ def nights(
             if kind < 7:
                 fwd = tuple(draw(st.integers(0, 2)) for _ in range(3))
                 bwd = tuple(draw(st.integers(0, 2)) for _ in range(3))
-                speed = draw(st.one_of(st.none(), st.floats(0.5, 30.0)))
+                speed = draw(st.none() | st.floats(0.5, 30.0) | st.sampled_from([2.5, 5.0, 10.0]))
                 obs.append(
                     SensorCounts(
                         sensor=sid, interval_s=dt, forward=fwd, backward=bwd, mean_speed_mps=speed

@@ -71,6 +71,7 @@ class _Track:
     kind: int
     sensor: str
     both: bool  # one of the two tracks of a count with no direction
+    extra_behind: float = 0.0  # kept lit behind: where a track it replaced may still be
 
     def span(self, now: float) -> tuple[float, float]:
         """(lowest, highest) position it may be at now."""
@@ -159,13 +160,15 @@ class ReferenceController:
                 out |= {i for i in mine if depth[i] <= depth[nearest]}
         return out
 
-    def _band(self, limit: float, kind: int, kinds: int, mean: float | None) -> tuple[float, float]:
+    def _band(
+        self, limit: float, kind: int, single: bool, mean: float | None
+    ) -> tuple[float, float]:
         """The slowest and fastest a road user of ``kind`` may go: the measured mean +-
-        speed_spread when the count has one kind only, else the kind's band."""
+        speed_spread when the report counted one road user, else the kind's band."""
         lo, hi = KIND_SPEED_BANDS[KINDS[kind]]
         if KINDS[kind] == "car":
             lo, hi = lo * limit, hi * limit
-        if mean is not None and 0 < mean < math.inf and kinds == 1:
+        if mean is not None and 0 < mean < math.inf and single:
             s = self.p.presence.speed_spread
             lo, hi = mean * (1 - s), mean * (1 + s)
         if KINDS[kind] == "pedestrian":
@@ -173,16 +176,15 @@ class ReferenceController:
         return max(lo, 0.0), max(hi, 1e-3)
 
     def _count(
-        self, now: float, s: _Sensor, direction: int, counts: tuple[int, ...], mean: float | None
+        self, now: float, s: _Sensor, direction: int, counts: tuple[int, ...], obs: SensorCounts
     ) -> None:
         if not self.p.presence.enabled:
             return
         limit = self.site.clusters[s.cluster].speed_limit_mps
-        kinds = sum(1 for n in counts if n > 0)
         for kind, n in enumerate(counts):
             if n <= 0:
                 continue
-            lo, hi = self._band(limit, kind, kinds, mean)
+            lo, hi = self._band(limit, kind, obs.total == 1, obs.mean_speed_mps)
             ways = [direction] if s.directional else [1, -1]
             for d in ways:
                 track = _Track(now, s.cluster, s.pos, d, lo, hi, kind, s.id, not s.directional)
@@ -191,10 +193,11 @@ class ReferenceController:
     def _start_tracks(self, now: float) -> None:
         """A new count with a direction re-acquires the nearest track (with a direction) of
         the same road, direction and kind whose span holds its sensor (widened by 10 m or
-        2.5 s of its fastest travel), not one counted at that sensor; a track goes to one
-        count, the nearer."""
-        pairs = []
-        for j, new in enumerate(self.new_tracks):
+        2.5 s of its fastest travel), not one counted at that sensor; the new track keeps
+        lit behind its sensor every place the old one's road user may still be, and moves
+        no faster than its slowest speed."""
+        gone: set[int] = set()
+        for new in self.new_tracks:
             if new.both:
                 continue
             best = None
@@ -207,12 +210,13 @@ class ReferenceController:
                 if lo - slack <= new.pos0 <= hi + slack:
                     dist = abs((lo + hi) / 2 - new.pos0)
                     if best is None or dist < best[0]:
-                        best = (dist, id(old))
+                        best = (dist, old, lo, hi)
             if best is not None:
-                pairs.append((best[0], j, best[1]))
-        gone: set[int] = set()
-        for _, _, old_id in sorted(pairs, key=lambda p: p[0]):
-            gone.add(old_id)
+                _, old, lo, hi = best
+                gone.add(id(old))
+                behind = new.pos0 - lo if new.direction > 0 else hi - new.pos0
+                new.extra_behind = max(behind, 0.0)
+                new.low = min(new.low, old.low)
         self.tracks = [t for t in self.tracks if id(t) not in gone] + self.new_tracks
         self.new_tracks = []
 
@@ -230,11 +234,12 @@ class ReferenceController:
             members = sorted(
                 (m for m in self.lamps if m.cluster == tr.cluster), key=lambda m: m.pos
             )
+            behind = p.behind_m + tr.extra_behind
             if tr.direction > 0:
-                window = (lo - p.behind_m, hi + tr.high * p.lead_s)
+                window = (lo - behind, hi + tr.high * p.lead_s)
                 ahead = [m for m in members if m.pos >= hi][: p.min_lamps_ahead]
             else:
-                window = (lo - tr.high * p.lead_s, hi + p.behind_m)
+                window = (lo - tr.high * p.lead_s, hi + behind)
                 ahead = [m for m in members if m.pos <= lo][::-1][: p.min_lamps_ahead]
             chosen = {id(m) for m in ahead}
             for m in members:
@@ -283,9 +288,9 @@ class ReferenceController:
                 if obs.total:
                     sensor.bins[current_bin] = sensor.bins.get(current_bin, 0.0) + obs.total
                 if sum(obs.forward) > 0:
-                    self._count(now, sensor, 1, obs.forward, obs.mean_speed_mps)
+                    self._count(now, sensor, 1, obs.forward, obs)
                 if sum(obs.backward) > 0:
-                    self._count(now, sensor, -1, obs.backward, obs.mean_speed_mps)
+                    self._count(now, sensor, -1, obs.backward, obs)
             elif isinstance(obs, SensorFault) and sensor is not None:
                 sensor.faulty = obs.faulty
                 sensor.last_seen = now

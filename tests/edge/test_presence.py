@@ -7,6 +7,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+import yaml
 
 from edge.config import parse_config
 from edge.control import (
@@ -20,6 +21,7 @@ from edge.control import (
     SiteSpec,
 )
 from edge.errors import ConfigError
+from tests.conftest import EXAMPLE
 from tests.edge.control_strategies import NIGHT_T0
 
 RATED = PresenceParams(entry_s=0.0, m_steps_up=3)  # lit at the rated class: easy to see
@@ -180,11 +182,8 @@ def test_quiet_hours_cap_presence_at_the_declared_class_and_explain_says_why() -
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    import yaml
-
     from edge.control import explain
     from edge.site import build_controller
-    from tests.conftest import EXAMPLE
 
     doc = {
         **yaml.safe_load(EXAMPLE.read_text()),
@@ -228,3 +227,48 @@ def test_explain_names_the_requirement_and_how_the_lamp_meets_it() -> None:
     # a presence level under the requirement says so
     low = _warm(site, PresenceParams(entry_s=0.0, m_steps_up=0))
     assert "BELOW the required 50%" in explain(low, "l10").meets
+
+
+def test_quiet_hours_for_all_apply_to_the_roads_of_the_class_family() -> None:
+    from edge.site import profiles_from_config
+
+    doc = yaml.safe_load(EXAMPLE.read_text())
+    quiet = {"id": "q", "class": "P5", "start": "01:00", "end": "05:00", "reason": "test"}
+    site = parse_config({**doc, "quiet_hours": [quiet]})  # target "all": P roads only
+    targets = [p.target for p in profiles_from_config(site) if p.quiet_class]
+    assert targets == ["residential", "cyclepath"]
+    with pytest.raises(ConfigError) as info:
+        parse_config({**doc, "quiet_hours": [{**quiet, "clas": "P5"}]})
+    assert "did you mean class" in str(info.value)
+
+
+def test_a_mean_speed_of_several_road_users_is_not_taken_as_each_ones() -> None:
+    """One report: a car forward at 16 m/s and a walker backward, mean 8.7 m/s. The car is
+    followed within a car's band, not at 8.7 m/s +- 12 % (its lamps fell behind it)."""
+    site = _road()
+    ctrl = _warm(site, RATED)
+    t0 = NIGHT_T0 + 121
+    both = SensorCounts(sensor="west", interval_s=1.0, forward=(1, 0, 0), backward=(0, 0, 1),
+                        mean_speed_mps=8.7)  # fmt: skip
+    ctrl.step(t0, [both])
+    for t in range(1, 34):
+        ctrl.step(t0 + t)
+    assert ctrl.level[_nearest(site, 16.0 * 33)] == 1.0
+
+
+def test_a_re_acquired_track_keeps_lit_where_its_road_user_may_still_be() -> None:
+    """Car A, counted at radar a with no speed, drives at 7 m/s; 30 s later car B (13 m/s)
+    passes radar b at 300 m, inside A's span: B's count replaces A's track, and B's new
+    track must keep A's part of the road (from 208 m, 30 s at the slowest car speed) lit
+    until A reaches b (past the 5 s that A's own lamps are held)."""
+    site = _road(sensors=(("a", 0.0, "radar"), ("b", 300.0, "radar")))
+    ctrl = _warm(site, RATED)
+    t0 = NIGHT_T0 + 121
+    ctrl.step(t0, [_count("a", cars=1)])
+    for t in range(1, 30):
+        ctrl.step(t0 + t)
+    ctrl.step(t0 + 30, [_count("b", cars=1, speed=13.0)])
+    assert ctrl._presence.tracks.size == 1
+    for t in range(31, 43):
+        ctrl.step(t0 + t)
+        assert ctrl.level[_nearest(site, 7.0 * t)] == 1.0, t

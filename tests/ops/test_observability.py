@@ -33,7 +33,7 @@ from tests.helpers.prometheus import INSTALL_HINT, PrometheusServer, find_promet
 PROM_DIR = REPO / "config" / "prometheus"
 DASHBOARD = REPO / "config" / "grafana" / "streetlight.json"
 
-#: What the dashboard must show (issue #11), as the metric each needs.
+#: What the dashboard must show, as the metric each needs.
 MUST_SHOW = {
     "level": "streetlight_dim_level_ratio",
     "flow": "streetlight_traffic_flow_per_hour",
