@@ -12,8 +12,10 @@ Each night of the set, with the example site and the default (realistic) simulat
   the schedule as Set profiles;
 - old policy (--old REV, default the last commit before policy v2): that revision's control
   core (loaded from git as a package of its own) with its example config's controller
-  settings and class ladders, on the same street. Its PIR counts are given in both
-  directions (it has no notion of a count without one).
+  settings and class ladders, this site's profiles (the school run), on the same street. It
+  has no notion of a count without a direction: a PIR's counts are given to it both ways,
+  which also doubles the flow it measures at PIRs (its P roads stay brighter for it). Its
+  example's park curfew profile is left out (the new example declares none either).
 Safety is scored against the fixed requirement (docs/policy.md) for all of them.
 """
 
@@ -38,19 +40,27 @@ sys.path.insert(0, str(REPO))
 
 from edge.config import SiteConfig, example_config_path, parse_config  # noqa: E402
 from edge.control import REFERENCE_SCHEDULE, CountsBatch, schedule_level  # noqa: E402
-from edge.site import site_spec  # noqa: E402
+from edge.site import profiles_from_config, site_spec  # noqa: E402
 from scripts._benchdoc import machine_line  # noqa: E402
 from simulator.engine import simulate  # noqa: E402
-from simulator.scenario import Scenario  # noqa: E402
+from simulator.scenario import Scenario, bundled_scenarios, load_scenario  # noqa: E402
 
 OLD_REV = "35207bb"  # the last commit before policy v2
-SETS = {
+SETS: dict[str, tuple[list[date], list[int], str | None]] = {
     # evaluated, never tuned on: a winter, an equinox and a summer weekday night
-    "eval": ([date(2027, 1, 13), date(2027, 3, 22), date(2027, 6, 23)], [7]),
-    # evaluated too: the weekend nights of the policy issue's example
-    "weekend": ([date(2027, 1, 10), date(2027, 4, 10), date(2027, 7, 10)], [7]),
+    "eval": ([date(2027, 1, 13), date(2027, 3, 22), date(2027, 6, 23)], [7], None),
+    # run once, after every change to the policy: fresh dates and seed
+    "holdout": ([date(2027, 12, 8), date(2027, 9, 22), date(2028, 6, 21)], [11], None),
+    # the weekend nights of the policy issue's example
+    "weekend": ([date(2027, 1, 10), date(2027, 4, 10), date(2027, 7, 10)], [7], None),
+    # the evaluation nights with a busy arterial (1.6x): its flow reaches the rated class
+    "busy": ([date(2027, 1, 13), date(2027, 3, 22), date(2027, 6, 23)], [7], "arterial"),
     # what the thresholds and sensor layout were tuned on
-    "tune": ([date(2026, 12, 9), date(2026, 9, 23), date(2026, 6, 17), date(2026, 2, 7)], [1, 2]),
+    "tune": (
+        [date(2026, 12, 9), date(2026, 9, 23), date(2026, 6, 17), date(2026, 2, 7)],
+        [1, 2],
+        None,
+    ),
 }
 POLICIES = ("policy", "ideal sensors", "reference schedule", "old policy")
 
@@ -143,6 +153,11 @@ class OldPolicy:
                 energy=oc.EnergyParams(**new_params(params.energy)),
             ),
             start=start,
+            profiles=[
+                oc.Profile(id=q.id, target=q.target, op=q.op, level=q.level,
+                           start_min=q.start_min, end_min=q.end_min, days=q.days)
+                for q in profiles_from_config(site) if q.quiet_class is None
+            ],
         )  # fmt: skip
         self.pir = np.array([not s.directional for s in spec.sensors])
         self.nominal = np.bincount(spec.lamps.cluster, weights=spec.lamps.nominal_w,
@@ -175,10 +190,15 @@ class OldPolicy:
         return getattr(self.ctrl, name)
 
 
-def run(job: tuple[str, date, int, str | None]) -> tuple[str, date, int, dict[str, Any]]:
-    policy, day, seed, old_root = job
+def run(
+    job: tuple[str, date, int, str | None, str | None],
+) -> tuple[str, date, int, dict[str, Any]]:
+    policy, day, seed, old_root, scenario_name = job
     site = parse_config(example())
-    scenario = Scenario(sensors="ideal" if policy == "ideal sensors" else "realistic")
+    scenario = load_scenario(bundled_scenarios()[scenario_name]) if scenario_name else Scenario()
+    scenario = scenario.model_copy(
+        update={"sensors": "ideal" if policy == "ideal sensors" else "realistic"}
+    )
     factory = None
     if policy == "reference schedule":
         site = clock_site()
@@ -254,15 +274,16 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=None)
     ap.add_argument("--write", action="store_true", help="update docs/policy.md")
     args = ap.parse_args()
-    days, seeds = SETS[args.set]
+    days, seeds, scenario_name = SETS[args.set]
     with tempfile.TemporaryDirectory() as tmp:
         root = str(load_old(args.old, Path(tmp)))
-        jobs = [(p, d, s, root) for d in days for s in seeds for p in POLICIES]
+        jobs = [(p, d, s, root, scenario_name) for d in days for s in seeds for p in POLICIES]
         with ProcessPoolExecutor(args.jobs) as pool:
             results = list(pool.map(run, jobs))
     body = tables(results)
     command = f"scripts/policy_table.py --set {args.set}"
-    text = f"`{command}` ({machine_line().split(';')[0]}):\n\n{body}\n"
+    where = f"the bundled scenario {scenario_name}; " if scenario_name else ""
+    text = f"`{command}` ({where}{machine_line().split(';')[0]}):\n\n{body}\n"
     print(text)
     if args.write:
         doc = REPO / "docs" / "policy.md"

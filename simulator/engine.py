@@ -189,7 +189,9 @@ class _Night:
         if len(result.send):
             self.nodes.apply(now, result.send, result.send_levels, result.lease_s)
         self.nodes.tick(now, self.tick_s)
-        if result.night:
+        # scored between sunset and sunrise whatever the policy thinks is night (its offsets
+        # and lux switching are its own settings)
+        if self.window.sunset < now <= self.window.sunrise:
             self._score(now, rel)
         self._pictures(i, now)
 

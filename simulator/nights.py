@@ -25,7 +25,8 @@ FloatArray = npt.NDArray[np.float64]
 
 
 def night_dates(year: int, every: int) -> list[date]:
-    """Every ``every``-th night of ``year``, from 1 January."""
+    """Every ``every``-th night of ``year``, from 1 January (a step of 7, or any multiple,
+    would be the same weekday all year)."""
     first = date(year, 1, 1)
     days = 366 if calendar.isleap(year) else 365
     return [first + timedelta(days=d) for d in range(0, days, every)]
@@ -113,6 +114,8 @@ def total_kpis(
             "detected_underlit_share": share(safety("detected_underlit_s"), detected),
             **percentiles(lat),
             "never_met_after_detection": int(safety("never_met_after_detection")),
+            "counted_while_underlit": len(lat[lat > 0]),
+            **{f"{k}_if_underlit": v for k, v in percentiles(lat[lat > 0]).items()},
             "per_road": {
                 road: {
                     "road_user_seconds": round(r["road_user_seconds"], 1),

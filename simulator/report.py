@@ -20,6 +20,10 @@ def _saved(k: dict[str, Any], key: str) -> str:
     return f"{d['pct']:.1f} % ({d['kwh']:.2f} kWh, {d['co2_kg']:.2f} kg CO2, {d['cost']:.2f} {cur})"
 
 
+def _s(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds} s"
+
+
 def kpi_rows(k: dict[str, Any]) -> list[tuple[str, str]]:
     """(name, value) lines of the KPIs, for the terminal summary and the report."""
     s, night, fs = k["safety"], k["night"], k["failsafe"]
@@ -58,7 +62,10 @@ def kpi_rows(k: dict[str, Any]) -> list[tuple[str, str]]:
         ),
         (
             "count -> requirement met",
-            f"{latency} ({s['never_met_after_detection']:,} never met after the count)",
+            f"{latency}; of the {s['counted_while_underlit']:,} counted while under-lit: "
+            f"p50 {_s(s['detection_to_requirement_p50_s_if_underlit'])}, "
+            f"p99 {_s(s['detection_to_requirement_p99_s_if_underlit'])} "
+            f"({s['never_met_after_detection']:,} never met after the count)",
         ),
         (
             "fail-safe",

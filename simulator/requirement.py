@@ -139,6 +139,7 @@ class RequirementScorer:
 
         never = seen & np.isnan(self.met_at)
         latency = self.latencies(seen_at)
+        dark = latency[latency > 0]  # counted while under-lit: the wait the policy made
         worst = int(np.argmax(self.under_s)) if on.any() else -1
         return {
             "road_users": int(on.sum()),
@@ -166,6 +167,8 @@ class RequirementScorer:
             "worst_road_user_detected": bool(seen[worst]) if worst >= 0 else False,
             **percentiles(latency),
             "never_met_after_detection": int(never.sum()),
+            "counted_while_underlit": len(dark),
+            **{f"{k}_if_underlit": v for k, v in percentiles(dark).items()},
             "per_road": {
                 c.id: {
                     "road_user_seconds": round(float(self.cluster_s[k]), 1),

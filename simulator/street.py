@@ -212,7 +212,7 @@ class SensorBank:
         counts[now >= f.stuck[rows]] = 0  # stuck at zero: alive, but blind
         sent = np.where(self._has[rows], np.maximum(self.last_cross[rows], now - dt), now)
         lo, hi = self.model.latency_s
-        delay = self.rng.uniform(lo, hi, len(rows)) if hi > 0 else np.zeros(len(rows))
+        delay = self.rng.uniform(lo, hi, len(rows))  # drawn even when 0: one random stream
         delay += np.where(now >= f.late[rows], f.late_delay[rows], 0.0)
         number = self._reports_made + np.arange(len(rows))
         self._reports_made += len(rows)

@@ -44,7 +44,13 @@ def sim(
     year: int | None = typer.Option(
         None, "--year", help="Every --every-th night of this year, and the annual estimate."
     ),
-    every: int = typer.Option(7, "--every", min=1, max=366, help="With --year: night step."),
+    every: int | None = typer.Option(
+        None,
+        "--every",
+        min=1,
+        max=366,
+        help="With --year: every N-th night (default 8: a step of 7 would be one weekday).",
+    ),
     seed: int | None = typer.Option(
         None, "--seed", help="Random seed (default: the scenario's, else 1)."
     ),
@@ -142,15 +148,17 @@ def sim(
         console.print(f"recorded: {record}")
 
 
-def _nights(dates: str | None, year: int | None, every: int) -> list[date]:
+def _nights(dates: str | None, year: int | None, every: int | None) -> list[date]:
     from simulator.nights import night_dates
 
     if dates is not None and year is not None:
         raise ConfigError("--dates/--year", [ConfigIssue("", "give --dates or --year, not both")])
+    if every is not None and year is None:
+        raise ConfigError("--every", [ConfigIssue("", "--every goes with --year")])
     if year is not None:
         if not 1900 <= year <= 2200:
             raise ConfigError("--year", [ConfigIssue("", f"{year} is not a year to simulate")])
-        return night_dates(year, every)
+        return night_dates(year, every or 8)
     days = []
     for i, text in enumerate((dates or "").split(",")):
         try:
@@ -192,7 +200,8 @@ def _many(
     if as_json:
         typer.echo(json.dumps(out, indent=2))
         return
-    title = f"{site.gateway_id}: {len(days)} nights ({scen.name}, seed {seed}, {scen.sensors}"
+    sensors = scen.sensors if isinstance(scen.sensors, str) else "custom"
+    title = f"{site.gateway_id}: {len(days)} nights ({scen.name}, seed {seed}, {sensors}"
     table = Table(title=title + " sensors)", box=box.SIMPLE_HEAD, pad_edge=False)
     for name in ("night", "dark h", "kWh", "vs full", "vs sched", "vs ref",
                  "under-lit", "counted", "p99 s"):  # fmt: skip

@@ -63,7 +63,8 @@ class KeyLine:
             return found
         b = np.subtract(queries, self._base)
         b *= self._scale
-        np.minimum(b, self._top, out=b)  # below 0 (or NaN): clipped to bucket 0 by the take
+        np.minimum(b, self._top, out=b)
+        np.maximum(b, 0.0, out=b)  # far below the line: a cast could overflow
         idx = table.take(b.astype(np.intp), mode="clip")
         padded = self._padded
         for _ in range(self._steps):

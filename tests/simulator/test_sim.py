@@ -414,6 +414,9 @@ def test_cli_several_nights_and_a_year(tmp_path: Path) -> None:
     assert year.returncode == 0, year.stderr
     for phrase in ("2026-01-01", "2026-07-20", "total", "2026 (from 2 nights)", "vs ref"):
         assert phrase in year.stdout
+    stray = run_cli("sim", "--dates", "2026-06-21", "--every", "3")
+    assert stray.returncode == 2
+    assert "--every goes with --year" in stray.stderr
     bad = run_cli("sim", "--dates", "2026-06-21,tomorrow")
     assert bad.returncode == 2
     assert "'tomorrow' is not YYYY-MM-DD" in bad.stderr
@@ -440,3 +443,17 @@ def test_the_worst_road_user_may_be_one_no_sensor_saw_and_latency_is_measured(
     assert s["worst_road_user_underlit_s"] == 50.0
     assert s["detected"] == 1
     assert 1.0 <= s["detection_to_requirement_p99_s"] <= 3.0
+
+
+def test_road_users_are_scored_from_sunset_whatever_the_policy_calls_night(
+    tmp_path: Path,
+) -> None:
+    """A policy that switches on two hours after sunset leaves a car 30 minutes after sunset
+    in the dark: it is scored, and under-lit all the way (the night's own flag would have
+    skipped it)."""
+    site = small_site(night={"sunset_offset_min": 120})
+    arrivals = read_trace(_trace(tmp_path, ["2700.5,road,car,+1,10.0"]), site)
+    s = simulate(site, scenario=Scenario(sensors="ideal"), day=SUMMER, seed=1,
+                 arrivals=arrivals).kpis["safety"]  # fmt: skip
+    assert s["road_users"] == 1
+    assert s["underlit_share"] == 1.0
