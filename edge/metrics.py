@@ -175,6 +175,18 @@ class Metrics:
         self.config_reloads = Counter(
             "streetlight_config_reloads", "SIGHUP reloads by result", ["result"], registry=r
         )
+        self.store_problems = Counter(
+            "streetlight_store_problems",
+            "State or outbox files found damaged (moved aside) or unusable at start",
+            ["store", "problem"],
+            registry=r,
+        )
+        self.store_persistent = Gauge(
+            "streetlight_store_persistent",
+            "1 while the store is on disk, 0 while it lives in memory (no persistence)",
+            ["store"],
+            registry=r,
+        )
         r.register(_SnapshotCollector(self))
         self._server: object | None = None
         self._thread: threading.Thread | None = None

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edge._sqlite import open_store
+
 __all__ = ["PRIORITY", "Outbox", "OutboxRecord"]
 
 log = logging.getLogger("streetlight.outbox")
@@ -67,13 +69,12 @@ class Outbox:
         self.path, self.gateway_id, self.boot_id = path, gateway_id, boot_id
         self.max_bytes, self.event_topic = max_bytes, event_topic
         self.keep_acked_s = keep_acked_s
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
         if synchronous not in ("FULL", "NORMAL"):
             raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
-        self._db.execute(f"PRAGMA synchronous={synchronous}")
-        self._db.executescript(_SCHEMA)
+        setup = f"PRAGMA journal_mode=WAL;\nPRAGMA synchronous={synchronous};\n{_SCHEMA}"
+        # damaged: moved aside, a fresh outbox; a directory that cannot be used: in memory
+        self.opened = open_store(path, setup, what="outbox")
+        self._db = self.opened.db
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
         if "acked_at" not in columns:  # an outbox.db from before bridges were supported
             self._db.execute("ALTER TABLE outbox ADD COLUMN acked_at REAL")

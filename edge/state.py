@@ -13,37 +13,87 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import sqlite3
 import time
 from pathlib import Path
 from typing import Any
+
+from edge._sqlite import open_store
 
 __all__ = ["StateStore"]
 
 log = logging.getLogger("streetlight.state")
 
 
+_SETUP = """
+PRAGMA journal_mode=WAL;
+PRAGMA synchronous=FULL;
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS energy_history (t REAL PRIMARY KEY, totals TEXT NOT NULL);
+"""
+
+
 class StateStore:
-    """A key-value table of JSON values."""
+    """A key-value table of JSON values, mirrored after every write into ``<name>.json``
+    beside it (written whole, then renamed over the old one): when the database is found
+    damaged it is moved aside and the values come back from the mirror (the energy history
+    does not); when the directory cannot be used the store lives in memory."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT)")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS energy_history (t REAL PRIMARY KEY, totals TEXT NOT NULL)"
-        )
+        self.mirror = path.with_suffix(".json")
+        self.opened = open_store(path, _SETUP, what="state")
+        self._db = self.opened.db
         self.write_errors = 0
         self._last_error_log = -math.inf
+        self.restored = self._restore() if self.opened.problem or not self._keys() else 0
+
+    def _keys(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM state").fetchone()[0])
+
+    def _restore(self) -> int:
+        """Values from the mirror into an empty store; how many."""
+        try:
+            values = json.loads(self.mirror.read_text())
+        except FileNotFoundError:
+            return 0
+        except (OSError, ValueError) as exc:
+            log.error("state mirror %s unreadable (%s): not restored", self.mirror, exc)
+            return 0
+        if not isinstance(values, dict) or not values:
+            return 0
+        if self.put(**values):
+            log.warning("state restored from %s: %s", self.mirror, ", ".join(values))
+            return len(values)
+        return 0
+
+    def _write_mirror(self) -> None:
+        """Every value, as one JSON object, replacing the mirror in one rename."""
+        if not self.opened.persistent:
+            return
+        rows = self._db.execute("SELECT key, value FROM state").fetchall()
+        text = "{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in rows) + "}"
+        tmp = self.mirror.with_name(self.mirror.name + ".tmp")
+        try:
+            with tmp.open("w") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.mirror)
+        except OSError as exc:
+            self.write_errors += 1
+            self._refused("the mirror", sqlite3.OperationalError(str(exc)))
 
     def close(self) -> None:
         self._db.close()
 
     def get(self, key: str, default: Any = None) -> Any:
-        row = self._db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        try:
+            row = self._db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error as exc:
+            log.error("state %s: cannot read %s (%s)", self.path, key, exc)
+            return default
         return default if row is None else json.loads(row[0])
 
     def put(self, **values: Any) -> bool:
@@ -59,6 +109,7 @@ class StateStore:
         except sqlite3.Error as exc:
             self._refused(", ".join(values), exc)
             return False
+        self._write_mirror()
         return True
 
     def _refused(self, what: str, exc: sqlite3.Error) -> None:

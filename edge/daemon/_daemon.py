@@ -120,6 +120,7 @@ class Daemon:
             for p in site.serial
         }
         self._last_energy = self._last_traffic = self._last_checkpoint = -math.inf
+        self._store_problems()
 
     # ----------------------------------------------------------------- building
     def _seq_base(self) -> int:
@@ -142,6 +143,32 @@ class Daemon:
                 override = Override(**saved)
                 if override.expires_at > self.clock.time():
                     ctrl.add_override(override)
+
+    def _store_problems(self) -> None:
+        """Say what opening the state and the outbox took: a damaged file moved aside (and
+        what was restored), a directory that cannot be used (no persistence)."""
+        for name, store in (("state", self.state), ("outbox", self.outbox)):
+            opened = store.opened
+            self.metrics.store_persistent.labels(name).set(float(opened.persistent))
+            if not opened.problem:
+                continue
+            self.metrics.store_problems.labels(name, opened.problem).inc()
+            data: dict[str, Any] = {"path": str(store.path), "detail": opened.detail}
+            if opened.problem == "damaged":
+                data["moved_to"] = str(opened.moved_to)
+                kept = ""
+                if name == "state":
+                    data["restored_keys"] = self.state.restored
+                    kept = f"; {self.state.restored} values restored from {self.state.mirror}"
+                message = (f"{name} store {store.path} was damaged ({opened.detail}): moved "
+                           f"aside to {opened.moved_to}, started afresh{kept}")  # fmt: skip
+                severity = "warning"
+            else:
+                message = (f"{name} store {store.path} cannot be used ({opened.detail}): "
+                           "lamp control runs, without persistence")  # fmt: skip
+                severity = "critical"
+            self.record_event(kind=f"store_{opened.problem}", subject=name, severity=severity,
+                              message=message, data=data)  # fmt: skip
 
     def count_ingest(self, source: str, kind: str, result: str) -> None:
         self.metrics.ingest.labels(source, kind, result).inc()
