@@ -118,6 +118,9 @@ class Commands:
             # A retained command would replay at every subscribe: never act on one.
             d.count_ingest("mqtt", "command", "retained")
             return
+        if not msg.payload:  # someone clearing a retained command: not a request
+            d.count_ingest("mqtt", "command", "cleared")
+            return
         reply: dict[str, Any]
         try:
             if not self.bucket.take():
@@ -125,7 +128,7 @@ class Commands:
             if len(msg.payload) > d.site.mqtt.max_payload_bytes:
                 raise CommandError("oversized", f"{len(msg.payload)} bytes")
             try:
-                request = json.loads(msg.payload or b"{}")
+                request = json.loads(msg.payload)
             except ValueError:
                 raise CommandError("not_json", "the request is not JSON") from None
             if not isinstance(request, dict):

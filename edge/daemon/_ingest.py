@@ -107,8 +107,12 @@ class Ingest:
         if ident not in known:
             self._reject("mqtt", kind, "unknown_id", f"{group} {ident!r} is not in the config")
             return
-        if not msg.payload and msg.retain and group == "lamp":
-            self._count("mqtt", kind, "ok")  # a cleared retained state: nothing to do
+        if not msg.payload:  # someone clearing a retained message: nothing to take in
+            self._count("mqtt", kind, "cleared")
+            return
+        if msg.retain and group == "sensor":
+            # counts and lux are what happened then, not now: replayed at every (re)subscribe
+            self._reject("mqtt", kind, "retained", f"{msg.topic}: a retained report")
             return
         try:
             payload = parse(kind, msg.payload, max_bytes=self.max_payload_bytes)

@@ -287,3 +287,36 @@ async def test_energy_and_lease_seqs_carry_on_across_a_restart(
         assert gw2.daemon.controller.lease_seq > first_seq
         assert gw2.daemon.boot_id != gw.daemon.boot_id
     assert (gw2.daemon.energy.wh[:, 0] > first_wh[:, 0]).all()
+
+
+async def test_retained_reports_are_refused_and_clearing_one_is_counted_as_a_clear(
+    broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    """A retained count would be taken in again at every (re)subscribe, as if the road users
+    passed again: refused, counted. Clearing a retained message (an empty payload) on any
+    input topic, commands included, is counted as a clear, not an error, and runs nothing."""
+    config = write_site(tmp_path, port=broker.port)
+    root = "streetlight/v1/cabinet-0417"
+    counts = f"{root}/sensor/art-radar-east/counts"
+    report = b'{"v":1,"interval_s":10,"backward":{"car":3},"mean_speed_mps":13}'
+    async with aiomqtt.Client(broker.host, broker.port) as client:
+        await client.publish(counts, report, qos=1, retain=True)  # before the daemon starts
+    async with running_gateway(config) as gw:
+        d = gw.daemon
+        await gw.until(lambda: d.mqtt.is_connected, 10)
+        port = d.metrics_port
+        assert port is not None
+
+        def result(kind: str, result: str) -> float:
+            m = _scrape(port)
+            return _value(m, "streetlight_ingest_messages_total", kind=kind, result=result)
+
+        await gw.until(lambda: result("counts", "retained") == 1, 10, "the retained count")
+        assert d.controller._presence.tracks.size == 0  # nobody lit for a replay
+        async with aiomqtt.Client(broker.host, broker.port) as client:
+            for topic in (counts, f"{root}/lamp/art-001/state", f"{root}/cmd/clear"):
+                await client.publish(topic, b"", qos=1, retain=True)
+        for kind in ("counts", "lamp_state", "command"):
+            await gw.until(lambda k=kind: result(k, "cleared") == 1, 10, f"{kind} cleared")
+        assert result("counts", "not_json") == 0
+        assert result("command", "ok") == 0

@@ -46,6 +46,8 @@ INGEST_RESULTS = {
     "version",
     "invalid",
     "unknown_kind",
+    "retained",
+    "cleared",
 }
 COMMAND_RESULTS = {
     "ok",
@@ -56,6 +58,7 @@ COMMAND_RESULTS = {
     "not_json",
     "oversized",
     "retained",
+    "cleared",
 }
 
 numbers = st.one_of(
