@@ -175,6 +175,16 @@ class Metrics:
         self.config_reloads = Counter(
             "streetlight_config_reloads", "SIGHUP reloads by result", ["result"], registry=r
         )
+        self.clock_steps = Counter(
+            "streetlight_clock_steps",
+            "Wall-clock steps (or stalls) between two ticks, taken out of every interval",
+            registry=r,
+        )
+        self.tick_interval_clamps = Counter(
+            "streetlight_tick_interval_clamps",
+            "Ticks whose interval was capped at two ticks (a stall or a clock step)",
+            registry=r,
+        )
         self.store_problems = Counter(
             "streetlight_store_problems",
             "State or outbox files found damaged (moved aside) or unusable at start",

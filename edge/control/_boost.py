@@ -82,6 +82,12 @@ class PresenceBoost:
                 self._latest = max(self._latest, until)
         return self._latest >= now
 
+    def shift(self, delta: float) -> None:
+        """The clock moved by ``delta``: holds and road users keep their time left."""
+        self.tracks.shift(delta)
+        self.boost_until += delta  # -inf and inf stay what they are
+        self._latest += delta
+
     def lit(self, now: float, out: npt.NDArray[np.float64]) -> None:
         """1.0 where a lamp is boosted at ``now`` (a road user near, or held), else 0.0."""
         np.greater_equal(self.boost_until, now, out=out)

@@ -85,6 +85,14 @@ class ClusterTraffic:
         if self.flows.advance(now):
             self._dirty = True
 
+    def shift(self, delta: float, now: float) -> None:
+        """The clock moved by ``delta`` (to ``now``): sensors keep the silence they had, the
+        flow window starts afresh (the rated class until it is full again)."""
+        self.last_seen += delta
+        self._oldest_healthy += delta
+        self.flows.restart(now)
+        self._dirty = self._health_dirty = True
+
     def level_at(self, steps: IntArray) -> npt.NDArray[np.float64]:
         """Per cluster, the level of the class ``steps`` below its rated one (at most its
         ladder's last)."""

@@ -199,6 +199,20 @@ class DimmingController:
             self._floors_moved()
         return gone
 
+    def shift(self, delta: float) -> None:
+        """The wall clock stepped by ``delta`` s between two steps (NTP at boot, a manual
+        set): move every time the controller keeps by it, so intervals stay what they were
+        (no energy for the step, leases, holds, silences and overrides with the time they
+        had left) and the next ``step`` sees only the time that really passed. The flow
+        window starts afresh (the rated class until it is full again)."""
+        self._now += delta
+        self.energy.shift(delta)
+        self._leases.shift(delta)
+        self._presence.shift(delta)
+        self.traffic.shift(delta, self._now)
+        self.layers.shift(delta)
+        self._clock.shift(delta)
+
     def _floors_moved(self) -> None:
         """An allow-dark layer came or went: the clamped class levels and the floor check
         follow at the next step."""

@@ -201,6 +201,10 @@ class EnergyLedger:
         if self._steps % _RESYNC_STEPS == 0:
             self._resync(now)  # exact re-sum now and then: incremental updates never drift
 
+    def shift(self, delta: float) -> None:
+        """The clock moved by ``delta``: no energy is added or taken for the move."""
+        self._t_ref += delta
+
     def lamp_wh(self, now: float) -> npt.NDArray[np.float64]:
         """Energy drawn per lamp since start (Wh), integrated up to ``now``."""
         out: npt.NDArray[np.float64] = self.power * ((now - self._t_ref) / 3600.0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import numpy.typing as npt
 
@@ -72,6 +74,13 @@ class Layers:
         """Add (or replace, by id) an override on the selected lamps."""
         self.overrides[override.id] = (override, sel)
         self._refresh_floor()
+
+    def shift(self, delta: float) -> None:
+        """The clock moved by ``delta``: each override keeps the time it had left."""
+        self.overrides = {
+            key: (dataclasses.replace(o, expires_at=o.expires_at + delta), sel)
+            for key, (o, sel) in self.overrides.items()
+        }
 
     def clear(self, key: str) -> list[Override]:
         """Remove overrides by id, or every override on a target; returns what was removed."""

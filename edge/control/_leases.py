@@ -41,6 +41,10 @@ class LeaseBook:
         at: npt.NDArray[np.float64] = self.next_refresh - self._refresh_every
         return at
 
+    def shift(self, delta: float) -> None:
+        """The clock moved by ``delta`` under the book: refreshes stay as far off as they were."""
+        self.next_refresh += delta
+
     def force(self, lamps: npt.NDArray[np.intp]) -> None:
         """Send these lamps' leases at the next step, whatever their level."""
         self._forced.append(np.asarray(lamps, dtype=np.intp))

@@ -95,6 +95,10 @@ class NightClock:
         elif lux > self._p.lux_off:
             self._lux_night = False
 
+    def shift(self, delta: float) -> None:
+        """The clock moved by ``delta``: the last lux reading keeps its age."""
+        self._lux_at += delta
+
     def verdict(self, now: float) -> NightVerdict:
         """Night or day at ``now``: the lux sensor when configured and fresh, else the sun."""
         if self._p.mode == "lux" and now - self._lux_at <= self._p.lux_stale_s:

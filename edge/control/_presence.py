@@ -310,6 +310,10 @@ class Tracks:
         f[new, _VLO] = np.where(fwd, np.minimum(f[new, _VLO], self._f[old, _VLO]), f[new, _VLO])
         f[new, _VHI] = np.where(fwd, f[new, _VHI], np.maximum(f[new, _VHI], self._f[old, _VHI]))
 
+    def shift(self, delta: float) -> None:
+        """The clock moved by ``delta``: every road user is where it was."""
+        self._f[: self.size, _T0] += delta
+
     def project(self, now: float) -> tuple[FloatArray, FloatArray]:
         """Each track's slowest and fastest place on the key line now (low, high)."""
         f = self._f[: self.size]

@@ -38,6 +38,14 @@ class FlowWindow:
         self._bin = current
         return True
 
+    def restart(self, now: float) -> None:
+        """Start afresh at ``now`` (the clock stepped: the bins no longer line up with it);
+        until a whole window has been observed again the rated class holds."""
+        self.counts[:] = 0.0
+        self.totals[:] = 0.0
+        self._bin = int(now // self.bin_s)
+        self.start = now
+
     def add(self, sensor: int, count: float) -> None:
         self.counts[sensor, self._bin % self.bins] += count
         self.totals[sensor] += count

@@ -120,6 +120,7 @@ class Daemon:
             for p in site.serial
         }
         self._last_energy = self._last_traffic = self._last_checkpoint = -math.inf
+        self._times: tuple[float, float] | None = None  # (control time, monotonic) last tick
         self._store_problems()
 
     # ----------------------------------------------------------------- building
@@ -364,9 +365,43 @@ class Daemon:
             self.notifier.watchdog()
             await clock.sleep(next_at - clock.monotonic())
 
+    def _control_time(self) -> float:
+        """The wall clock for this step, with its steps taken out of the intervals: the time
+        that passed since the last step is the monotonic clock's, at most two ticks (a stall
+        or a step is not drawn energy nor elapsed holds); whatever the wall clock moved
+        beyond that is a step (NTP at a boot without RTC, a manual set), shifted out of
+        everything the controller and this loop keep."""
+        wall, mono = self.clock.time(), self.clock.monotonic()
+        last, self._times = self._times, (wall, mono)
+        if last is None:
+            return wall
+        tick = self.site.controller.tick_s
+        elapsed = mono - last[1]
+        allowed = min(max(elapsed, 0.0), 2.0 * tick)
+        if elapsed > allowed:
+            self.metrics.tick_interval_clamps.inc()
+        delta = wall - (last[0] + allowed)
+        if abs(delta) > 0.25 * tick:
+            self._shift(delta)
+        return wall
+
+    def _shift(self, delta: float) -> None:
+        self.controller.shift(delta)
+        self._last_energy += delta
+        self._last_traffic += delta
+        self._last_checkpoint += delta
+        self.metrics.clock_steps.inc()
+        if abs(delta) >= 60.0:
+            self.record_event(
+                kind="clock_step", subject="clock", severity="warning",
+                message=f"the wall clock moved by {delta:+.0f} s between two ticks: taken out "
+                "of energy, holds, leases and timers",
+                data={"delta_s": round(delta, 3)},
+            )  # fmt: skip
+
     def tick(self) -> None:
         """One control step: ingest, step, leases out, events and telemetry to the outbox."""
-        now = self.clock.time()
+        now = self._control_time()
         ctrl = self.controller
         result = ctrl.step(now, self.ingest.drain())
         self.stats.ticks += 1

@@ -365,3 +365,38 @@ def test_night_verdict_kept_between_switches_is_the_one_worked_out_afresh() -> N
             kept = NightClock(params)
             kept.verdict(first)
             assert kept.verdict(t) == fresh[t], (first, t)
+
+
+@pytest.mark.parametrize("delta", [3600.0, -3600.0, -NIGHT_T0 + 86400.0])
+def test_a_clock_step_keeps_every_interval_and_adds_no_energy(delta: float) -> None:
+    """shift(delta) before the next step: the step then draws one tick's energy; a held
+    boost, an override, a sensor's silence and a lease refresh keep the time they had left;
+    the road runs at its rated class until the flow window has filled again."""
+    params = dataclasses.replace(
+        PARAMS, presence=PresenceParams(entry_s=0.0, hold_s=5.0, m_steps_up=3, track_s=0.0)
+    )
+    ctrl = DimmingController(site=small_site(), params=params, start=NIGHT_T0)
+    t = NIGHT_T0
+    for _ in range(400):
+        t += 1
+        ctrl.step(t, [_keepalive("west"), _keepalive("east")])
+    assert ctrl.cluster_step.tolist() == [3]
+    t += 1
+    ctrl.step(t, [_cars("west", 1, speed=10.0)])  # east silent from here on
+    ctrl.add_override(Override(id="o", target="l9", op="set", level=0.8, expires_at=t + 10))
+
+    def left(at: float) -> list[float]:
+        return [
+            float(ctrl.boost_until[0]) - at,
+            ctrl.overrides[0].expires_at - at,
+            at - float(ctrl.traffic.last_seen[1]),
+            float(ctrl._leases.next_refresh[5]) - at,
+        ]
+
+    before, wh = left(t), float(ctrl.energy_wh.sum())
+    ctrl.shift(delta)
+    assert left(t + delta) == pytest.approx(before)
+    t += delta + 1
+    ctrl.step(t, [_keepalive("west")])
+    assert 0 < float(ctrl.energy_wh.sum()) - wh <= 10 * 60.0 / 3600.0  # one tick, 10 x 60 W
+    assert ctrl.cluster_step.tolist() == [0]  # the flow window starts afresh: rated class

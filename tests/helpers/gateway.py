@@ -82,14 +82,20 @@ class Gateway:
 
 @contextlib.asynccontextmanager
 async def running_gateway(
-    config: Path, *, speed: float = 10.0, node_fd: int | None = None, fleet_port: int | None = None
+    config: Path,
+    *,
+    speed: float = 10.0,
+    node_fd: int | None = None,
+    fleet_port: int | None = None,
+    clock: Clock | None = None,
 ) -> AsyncIterator[Gateway]:
-    """Daemon + MQTT lamp fleet (+ a fake serial node on ``node_fd``) on one virtual clock.
+    """Daemon + MQTT lamp fleet (+ a fake serial node on ``node_fd``) on one virtual clock
+    (``clock``, or one at ``speed`` from NIGHT).
 
     The fleet connects to ``fleet_port`` when given (the broker itself, when the daemon's
     config points at a fault proxy)."""
     site = load_config(config)
-    clock = Clock(speed=speed, start=NIGHT)
+    clock = clock or Clock(speed=speed, start=NIGHT)
     daemon = Daemon(site, config_path=config, clock=clock)
     port = fleet_port or site.mqtt.port
     fleet = LampFleet(site, host=site.mqtt.host, port=port, clock=clock, report_s=5)
