@@ -7,9 +7,11 @@ the topic, the canonical JSON of the rest of the request, the counter and the ex
     topic \\n canonical-json(request without "auth") \\n ctr \\n exp_ms
 
 The daemon accepts a command only if the MAC matches, it has not expired (and its expiry is not
-further ahead than ``command_ttl_s``), and its counter is above the highest it has accepted (a
-counter it persists, so a replay is refused across restarts too). The CLI's counter is its
-clock in microseconds. A token bucket caps commands per second, whoever sends them.
+further ahead than ``command_ttl_s``), and its counter (the signer's clock in microseconds) is
+within the window a live command can have, ``command_ttl_s`` + 5 s back to 5 s ahead of the
+daemon's clock, and not one it has accepted in that window (it persists those, so a replay
+is refused across restarts too). A counter beyond the window is refused (``ahead``): it
+cannot lock later commands out. A token bucket caps the commands that passed, per key.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import hmac
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -87,11 +89,21 @@ def sign(
     return {**request, "auth": {"ctr": ctr, "exp_ms": exp_ms, "mac": mac}}
 
 
-class Verifier:
-    """The daemon's side: MAC, then expiry, then the counter."""
+#: Seconds the signer's and the daemon's clocks may differ.
+SKEW_S = 5.0
 
-    def __init__(self, key: bytes, *, ttl_s: float, last_ctr: int = 0) -> None:
-        self._key, self.ttl_s, self.last_ctr = key, ttl_s, last_ctr
+
+class Verifier:
+    """The daemon's side: MAC, then expiry, then the counter's window."""
+
+    def __init__(self, key: bytes, *, ttl_s: float, seen: Iterable[int] = ()) -> None:
+        self._key, self.ttl_s = key, ttl_s
+        self._seen = set(seen)  # counters accepted within the window
+
+    @property
+    def seen(self) -> list[int]:
+        """The counters accepted that a replay could still carry (to persist)."""
+        return sorted(self._seen)
 
     def check(self, topic: str, request: dict[str, Any], now: float) -> int:
         """The accepted counter; AuthError (with a reply code) otherwise."""
@@ -119,9 +131,14 @@ class Verifier:
             raise AuthError("expired", f"the command expired {-left:.1f} s ago")
         if left > self.ttl_s + 5:  # 5 s of clock skew allowed
             raise AuthError("expired", f"expiry {left:.0f} s ahead exceeds {self.ttl_s:g} s")
-        if ctr <= self.last_ctr:
-            raise AuthError("replayed", f"counter {ctr} is not above {self.last_ctr}")
-        self.last_ctr = ctr
+        low = int((now - self.ttl_s - SKEW_S) * 1e6)
+        high = int((now + SKEW_S) * 1e6)
+        if ctr > high:
+            raise AuthError("ahead", f"counter {ctr} is ahead of this gateway's clock")
+        if ctr < low or ctr in self._seen:
+            raise AuthError("replayed", f"counter {ctr} was used or is too old")
+        self._seen = {c for c in self._seen if c >= low}
+        self._seen.add(ctr)
         return ctr
 
 

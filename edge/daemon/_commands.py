@@ -92,9 +92,9 @@ class Commands:
         self._refusal_window, self._refusals = -math.inf, 0
         self.verifier: Verifier | None = None
         if sec.command_key_file is not None:
-            last = int(daemon.state.get("command_ctr", 0) or 0)
+            seen = [int(c) for c in daemon.state.get("command_ctrs", []) or []]
             key = read_key(sec.command_key_file)
-            self.verifier = Verifier(key, ttl_s=sec.command_ttl_s, last_ctr=last)
+            self.verifier = Verifier(key, ttl_s=sec.command_ttl_s, seen=seen)
         else:
             log.warning(
                 "commands are not authenticated: set security.command_key_file (docs/security.md)"
@@ -123,8 +123,6 @@ class Commands:
             return
         reply: dict[str, Any]
         try:
-            if not self.bucket.take():
-                raise CommandError("rate_limited", "too many commands; try again in a second")
             if len(msg.payload) > d.site.mqtt.max_payload_bytes:
                 raise CommandError("oversized", f"{len(msg.payload)} bytes")
             try:
@@ -136,6 +134,10 @@ class Commands:
             self._authenticate(msg.topic, request)
             if request.get("v", 1) != 1:
                 raise CommandError("invalid", 'expected {"v": 1, "args": {...}}')
+            # after authentication: junk and forgeries cost a counter, never a valid
+            # command's turn (with a key, the bucket is that key's)
+            if not self.bucket.take():
+                raise CommandError("rate_limited", "too many commands; try again in a second")
             args = request.get("args") or {}
             if not isinstance(args, dict):
                 raise CommandError("invalid", "args must be an object")
@@ -165,7 +167,7 @@ class Commands:
         if self.verifier is None:
             return
         try:
-            ctr = self.verifier.check(topic, request, time.time())  # wall time, not virtual
+            self.verifier.check(topic, request, time.time())  # wall time, not virtual
         except AuthError as err:
             if self._refusals_to_report():
                 self.d.record_event(
@@ -174,7 +176,7 @@ class Commands:
                     data={"code": err.code},
                 )  # fmt: skip
             raise CommandError(err.code, err.message) from None
-        self.d.state.put(command_ctr=ctr)  # a replay is refused after a restart too
+        self.d.state.put(command_ctrs=self.verifier.seen)  # a replay fails after a restart too
 
     def _refusals_to_report(self) -> bool:
         """An event for the first refusals of a burst, not one per forged message."""

@@ -65,6 +65,18 @@ def _override(level: float = 0.9, target: str = "residential") -> dict[str, obje
     return {"v": 1, "args": {"target": target, "level": level, "for_s": 600}}
 
 
+def _replay_refused_after_restart(site: SiteConfig, key: bytes, replay: dict[str, object]) -> None:
+    """A new daemon on the same state: ``replay`` is refused, a fresh command accepted."""
+    again = _Gateway(site)
+    loop = asyncio.new_event_loop()
+    try:
+        assert again.send(loop, TOPIC, replay) == "replayed"
+        assert again.send(loop, TOPIC, sign(key, TOPIC, _override())) == "ok"
+    finally:
+        loop.close()
+        again.close()
+
+
 def test_ten_thousand_forged_replayed_and_expired_commands_are_all_refused(tmp_path: Path) -> None:
     key = os.urandom(32)
     site = _site(tmp_path, _key(tmp_path / "cmd.key", key), commands_per_s=1e9, command_burst=10**9)
@@ -115,14 +127,7 @@ def test_ten_thousand_forged_replayed_and_expired_commands_are_all_refused(tmp_p
         loop.close()
         gw.close()
     # The accepted counter is durable: the same command is a replay after a restart.
-    again = _Gateway(site)
-    loop = asyncio.new_event_loop()
-    try:
-        assert again.send(loop, TOPIC, genuine) == "replayed"
-        assert again.send(loop, TOPIC, sign(key, TOPIC, _override())) == "ok"
-    finally:
-        loop.close()
-        again.close()
+    _replay_refused_after_restart(site, key, genuine)
 
 
 def test_replies_go_only_under_the_reply_prefix(tmp_path: Path) -> None:
@@ -178,3 +183,41 @@ def test_key_file_problems_are_config_errors(
         path.chmod(mode)
     with pytest.raises(ConfigError, match=phrase):
         read_key(path)
+
+
+def test_a_counter_from_the_far_future_is_refused_and_locks_nothing_out(tmp_path: Path) -> None:
+    """A validly signed command with a counter of 10^23 once became the highest accepted
+    and refused every later command, across restarts too. Counters are the signer's clock
+    in microseconds: one beyond the window a live command can have is refused (ahead);
+    within it, commands may come in any order, each once."""
+    key = os.urandom(32)
+    site = _site(tmp_path, _key(tmp_path / "cmd.key", key))
+    gw = _Gateway(site)
+    loop = asyncio.new_event_loop()
+    try:
+        assert gw.send(loop, TOPIC, sign(key, TOPIC, _override(), ctr=10**23)) == "ahead"
+        now_us = time.time_ns() // 1000
+        first, second = (sign(key, TOPIC, _override(), ctr=now_us + d) for d in (0, 1))
+        assert gw.send(loop, TOPIC, second) == "ok"
+        assert gw.send(loop, TOPIC, first) == "ok"  # the earlier one, delivered later
+        assert gw.send(loop, TOPIC, first) == "replayed"
+    finally:
+        loop.close()
+        gw.close()
+    _replay_refused_after_restart(site, key, second)
+
+
+def test_unsigned_junk_never_takes_a_signed_commands_turn(tmp_path: Path) -> None:
+    """The rate limit counted every message before checking it, so a flood of unsigned
+    pings used up the bucket and signed commands were refused as rate limited."""
+    key = os.urandom(32)
+    site = _site(tmp_path, _key(tmp_path / "cmd.key", key), commands_per_s=1.0, command_burst=3)
+    gw = _Gateway(site)
+    loop = asyncio.new_event_loop()
+    try:
+        junk = Counter(gw.send(loop, f"{ROOT}/cmd/ping", {"v": 1}) for _ in range(200))
+        assert junk == {"unauthenticated": 200}
+        assert gw.send(loop, TOPIC, sign(key, TOPIC, _override())) == "ok"
+    finally:
+        loop.close()
+        gw.close()

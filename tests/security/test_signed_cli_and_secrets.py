@@ -13,6 +13,7 @@ import secrets
 import urllib.request
 from pathlib import Path
 
+import aiomqtt
 import pytest
 
 from simulator.broker import free_port
@@ -103,6 +104,12 @@ async def test_signed_commands_work_unsigned_are_refused_and_no_secret_leaks(
                 assert rc == 0, err
                 assert "**********" in out
                 outputs += [out, err]
+            # Unsigned junk does not use up the signed commands' rate (it used to), and a
+            # signed counter from the far future is refused without locking anyone out.
+            code = await _junk_then_far_counter(broker.port, pw["streetlight-cli"], key)
+            assert code == "ahead"
+            rc, out, err = await _cli("ping", "-c", c, "--timeout", "5")
+            assert rc == 0, err
             page = await asyncio.to_thread(_get, f"http://127.0.0.1:{metrics_port}/metrics")
             assert 'result="unauthenticated"' in page  # the refusals are counted by reason
             outputs.append(page)
@@ -132,3 +139,36 @@ def _observer(port: int, password: str) -> Upstream:
     """The upstream recorder, logged in as the test-only observer."""
     return Upstream("127.0.0.1", port, ROOT, client_id=f"obs-{os.getpid()}",
                     username="observer", password=password)  # fmt: skip
+
+
+async def _junk_then_far_counter(port: int, password: str, key_hex: str) -> str:
+    """As the CLI account through the shipped ACL: 200 unsigned pings, then a validly signed
+    ping whose counter is 10^23; the reply's error code."""
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    from edge.auth import sign
+
+    reply_topic = f"{ROOT}/reply/probe-1"
+    async with aiomqtt.Client(
+        "127.0.0.1",
+        port,
+        identifier="probe-1",
+        username="streetlight-cli",
+        password=password,
+        protocol=aiomqtt.ProtocolVersion.V5,
+    ) as client:
+        await client.subscribe(reply_topic, qos=1)
+        for _ in range(200):
+            await client.publish(f"{ROOT}/cmd/ping", b'{"v": 1}', qos=0)
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        props.ResponseTopic = reply_topic
+        props.CorrelationData = b"far"
+        topic = f"{ROOT}/cmd/ping"
+        request = sign(bytes.fromhex(key_hex), topic, {"v": 1, "args": {}}, ctr=10**23)
+        await client.publish(topic, json.dumps(request).encode(), qos=1, properties=props)
+        async with asyncio.timeout(10):
+            async for m in client.messages:
+                body = json.loads(bytes(m.payload))  # type: ignore[arg-type]
+                return str(body["error"]["code"])
+    return ""
