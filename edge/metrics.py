@@ -165,6 +165,12 @@ class Metrics:
             ["source", "kind", "result"],
             registry=r,
         )
+        self.ingest_unknown_fields = Counter(
+            "streetlight_ingest_unknown_fields",
+            "Inbound payloads used despite fields this version does not know, by kind",
+            ["kind"],
+            registry=r,
+        )
         self.leases = Counter("streetlight_leases_sent", "Lease setpoints published", registry=r)
         self.lease_failures = Counter(
             "streetlight_lease_send_failures", "Leases not handed to the broker", registry=r

@@ -24,6 +24,7 @@ __all__ = [
     "PayloadError",
     "StatusPayload",
     "parse",
+    "unknown_fields",
 ]
 
 SCHEMA_VERSION = 1
@@ -45,17 +46,25 @@ class _Payload(BaseModel):
     v: Literal[1] = 1
 
 
+class _Inbound(_Payload):
+    """What nodes send: strict types (``"10"`` is not a number, ``true`` not a count); a
+    field this version does not know is tolerated (a newer node of the same schema version
+    may add optional ones), and ``unknown_fields`` names it for the ingest to count."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
+
+
 class DirectionCounts(BaseModel):
     """Road users per kind travelling one way."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
 
     car: Count = 0
     bike: Count = 0
     pedestrian: Count = 0
 
 
-class CountsPayload(_Payload):
+class CountsPayload(_Inbound):
     """``<root>/sensor/<sensor_id>/counts`` (in): road users past a sensor in an interval."""
 
     interval_s: float = Field(gt=0, le=3600)
@@ -65,13 +74,13 @@ class CountsPayload(_Payload):
     faulty: bool = False
 
 
-class LuxPayload(_Payload):
+class LuxPayload(_Inbound):
     """``<root>/sensor/<sensor_id>/lux`` (in): ambient light."""
 
     lux: float = Field(ge=0, le=200_000)
 
 
-class LampStatePayload(_Payload):
+class LampStatePayload(_Inbound):
     """``<root>/lamp/<lamp_id>/state`` (in): what a lamp node says it is doing."""
 
     level: float = Field(ge=0, le=1)
@@ -113,14 +122,24 @@ class EventPayload(_Payload):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
-INBOUND: dict[str, type[_Payload]] = {
+INBOUND: dict[str, type[_Inbound]] = {
     "counts": CountsPayload,
     "lux": LuxPayload,
     "lamp_state": LampStatePayload,
 }
 
 
-def parse(kind: str, raw: bytes, *, max_bytes: int = MAX_PAYLOAD_BYTES) -> _Payload:
+def unknown_fields(payload: BaseModel) -> list[str]:
+    """The fields of an inbound payload this version does not know (dotted paths)."""
+    out = [str(k) for k in payload.model_extra or {}]
+    for name in ("forward", "backward"):
+        inner = getattr(payload, name, None)
+        if isinstance(inner, BaseModel):
+            out += [f"{name}.{k}" for k in inner.model_extra or {}]
+    return out
+
+
+def parse(kind: str, raw: bytes, *, max_bytes: int = MAX_PAYLOAD_BYTES) -> _Inbound:
     """Validate an inbound payload of ``kind`` ("counts", "lux", "lamp_state")."""
     model = INBOUND.get(kind)
     if model is None:
@@ -129,7 +148,7 @@ def parse(kind: str, raw: bytes, *, max_bytes: int = MAX_PAYLOAD_BYTES) -> _Payl
         raise PayloadError("oversized", f"{len(raw)} bytes, limit {max_bytes}")
     try:
         data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, a 5,000-digit int
         raise PayloadError("not_json", str(exc)[:200]) from None
     if not isinstance(data, dict):
         raise PayloadError("not_object", f"expected a JSON object, got {type(data).__name__}")

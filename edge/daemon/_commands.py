@@ -132,8 +132,8 @@ class Commands:
             if not isinstance(request, dict):
                 raise CommandError("invalid", 'expected {"v": 1, "args": {...}}')
             self._authenticate(msg.topic, request)
-            if request.get("v", 1) != 1:
-                raise CommandError("invalid", 'expected {"v": 1, "args": {...}}')
+            if request.get("v") != 1:  # a request must say which schema it speaks
+                raise CommandError("version", f"schema version {request.get('v')!r}, expected 1")
             # after authentication: junk and forgeries cost a counter, never a valid
             # command's turn (with a key, the bucket is that key's)
             if not self.bucket.take():

@@ -136,6 +136,7 @@ class Daemon:
         ingest = Ingest(
             site, count=self.count_ingest, max_payload_bytes=site.mqtt.max_payload_bytes,
             lamp_ids=ctrl.site.lamps.ids,
+            unknown_field=lambda kind: self.metrics.ingest_unknown_fields.labels(kind).inc(),
         )  # fmt: skip
         topics = [f"{site.topic_root}/lamp/{lamp}/set" for lamp in ctrl.site.lamps.ids]
         self.controller, self.ingest, self._lease_topics = ctrl, ingest, topics

@@ -22,7 +22,14 @@ from edge.control import (
     SensorFault,
 )
 from edge.mqtt import Inbound
-from edge.payloads import CountsPayload, LampStatePayload, LuxPayload, PayloadError, parse
+from edge.payloads import (
+    CountsPayload,
+    LampStatePayload,
+    LuxPayload,
+    PayloadError,
+    parse,
+    unknown_fields,
+)
 from firmware_bridge.frames import Counts, Frame, Hello, LampStatus, Lux, SensorFaultReport
 
 __all__ = ["Ingest"]
@@ -50,11 +57,14 @@ class Ingest:
         count: Count,
         max_payload_bytes: int,
         lamp_ids: Iterable[str] | None = None,
+        unknown_field: Callable[[str], None] | None = None,
     ) -> None:
-        """``lamp_ids``: the controller's (shared strings); else resolved from ``site``."""
+        """``lamp_ids``: the controller's (shared strings); else resolved from ``site``.
+        ``unknown_field(kind)``: a payload used despite a field this version does not know."""
         self.root = site.topic_root
         self.max_payload_bytes = max_payload_bytes
         self._count = count
+        self._unknown_field = unknown_field
         # sensor id -> its position in the controller's sensor list (the config's order)
         self.sensors = {s.id: i for i, s in enumerate(s for c in site.clusters for s in c.sensors)}
         if lamp_ids is None:  # cluster by cluster: never all lamps as config objects at once
@@ -119,6 +129,11 @@ class Ingest:
         except PayloadError as err:
             self._reject("mqtt", kind, err.reason, f"{msg.topic}: {err.detail}")
             return
+        extra = unknown_fields(payload)
+        if extra:
+            if self._unknown_field is not None:
+                self._unknown_field(kind)
+            log.debug("ingest %s: fields this version does not know: %s", msg.topic, extra)
         if isinstance(payload, CountsPayload):
             self._counts(ident, payload)
         elif isinstance(payload, LuxPayload):

@@ -320,3 +320,40 @@ async def test_retained_reports_are_refused_and_clearing_one_is_counted_as_a_cle
             await gw.until(lambda k=kind: result(k, "cleared") == 1, 10, f"{kind} cleared")
         assert result("counts", "not_json") == 0
         assert result("command", "ok") == 0
+
+
+async def test_types_are_strict_unknown_fields_are_counted_and_commands_say_their_version(
+    broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    """A count of "3" or true is refused (it was taken as 3 and 1); a field this version
+    does not know is tolerated and counted; a 5,000-digit number is refused, counted, no
+    traceback; a command must say {"v": 1}."""
+    config = write_site(tmp_path, port=broker.port)
+    root = "streetlight/v1/cabinet-0417"
+    counts = f"{root}/sensor/art-radar-east/counts"
+    async with running_gateway(config) as gw:
+        d = gw.daemon
+        await gw.until(lambda: d.mqtt.is_connected, 10)
+        port = d.metrics_port
+        assert port is not None
+        async with aiomqtt.Client(broker.host, broker.port) as client:
+            for body in (
+                b'{"v":1,"interval_s":10,"forward":{"car":"3"}}',
+                b'{"v":1,"interval_s":10,"forward":{"car":true}}',
+                b'{"v":1,"interval_s":10,"forward":{"car":1' + b"0" * 5000 + b"}}",
+                b'{"v":1,"interval_s":10,"firmware":"2.1","forward":{"car":1}}',
+            ):
+                await client.publish(counts, body, qos=1)
+            await client.publish(f"{root}/cmd/ping", b'{"args":{}}', qos=1)  # no "v"
+
+        def value(name: str, **labels: str) -> float:
+            return _value(_scrape(port), name, **labels)
+
+        await gw.until(lambda: value("streetlight_ingest_messages_total", kind="command",
+                                     result="version") == 1, 10, "the command")  # fmt: skip
+        total = "streetlight_ingest_messages_total"
+        assert value(total, kind="counts", result="invalid") == 2
+        assert value(total, kind="counts", result="not_json") == 1
+        assert value(total, kind="counts", result="ok") >= 1
+        assert value("streetlight_ingest_unknown_fields_total", kind="counts") == 1
+        assert d.mqtt.stats.handler_errors == 0

@@ -30,6 +30,17 @@ def test_counts_parse() -> None:
     assert p.backward.pedestrian == 0
 
 
+def test_a_field_this_version_does_not_know_is_tolerated_and_named() -> None:
+    """A newer node of the same schema version may add optional fields: the payload is used,
+    and the ingest counts it (streetlight_ingest_unknown_fields_total)."""
+    from edge.payloads import unknown_fields
+
+    p = parse("counts", b'{"v":1,"interval_s":5,"colour":"red","forward":{"car":1,"tram":2}}')
+    assert isinstance(p, CountsPayload)
+    assert p.forward.car == 1
+    assert unknown_fields(p) == ["colour", "forward.tram"]
+
+
 def test_lamp_state_parse() -> None:
     raw = b'{"v":1,"level":0.3,"power_w":18.2,"faults":["failsafe"]}'
     p = parse("lamp_state", raw)
@@ -46,7 +57,16 @@ def test_lamp_state_parse() -> None:
         ("counts", b'{"v":2,"interval_s":1}', "version", "schema version 2"),
         ("counts", b'{"v":1,"interval_s":0}', "invalid", "interval_s"),
         ("counts", b'{"v":1,"interval_s":5,"forward":{"car":-1}}', "invalid", "forward.car"),
-        ("counts", b'{"v":1,"interval_s":5,"colour":"red"}', "invalid", "colour"),
+        ("counts", b'{"v":1,"interval_s":5,"forward":{"car":"10"}}', "invalid", "forward.car"),
+        ("counts", b'{"v":1,"interval_s":5,"forward":{"car":true}}', "invalid", "forward.car"),
+        ("counts", b'{"v":1,"interval_s":"5"}', "invalid", "interval_s"),
+        ("counts", b'{"v":1,"interval_s":5,"faulty":1}', "invalid", "faulty"),
+        (
+            "counts",
+            b'{"v":1,"interval_s":5,"forward":{"car":1' + b"0" * 5000 + b"}}",
+            "not_json",
+            "digits",
+        ),
         ("lamp_state", b'{"v":1,"level":1.5}', "invalid", "level"),
         ("lux", b'{"v":1}', "invalid", "lux"),
         ("bogus", b"{}", "unknown_kind", "bogus"),

@@ -59,6 +59,7 @@ COMMAND_RESULTS = {
     "oversized",
     "retained",
     "cleared",
+    "version",
 }
 
 numbers = st.one_of(
