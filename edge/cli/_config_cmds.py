@@ -5,21 +5,30 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
 import yaml
 
-from edge.cli._app import app, console
-from edge.config import DEFAULT_CONFIG_PATH, example_config_path, load_config
+from edge.cli._app import app, console, err_console
+from edge.config import DEFAULT_CONFIG_PATH, SiteConfig, example_config_path, load_config
+from edge.errors import ConfigError, ConfigIssue
 
 config_app = typer.Typer(help="Validate and inspect site config files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
 
 @config_app.command("validate")
-def validate(file: Path = typer.Argument(DEFAULT_CONFIG_PATH, help="YAML config file.")) -> None:
-    """Check a config file; exit 0 when valid, 2 with every problem's path otherwise."""
+def validate(
+    file: Path = typer.Argument(DEFAULT_CONFIG_PATH, help="YAML config file."),
+    strict: bool = typer.Option(
+        False, "--strict", help="Secret files that are missing or open to others fail (exit 2)."
+    ),
+) -> None:
+    """Check a config file; exit 0 when valid, 2 with every problem's path otherwise.
+    Secret files it names (keys, passwords) are checked too: open to group or others (the
+    daemon refuses such a command key) or unreadable is a warning, an error with --strict."""
     site = load_config(file)
     lamps = site.all_lamps()
     sensors = sum(len(c.sensors) for c in site.clusters)
@@ -27,6 +36,33 @@ def validate(file: Path = typer.Argument(DEFAULT_CONFIG_PATH, help="YAML config 
         f"{file}: ok - gateway {site.gateway_id}, {len(site.clusters)} clusters, "
         f"{len(lamps)} lamps, {sensors} sensors, {len(site.profiles)} profiles"
     )
+    warnings = list(_secret_file_issues(site))
+    for issue in warnings:
+        err_console.print(f"warning: {issue.path}: {issue.message}")
+    if warnings and strict:
+        raise ConfigError(str(file), warnings)
+
+
+def _secret_file_issues(site: SiteConfig) -> Iterator[ConfigIssue]:
+    """Secret files that are missing, unreadable or open to group or others."""
+    named = {
+        "mqtt.password_file": site.mqtt.password_file,
+        "mqtt.tls.key_file": site.mqtt.tls.key_file if site.mqtt.tls else None,
+        "security.command_key_file": site.security.command_key_file,
+        "security.cli_password_file": site.security.cli_password_file,
+    }
+    for where, path in named.items():
+        if path is None:
+            continue
+        try:
+            mode = path.stat().st_mode & 0o777
+        except OSError as exc:
+            yield ConfigIssue(where, f"cannot read {path}: {exc.strerror}")
+            continue
+        if mode & 0o077:
+            yield ConfigIssue(
+                where, f"{path} is open to group or others (mode {mode:o}); chmod 600 it"
+            )
 
 
 @config_app.command("show")

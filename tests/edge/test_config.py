@@ -190,3 +190,25 @@ def test_config_show_output_loads_back(tmp_path: Path) -> None:
     path = tmp_path / "resolved.yaml"
     path.write_text(shown.stdout)
     assert load_config(path) == load_config(EXAMPLE)
+
+
+def test_validate_warns_of_a_key_file_open_to_others_and_strict_fails(
+    tmp_path: Path, example: dict[str, Any]
+) -> None:
+    """The daemon refuses a command key open to group or others; validate used to pass it."""
+    key = tmp_path / "command.key"
+    key.write_text("00" * 32 + "\n")
+    key.chmod(0o644)
+    data = {**example, "security": {"command_key_file": str(key)}}
+    path = _write(tmp_path, data)
+    loose = run_cli("config", "validate", str(path))
+    assert loose.returncode == 0
+    assert "security.command_key_file" in loose.stderr
+    assert "(mode 644); chmod 600 it" in loose.stderr
+    strict = run_cli("config", "validate", "--strict", str(path))
+    assert strict.returncode == 2
+    assert "open to group or others" in strict.stderr
+    key.chmod(0o600)
+    fine = run_cli("config", "validate", "--strict", str(path))
+    assert fine.returncode == 0
+    assert "warning" not in fine.stderr

@@ -6,17 +6,19 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from edge.auth import TokenBucket, read_key, sign
+from edge.auth import TokenBucket, Verifier, _message, read_key, sign
 from edge.config import SiteConfig, example_config_path, load_config
 from edge.daemon import Clock, Daemon
 from edge.errors import ConfigError
 from edge.mqtt import Inbound
+from tests.conftest import REPO
 from tests.helpers.gateway import NIGHT
 
 ROOT = "streetlight/v1/cabinet-0417"
@@ -221,3 +223,21 @@ def test_unsigned_junk_never_takes_a_signed_commands_turn(tmp_path: Path) -> Non
     finally:
         loop.close()
         gw.close()
+
+
+def test_the_signing_example_in_the_docs_is_what_the_code_signs() -> None:
+    """docs/security.md's worked example (key, request, bytes signed, MAC) must be what
+    edge.auth computes: a node or tool author implements signing from it."""
+    doc = (REPO / "docs" / "security.md").read_text()
+    block = doc.split("<!-- signing-example:start -->")[1].split("<!-- signing-example:end -->")[0]
+    rows = dict(re.findall(r"^(\w+(?: \(hex\))?)\s+(.+)$", block, re.M))
+    key = bytes.fromhex(rows["key (hex)"])
+    request = json.loads(rows["request"])
+    ctr, exp_ms = int(rows["ctr"]), int(rows["exp_ms"])
+    signed = sign(key, rows["topic"], request, ctr=ctr, now=exp_ms / 1000 - 30, ttl_s=30)
+    assert signed["auth"] == {"ctr": ctr, "exp_ms": exp_ms, "mac": rows["mac"]}
+    assert _message(rows["topic"], request, ctr, exp_ms).decode() == rows["signed"].replace(
+        "\\n", "\n"
+    )
+    now = exp_ms / 1000 - 10
+    assert Verifier(key, ttl_s=30).check(rows["topic"], signed, now) == ctr
