@@ -55,6 +55,7 @@ class Snapshot:
     mqtt_connected: bool = False
     mqtt_connects: int = 0
     mqtt_dropped: int = 0
+    mqtt_queued: int = 0
     outbox_depth: int = 0
     outbox_bytes: int = 0
     outbox_dropped: int = 0
@@ -120,6 +121,12 @@ class _SnapshotCollector(Collector):
         )
         yield CounterMetricFamily(
             p + "mqtt_incoming_dropped", "Incoming messages dropped (queue full)", s.mqtt_dropped
+        )
+        yield GaugeMetricFamily(
+            p + "mqtt_incoming_queued",
+            "Incoming messages received and not yet handled (at mqtt.queue_size the oldest "
+            "are dropped)",
+            s.mqtt_queued,
         )
         yield GaugeMetricFamily(p + "outbox_depth", "Records waiting in the outbox", s.outbox_depth)
         yield GaugeMetricFamily(p + "outbox_bytes", "Bytes waiting in the outbox", s.outbox_bytes)

@@ -483,6 +483,7 @@ class Daemon:
             mqtt_connected=self.mqtt.is_connected,
             mqtt_connects=s.connects,
             mqtt_dropped=s.dropped_in,
+            mqtt_queued=self.mqtt.queued,
             outbox_depth=self.outbox.depth,
             outbox_bytes=self.outbox.bytes,
             outbox_dropped=self.outbox.dropped,
