@@ -202,7 +202,10 @@ class SerialLink:
             await asyncio.sleep(self.heartbeat_s)
             if time.monotonic() - self._last_tx >= self.heartbeat_s * 0.9:
                 uptime = int(time.monotonic() - self._started)
-                self._write(Heartbeat(node=0, uptime_s=uptime))
+                try:
+                    self._write(Heartbeat(node=0, uptime_s=uptime))
+                except LinkDownError:
+                    return  # the transport is closing: _serve sees the loss and ends
 
     @property
     def silent_s(self) -> float:
