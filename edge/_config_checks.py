@@ -152,6 +152,14 @@ def semantic_issues(site: SiteConfig) -> Iterator[ConfigIssue]:
                     f"{qpath}.class",
                     f"class {quiet.lighting_class} is not below cluster {cid}'s rated {cls}",
                 )
+    daemon_id = site.mqtt.client_id or f"streetlight-{site.gateway_id}"
+    node_ids = {**lamp_seen, **sensor_seen}
+    if daemon_id in node_ids:  # a node's account would connect as the daemon (client id)
+        yield ConfigIssue(
+            node_ids[daemon_id],
+            f"id {daemon_id!r} is the daemon's MQTT client id: a node of that name would take "
+            "over the daemon's broker session",
+        )
     port_seen: set[str] = set()
     for pi, port in enumerate(site.serial):
         if port.name in port_seen:

@@ -32,7 +32,8 @@ async def _call(site: SiteConfig, verb: str, args: dict[str, Any], timeout_s: fl
     key = read_key(key_file) if key_file is not None else None  # before any network
     token = secrets.token_hex(6)
     client_id = f"streetlight-cli-{token}"
-    reply_topic = f"{site.topic_root}/reply/{client_id}"
+    account = site.security.cli_username or site.mqtt.username or "cli"
+    reply_topic = f"{site.topic_root}/reply/{account}/{token}"
     correlation = secrets.token_bytes(8)
     answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
 

@@ -68,6 +68,10 @@ def _mutate_unknown_class(d: dict[str, Any]) -> None:
     d["clusters"][0]["adapt_classes"] = ["M4", "M9"]
 
 
+def _mutate_sensor_named_as_the_daemon(d: dict[str, Any]) -> None:
+    d["clusters"][1]["sensors"][1]["id"] = f"streetlight-{d['gateway_id']}"
+
+
 BAD = [
     ("unknown key", _mutate_unknown_key, "clusters[1].flor", "unknown key 'flor'"),
     ("duplicate lamp id", _mutate_duplicate_lamp, "clusters[2].lamps[1].id", "duplicate lamp id"),
@@ -88,6 +92,12 @@ BAD = [
         _mutate_unknown_class,
         "clusters[0].adapt_classes[1]",
         "unknown lighting class 'M9'",
+    ),
+    (
+        "node named as the daemon's client id",
+        _mutate_sensor_named_as_the_daemon,
+        "clusters[1].sensors[1]",
+        "the daemon's MQTT client id",
     ),
 ]
 

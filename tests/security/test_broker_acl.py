@@ -77,7 +77,7 @@ async def test_each_role_may_publish_and_subscribe_only_what_its_job_needs(tmp_p
             allowed = [
                 (gateway, f"{ROOT}/lamp/art-001/set"),
                 (gateway, f"{ROOT}/telemetry/energy"),
-                (gateway, f"{ROOT}/reply/{CLI_ID}"),
+                (gateway, f"{ROOT}/reply/streetlight-cli/t1"),
                 (lamp, f"{ROOT}/lamp/art-001/state"),
                 (sensor, f"{ROOT}/sensor/art-radar-east/counts"),
                 (cli, f"{ROOT}/cmd/status"),

@@ -149,7 +149,7 @@ async def _junk_then_far_counter(port: int, password: str, key_hex: str) -> str:
 
     from edge.auth import sign
 
-    reply_topic = f"{ROOT}/reply/probe-1"
+    reply_topic = f"{ROOT}/reply/streetlight-cli/probe-1"
     async with aiomqtt.Client(
         "127.0.0.1",
         port,

@@ -16,6 +16,7 @@ from edge.mqtt import MqttSession, broker_settings, tls_context
 from tests.security.conftest import Certs, make_certs, secured_broker
 
 USER = "cabinet-0417"
+ROOT = f"streetlight/v1/{USER}"
 
 
 async def _connects(settings: dict[str, object], wait_s: float = 4.0) -> tuple[bool, str]:
@@ -91,3 +92,60 @@ def test_unreadable_tls_files_are_a_config_error_naming_them(tmp_path: Path) -> 
     cfg = MqttConfig(tls=TlsConfig(ca_file=tmp_path / "missing-ca.crt"))
     with pytest.raises(ConfigError, match=r"missing-ca\.crt"):
         broker_settings(cfg)
+
+
+@pytest.mark.timeout(120)
+async def test_a_node_account_cannot_take_over_the_daemons_broker_session(tmp_path: Path) -> None:
+    """MQTT lets a second connection with a client id in use disconnect the first. On the open
+    listener the shipped config makes a client's username its client id, so a lamp node's
+    stolen account asking for the daemon's id gets its own; the daemon stays connected. The
+    CLI's replies still reach it there (the ACL grants them by username)."""
+    import aiomqtt
+
+    certs = make_certs(tmp_path / "pki", server_name="localhost")
+    users = {u: secrets.token_urlsafe(12) for u in (USER, "art-001", "streetlight-cli")}
+    broker, tls_port = secured_broker(tmp_path / "mq", users, certs=certs)
+    assert tls_port is not None
+    broker.start()
+    daemon_id = f"streetlight-{USER}"
+    cfg = MqttConfig(host="127.0.0.1", port=broker.port, username=USER, password=users[USER],
+                     reconnect_min_s=0.2, reconnect_max_s=0.5)  # fmt: skip
+    daemon = MqttSession(**broker_settings(cfg), client_id=daemon_id)
+    task = asyncio.create_task(daemon.run())
+    tls = tls_context(ca_file=certs.ca, cert_file=certs.client_cert, key_file=certs.client_key,
+                      verify_hostname=True)  # fmt: skip
+    try:
+        async with asyncio.timeout(10):
+            await daemon.connected.wait()
+        async with aiomqtt.Client(
+            "localhost", tls_port, identifier=daemon_id, username="art-001",
+            password=users["art-001"], tls_context=tls, protocol=aiomqtt.ProtocolVersion.V5,
+            timeout=5,
+        ) as attacker:  # fmt: skip
+            await attacker.publish(f"{ROOT}/lamp/art-001/state", b"{}", qos=1)  # it is on
+            await asyncio.sleep(1.0)
+            assert daemon.is_connected
+            assert (daemon.stats.connects, daemon.stats.disconnects) == (1, 0)
+
+            # The CLI on the open listener: its client id is its username, its replies
+            # are under reply/<username>/ and reach it.
+            async with aiomqtt.Client(
+                "localhost", tls_port, identifier="streetlight-cli-ab12",
+                username="streetlight-cli", password=users["streetlight-cli"], tls_context=tls,
+                protocol=aiomqtt.ProtocolVersion.V5, timeout=5,
+            ) as cli:  # fmt: skip
+                await cli.subscribe(f"{ROOT}/reply/#", qos=1)
+                await daemon.publish(f"{ROOT}/reply/art-001/x", b"not yours", qos=1)
+                await daemon.publish(f"{ROOT}/reply/streetlight-cli/ab12", b"yours", qos=1)
+                got = []
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(1.5):
+                        async for m in cli.messages:
+                            got.append((m.topic.value, bytes(m.payload)))  # type: ignore[arg-type]
+                assert got == [(f"{ROOT}/reply/streetlight-cli/ab12", b"yours")]
+        assert (daemon.stats.connects, daemon.stats.disconnects) == (1, 0)
+    finally:
+        await daemon.disconnect()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        broker.stop()
