@@ -1,8 +1,10 @@
 """The simulated street in (virtual) real time, talking to a running daemon like the real one.
 
-``LampFleet``: every lamp of a site as an MQTT lamp node. It obeys leases (newer seq only,
-held for ``valid_for_s``), fades as a driver does, falls back to its failsafe level when a
-lease lapses, and reports its state (retained) on ``<root>/lamp/<id>/state``.
+``LampFleet``: every lamp of a site as an MQTT lamp node. It obeys leases by the lamp-node
+rules of docs/mqtt.md (no retained lease; while a lease is in force only a newer seq, and not
+one more than ``SEQ_WINDOW`` ahead; held for ``valid_for_s``, at most ``MAX_LEASE_S``), fades
+as a driver does, falls back to its failsafe level when a lease lapses, and reports its state
+(retained) on ``<root>/lamp/<id>/state``.
 
 ``LiveStreet``: road users moving along the roads, counted by the site's sensors; an MQTT
 sensor publishes ``<root>/sensor/<id>/counts``, a serial one sends COUNTS frames through a
@@ -16,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,9 +35,16 @@ from simulator.street import LampNodes, SensorBank, SensorModel
 from simulator.traffic import Arrivals
 from simulator.users import RoadUsers
 
-__all__ = ["LampFleet", "LiveStreet", "StreetStats"]
+__all__ = ["MAX_LEASE_S", "SEQ_WINDOW", "LampFleet", "LiveStreet", "StreetStats"]
 
 log = logging.getLogger("streetlight.sim.live")
+
+# A lease seq more than this ahead of the one in force is refused: 2^40 ms is 35 years, more
+# than a daemon restart ever jumps (its seqs restart at the wall clock in ms).
+SEQ_WINDOW = 2**40
+# A node holds one lease for at most this long, however long the lease says (the daemon's
+# leases are lease_s, 90 s by default).
+MAX_LEASE_S = 600.0
 
 
 class LampFleet:
@@ -66,6 +76,7 @@ class LampFleet:
         self.peak = np.zeros(len(self.ids))
         self.leases = 0
         self.rejected = 0
+        self.refused: Counter[str] = Counter()  # by reason: the rejected ones
         self.session = MqttSession(
             host=host,
             port=port,
@@ -75,22 +86,37 @@ class LampFleet:
             reconnect_max_s=2.0,  # simulated nodes come back quickly after a broker restart
         )
 
+    def _refuse(self, reason: str) -> None:
+        self.rejected += 1
+        self.refused[reason] += 1
+
     def _on_set(self, msg: Inbound) -> None:
         lamp = msg.topic.rsplit("/", 2)[-2]
         j = self.index.get(lamp)
+        if j is None:
+            self._refuse("unknown_lamp")
+            return
+        if msg.retain:  # published once, replayed at every (re)subscribe: never a lease
+            self._refuse("retained")
+            return
         try:
             lease = LeasePayload.model_validate_json(msg.payload)
         except (ValueError, PayloadError):
-            self.rejected += 1
+            self._refuse("invalid")
             return
-        if j is None or lease.seq <= self.lease_seq[j]:
-            self.rejected += 1  # not ours, or stale / a duplicate
-            return
+        now = self.clock.time()
+        if now < self.nodes.lease_until[j]:  # order counts while a lease is in force
+            if lease.seq <= self.lease_seq[j]:
+                self._refuse("stale")  # a duplicate or an older lease
+                return
+            if lease.seq - self.lease_seq[j] > SEQ_WINDOW:
+                self._refuse("seq_jump")
+                return
         self.lease_seq[j] = lease.seq
         self.peak[j] = max(self.peak[j], lease.level)
         self.leases += 1
         idx = np.array([j])
-        self.nodes.apply(self.clock.time(), idx, np.array([lease.level]), lease.valid_for_s)
+        self.nodes.apply(now, idx, np.array([lease.level]), min(lease.valid_for_s, MAX_LEASE_S))
 
     def reset_peak(self) -> None:
         self.peak.fill(0.0)
