@@ -40,6 +40,8 @@ def test_the_unit_runs_the_daemon_unprivileged_hardened_and_watched() -> None:
     assert s["CapabilityBoundingSet"] == [""]
     assert int(s["WatchdogSec"][0]) >= 10
     assert s["Restart"] == ["on-failure"]
+    assert s["RestartSec"] == ["500ms"]  # crash to first lease: this plus the daemon's start
+    assert s["RestartPreventExitStatus"] == ["2"]  # an invalid config is not retried
     assert s["ExecStart"][0].endswith("streetlight run --config /etc/streetlight/config.yaml")
 
 
