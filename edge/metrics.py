@@ -33,9 +33,13 @@ class ClusterSnapshot:
     failsafe: bool
     power_w: float
     faulty_lamps: int
-    energy_j: float  # actual, since the first boot (checkpointed)
+    energy_j: float  # the ledger, since the first boot (checkpointed)
     baseline_full_j: float
     baseline_schedule_j: float
+    modelled_j: float = 0.0  # from the commanded levels, every lamp
+    metered_j: float = 0.0  # what the lamps' meters counted
+    metered_model_j: float = 0.0  # the model's figure for the metered lamps
+    metered_lamps: int = 0  # lamps that report an energy counter
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,14 +93,25 @@ class _SnapshotCollector(Collector):
             yield g
         energy = CounterMetricFamily(
             p + "energy_joules",
-            "Energy per cluster: drawn (basis=actual) and the counterfactual baselines",
+            "Energy per cluster: drawn (basis=actual: the lamps' meters where they report, "
+            "modelled elsewhere), modelled from the commands, metered, the model's figure for "
+            "the metered lamps, and the counterfactual baselines",
             labels=["cluster", "basis"],
         )
         for c in s.clusters:
             energy.add_metric([c.id, "actual"], c.energy_j)
+            energy.add_metric([c.id, "modelled"], c.modelled_j)
+            energy.add_metric([c.id, "metered"], c.metered_j)
+            energy.add_metric([c.id, "metered_model"], c.metered_model_j)
             energy.add_metric([c.id, "full"], c.baseline_full_j)
             energy.add_metric([c.id, "schedule"], c.baseline_schedule_j)
         yield energy
+        metered = GaugeMetricFamily(
+            p + "lamps_metered", "Lamps reporting their own energy counter", labels=["cluster"]
+        )
+        for c in s.clusters:
+            metered.add_metric([c.id], float(c.metered_lamps))
+        yield metered
         up = GaugeMetricFamily(
             p + "serial_link_up", "1 while the serial device is open", labels=["port"]
         )

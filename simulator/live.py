@@ -59,6 +59,7 @@ class LampFleet:
         clock: Clock,
         report_s: float = 10.0,
         failsafe_level: float = 1.0,
+        meters: bool = True,
     ) -> None:
         spec = site_spec(site)
         self.clock, self.report_s, self.root = clock, report_s, site.topic_root
@@ -71,6 +72,10 @@ class LampFleet:
             failsafe_level=failsafe_level,
         )
         self.lease_seq = np.full(len(self.ids), -1, dtype=np.int64)
+        # Each node's energy counter (a D4i driver's), Wh since the fleet started; reported
+        # as energy_wh when ``meters``.
+        self.meters = meters
+        self.meter_wh = np.zeros(len(self.ids))
         # the highest level each lamp was leased since start or reset_peak(): a boost held
         # for a second of wall time is on record even if nobody looked during it
         self.peak = np.zeros(len(self.ids))
@@ -135,10 +140,14 @@ class LampFleet:
 
     async def _loop(self, tick_s: float) -> None:
         last = self.clock.time()
+        last_m = self.clock.monotonic()
         next_report = last
         while True:
             await self.clock.sleep(tick_s)
-            now = self.clock.time()
+            now, now_m = self.clock.time(), self.clock.monotonic()
+            # the driver's meter counts time that passed, whatever the gateway's clock says
+            self.meter_wh += self.nodes.power_w * ((now_m - last_m) / 3600.0)
+            last_m = now_m
             self.nodes.tick(now, now - last)
             last = now
             if now >= next_report and self.session.is_connected:
@@ -156,6 +165,8 @@ class LampFleet:
                 "faults": ["failsafe"] if failsafe[j] else [],
                 "lease_left_s": round(float(left[j]), 1),
             }
+            if self.meters:
+                state["energy_wh"] = round(float(self.meter_wh[j]), 4)
             self.session.publish_nowait(
                 f"{self.root}/lamp/{lamp}/state", json.dumps(state).encode(), qos=0, retain=True
             )

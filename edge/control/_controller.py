@@ -265,6 +265,10 @@ class DimmingController:
                 events.append(ev.rejected(now, obs.lamp, "unknown lamp"))
                 return
             self.reported_level[j] = obs.level
+            if obs.energy_wh is not None:
+                verdict = self.energy.read_meter(now, j, obs.energy_wh)
+                if verdict in ("reset", "implausible"):
+                    events.append(ev.meter(now, obs.lamp, verdict, obs.energy_wh))
             faulty = bool(obs.faults)
             if faulty != self.lamp_faulty[j]:
                 events.append(
@@ -281,7 +285,9 @@ class DimmingController:
         dt = max(0.0, now - self._now)
         prev_minute = self._clock.local(self._now).minute
         prev_night = self.night if self.night is not None else self._clock.verdict(self._now).night
-        actual, full, sched, ref = self.energy.integrate(dt, prev_night, prev_minute)
+        actual, full, sched, ref, ledger, metered, metered_model = self.energy.integrate(
+            dt, prev_night, prev_minute
+        )
         self.traffic.advance(now)
         counts: list[SensorCounts] = []
         batches: list[CountsBatch] = []
@@ -345,6 +351,9 @@ class DimmingController:
             lease_s=self.params.lease_s,
             events=tuple(events),
             cluster_wh=actual,
+            ledger_wh=ledger,
+            metered_wh=metered,
+            metered_model_wh=metered_model,
             baseline_full_wh=full,
             baseline_schedule_wh=sched,
             baseline_reference_wh=ref,

@@ -1,4 +1,5 @@
-"""Power from level (the driver curve) and the fixed-schedule baseline's level."""
+"""Power from level (the driver curve), the fixed-schedule baseline's level, and the ledger:
+modelled energy from the commanded levels, and the lamps' own meters where they report one."""
 
 from __future__ import annotations
 
@@ -29,6 +30,14 @@ REFERENCE_SCHEDULE: tuple[tuple[int, float], ...] = (
     (1200, 0.7),
     (1320, 0.5),
 )
+
+#: A meter reading that rose by more than this times the lamp's nominal power over the time
+#: since its last reading (plus METER_SLACK_WH) is refused as implausible.
+METER_HEADROOM = 1.5
+METER_SLACK_WH = 1.0
+#: When the time since the last reading is unknown (the clock went back past it), a reading
+#: may cover at most this long at METER_HEADROOM x nominal power.
+METER_UNKNOWN_S = 86_400.0
 
 #: Levels are resolved to 1/4096 for power: finer than any driver (DALI has 254 steps),
 #: and it makes power a table look-up (two gathers from a table that sits in cache).
@@ -135,6 +144,18 @@ class EnergyLedger:
         self.baseline_full_wh = np.zeros(n_clusters)
         self.baseline_schedule_wh = np.zeros(n_clusters)
         self.baseline_reference_wh = np.zeros(n_clusters)
+        # The lamps' own meters (a D4i driver's energy counter, in Wh, reported in the lamp's
+        # state): a lamp that reports one is metered from its first reading on, and the
+        # ledger follows its counter instead of the model for it.
+        self.meter_wh = np.full(len(lamps), np.nan)  # the counter's last reading
+        self.meter_t = np.full(len(lamps), np.nan)  # when that reading arrived
+        self._metered = np.empty(0, dtype=np.intp)  # lamps with a meter, sorted
+        self._meter_pending = np.zeros(n_clusters)  # metered Wh not yet in the ledger
+        self._no_meters = np.zeros(n_clusters)
+        self._no_meters.flags.writeable = False
+        self.ledger_wh = np.zeros(n_clusters)  # metered where lamps meter, modelled elsewhere
+        self.metered_wh = np.zeros(n_clusters)  # what the meters counted
+        self.metered_model_wh = np.zeros(n_clusters)  # the model's figure for metered lamps
 
     def _resync(self, now: float) -> None:
         """Exact per-cluster power, and the lamps' reference time moved to ``now``."""
@@ -145,10 +166,25 @@ class EnergyLedger:
             self.cluster_power[self._cluster_n == 0] = 0.0
 
     def integrate(self, dt: float, night: bool, minute: int) -> tuple[FloatArray, ...]:
-        """Add the interval just ended (at the power held during it); returns its Wh: actual,
-        full power, the config's schedule, the reference schedule."""
+        """Add the interval just ended (at the power held during it); returns its Wh: modelled,
+        full power, the config's schedule, the reference schedule, the ledger's (the modelled
+        Wh of unmetered lamps plus the metered Wh read since the last call), the metered Wh
+        and the model's Wh for the metered lamps."""
         hours = dt / 3600.0
         actual: FloatArray = self.cluster_power * hours
+        if len(self._metered):
+            idx = self._metered
+            per_cluster = np.bincount(self._lamps.cluster[idx], self.power[idx], len(actual))
+            model_m: FloatArray = per_cluster.astype(np.float64) * hours
+            ledger: FloatArray = np.maximum(actual - model_m, 0.0)  # >= 0 whatever the rounding
+            metered: FloatArray = self._meter_pending
+            self._meter_pending = np.zeros(len(actual))
+            ledger += metered
+        else:
+            ledger, metered, model_m = actual.copy(), self._no_meters, self._no_meters
+        self.ledger_wh += ledger
+        self.metered_wh += metered
+        self.metered_model_wh += model_m
         full = self._baseline_wh(1.0 if night else 0.0, hours)
         sched = self._baseline_wh(
             schedule_level(self._params.schedule, minute) if night else 0.0, hours
@@ -158,7 +194,7 @@ class EnergyLedger:
         self.baseline_full_wh += full
         self.baseline_schedule_wh += sched
         self.baseline_reference_wh += ref
-        return actual, full, sched, ref
+        return actual, full, sched, ref, ledger, metered, model_m
 
     def _baseline_wh(self, level: float, hours: float) -> npt.NDArray[np.float64]:
         """Wh per cluster over ``hours`` with every lamp at ``level`` (0: off, on standby)."""
@@ -202,8 +238,41 @@ class EnergyLedger:
             self._resync(now)  # exact re-sum now and then: incremental updates never drift
 
     def shift(self, delta: float) -> None:
-        """The clock moved by ``delta``: no energy is added or taken for the move."""
+        """The clock moved by ``delta``: no energy is added or taken for the move. (Meter
+        reading times stay: a reading's rise is checked against the time that really passed,
+        and one the clock went back past is checked against METER_UNKNOWN_S.)"""
         self._t_ref += delta
+
+    def read_meter(self, now: float, j: int, wh: float) -> str:
+        """Lamp ``j``'s counter reads ``wh`` at ``now``; returns what it was: "first" (from
+        now on the lamp is metered), "ok", "reset" (the counter went back: counted from 0),
+        or "implausible" (it rose faster than the lamp can draw: refused, and the next
+        reading counts from this one)."""
+        last, t_last = self.meter_wh[j], self.meter_t[j]
+        self.meter_wh[j], self.meter_t[j] = wh, now
+        if np.isnan(last):
+            self._metered = np.union1d(self._metered, [j]).astype(np.intp)
+            return "first"
+        rise, verdict = wh - last, "ok"
+        if rise < 0:  # a new driver, or a counter that does not survive a power cut
+            rise, verdict = wh, "reset"
+        elapsed = now - t_last if now >= t_last else METER_UNKNOWN_S
+        most = self._lamps.nominal_w[j] * METER_HEADROOM * elapsed / 3600.0 + METER_SLACK_WH
+        if rise > most:
+            return "implausible"
+        self._meter_pending[int(self._lamps.cluster[j])] += rise
+        return verdict
+
+    def meters(self) -> tuple[npt.NDArray[np.intp], FloatArray, FloatArray]:
+        """The metered lamps, their last readings and when they arrived (to persist)."""
+        idx = self._metered
+        return idx, self.meter_wh[idx], self.meter_t[idx]
+
+    def restore_meters(self, idx: npt.NDArray[np.intp], wh: FloatArray, t: FloatArray) -> None:
+        """Readings from before a restart: the next reading of each lamp counts from them,
+        so what the lamps drew while the daemon was down is in the ledger too."""
+        self.meter_wh[idx], self.meter_t[idx] = wh, t
+        self._metered = np.union1d(self._metered, idx).astype(np.intp)
 
     def lamp_wh(self, now: float) -> npt.NDArray[np.float64]:
         """Energy drawn per lamp since start (Wh), integrated up to ``now``."""

@@ -11,6 +11,7 @@ __all__ = [
     "failsafe_exit",
     "lamp_fault",
     "lamp_ok",
+    "meter",
     "night_switch",
     "override_expired",
     "rejected",
@@ -30,6 +31,19 @@ def lamp_fault(now: float, lamp: str, faults: tuple[str, ...]) -> Event:
 
 def lamp_ok(now: float, lamp: str) -> Event:
     return Event(t=now, kind="lamp_ok", subject=lamp, message=f"lamp {lamp} fault cleared")
+
+
+def meter(now: float, lamp: str, verdict: str, wh: float) -> Event:
+    """A lamp's energy counter went back ("reset") or rose faster than the lamp can draw."""
+    if verdict == "reset":
+        return Event(t=now, kind="meter_reset", subject=lamp,
+                     message=f"lamp {lamp}'s energy counter went back to {wh:g} Wh: counted "
+                             "from 0 (a new driver, or a counter that a power cut clears)",
+                     data={"energy_wh": wh})  # fmt: skip
+    return Event(t=now, kind="meter_implausible", subject=lamp, severity="warning",
+                 message=f"lamp {lamp}'s energy counter read {wh:g} Wh, more than the lamp can "
+                         "have drawn since its last reading: refused",
+                 data={"energy_wh": wh})  # fmt: skip
 
 
 def failsafe_enter(now: float, cluster: str, problems: dict[str, str]) -> Event:

@@ -35,7 +35,10 @@ class StepResult:
     seq: int  # the seq of every lease this step sends
     lease_s: float
     events: tuple[Event, ...]
-    cluster_wh: npt.NDArray[np.float64]
+    cluster_wh: npt.NDArray[np.float64]  # modelled: the commanded levels on the driver curve
+    ledger_wh: npt.NDArray[np.float64]  # the lamps' meters where they report, modelled elsewhere
+    metered_wh: npt.NDArray[np.float64]  # the meters' readings that arrived
+    metered_model_wh: npt.NDArray[np.float64]  # the model's figure for the metered lamps
     baseline_full_wh: npt.NDArray[np.float64]
     baseline_schedule_wh: npt.NDArray[np.float64]
     baseline_reference_wh: npt.NDArray[np.float64]

@@ -23,6 +23,16 @@ from zoneinfo import ZoneInfo
 from edge._version import __version__
 from edge.auth import AuthError, TokenBucket, Verifier, read_key
 from edge.control import Override, explain
+from edge.daemon._publish import (
+    ENERGY_COLUMNS,
+    FULL,
+    LEDGER,
+    METERED,
+    METERED_MODEL,
+    MODELLED,
+    SCHEDULE,
+    energy_row,
+)
 from edge.errors import StreetlightError, UnknownIdError
 from edge.mqtt import Inbound, NotConnectedError, PublishTimeoutError
 
@@ -301,24 +311,27 @@ class Commands:
             since_label = _iso(t0, tz)
             extra = {"requested_since": _iso(asked, tz), "history_starts_later": t0 > asked}
             current = {
-                c: [a - b for a, b in zip(v, before.get(c, [0.0, 0.0, 0.0]), strict=True)]
+                c: [a - b for a, b in zip(v, energy_row(before.get(c)), strict=True)]
                 for c, v in current.items()
             }
-        per = {
-            cid: {
-                "kwh": round(v[0] / 1000, 4),
-                "baseline_full_kwh": round(v[1] / 1000, 4),
-                "baseline_schedule_kwh": round(v[2] / 1000, 4),
+
+        def kwh(v: list[float]) -> dict[str, float]:
+            return {
+                "kwh": round(v[LEDGER] / 1000, 4),
+                "modelled_kwh": round(v[MODELLED] / 1000, 4),
+                "metered_kwh": round(v[METERED] / 1000, 4),
+                "meter_difference_kwh": round((v[METERED] - v[METERED_MODEL]) / 1000, 4),
+                "baseline_full_kwh": round(v[FULL] / 1000, 4),
+                "baseline_schedule_kwh": round(v[SCHEDULE] / 1000, 4),
             }
-            for cid, v in current.items()
-        }
-        total, full, sched = (sum(v[i] for v in current.values()) / 1000 for i in range(3))
+
+        per = {cid: kwh(v) for cid, v in current.items()}
+        sums = [sum(v[i] for v in current.values()) for i in range(ENERGY_COLUMNS)]
+        total, full, sched = sums[LEDGER] / 1000, sums[FULL] / 1000, sums[SCHEDULE] / 1000
         return {
             "since": since_label,
             **extra,
-            "kwh": round(total, 4),
-            "baseline_full_kwh": round(full, 4),
-            "baseline_schedule_kwh": round(sched, 4),
+            **kwh(sums),
             "saved_vs_full": round(1 - total / full, 4) if full else 0.0,
             "saved_vs_schedule": round(1 - total / sched, 4) if sched else 0.0,
             "co2_saved_kg": round((full - total) * e.co2_kg_per_kwh, 3),

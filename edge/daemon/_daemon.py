@@ -36,7 +36,9 @@ from edge.daemon._publish import (
     cluster_snapshots,
     energy_record,
     lease_payloads,
+    meter_readings,
     put_events,
+    restore_meters,
     traffic_record,
 )
 from edge.daemon._sdnotify import SystemdNotifier
@@ -130,9 +132,16 @@ class Daemon:
         self.state.put(lease_seq_next=base + _SEQ_MARGIN)
         return base
 
-    def _build_policy(self, site: SiteConfig, *, seq_base: int) -> None:
-        """Controller, ingest and lease topics for ``site`` (swapped in as one)."""
+    def _build_policy(
+        self, site: SiteConfig, *, seq_base: int, meters: dict[str, list[float]] | None = None
+    ) -> None:
+        """Controller, ingest and lease topics for ``site`` (swapped in as one); the lamps'
+        meter readings from ``meters`` or, at start, from the last checkpoint."""
         ctrl = build_controller(site, start=self.clock.time(), seq_base=seq_base)
+        if meters is None:
+            meters = self.state.get("meters", {})
+        if isinstance(meters, dict):
+            restore_meters(ctrl, meters)
         ingest = Ingest(
             site, count=self.count_ingest, max_payload_bytes=site.mqtt.max_payload_bytes,
             lamp_ids=ctrl.site.lamps.ids,
@@ -457,7 +466,11 @@ class Daemon:
         seq_next = self.controller.lease_seq + _SEQ_MARGIN
         stored = int(self.state.get("lease_seq_next", 0) or 0)
         totals = self.energy.as_dict()
-        self.state.put(energy=totals, lease_seq_next=max(seq_next, stored))
+        self.state.put(
+            energy=totals,
+            meters=meter_readings(self.controller),
+            lease_seq_next=max(seq_next, stored),
+        )
         e = self.site.energy
         now = self._last_checkpoint
         last = self.state.last_energy_time()
@@ -562,7 +575,7 @@ class Daemon:
         # What needs a restart stays as it runs, so topics and links keep matching.
         site = site.model_copy(update={k: getattr(self.site, k) for k in fixed})
         old = self.controller
-        self._build_policy(site, seq_base=old.lease_seq + 1)
+        self._build_policy(site, seq_base=old.lease_seq + 1, meters=meter_readings(old))
         self.energy.rekey([c.id for c in site.clusters])
         self.site = site
         self.metrics.config_reloads.labels("applied").inc()

@@ -2,7 +2,8 @@
 
 ``EnergyTotals`` keeps per-cluster energy since the gateway's first boot: the last checkpoint
 plus what each step added, so the counters never go backwards across restarts (a crash loses
-at most one checkpoint interval).
+at most one checkpoint interval of the modelled figure; lamps with meters lose nothing, their
+next reading counts from the last one saved).
 """
 
 from __future__ import annotations
@@ -19,12 +20,22 @@ from edge.outbox import PRIORITY, Outbox
 from edge.state import StateStore
 
 __all__ = [
+    "ENERGY_COLUMNS",
+    "FULL",
+    "LEDGER",
+    "METERED",
+    "METERED_MODEL",
+    "MODELLED",
+    "SCHEDULE",
     "EnergyTotals",
     "cluster_snapshots",
     "energy_record",
+    "energy_row",
     "event_record",
     "lease_payloads",
+    "meter_readings",
     "put_events",
+    "restore_meters",
     "traffic_record",
 ]
 
@@ -33,21 +44,42 @@ log = logging.getLogger("streetlight.daemon")
 _LOG_LEVEL = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.ERROR}
 
 
+#: Columns of EnergyTotals.wh (and of the saved lists): the ledger (the lamps' meters where
+#: they report, modelled elsewhere), the full-power and schedule baselines, the modelled figure
+#: for every lamp, what the meters counted, and the model's figure for the metered lamps.
+LEDGER, FULL, SCHEDULE, MODELLED, METERED, METERED_MODEL = range(6)
+ENERGY_COLUMNS = 6
+_ZERO = [0.0] * ENERGY_COLUMNS
+
+
+def energy_row(saved: list[float] | None) -> list[float]:
+    """A saved row, from before meters (3 columns: the ledger was the modelled figure) too."""
+    if not saved:
+        return list(_ZERO)
+    row = [float(x) for x in saved[:6]]
+    if len(row) == 3:
+        row += [row[LEDGER], 0.0, 0.0]
+    return row + [0.0] * (6 - len(row))
+
+
 class EnergyTotals:
-    """Wh per cluster (actual, full baseline, schedule baseline), monotonic across restarts."""
+    """Wh per cluster (columns LEDGER..METERED_MODEL), monotonic across restarts."""
 
     def __init__(self, clusters: list[str], state: StateStore) -> None:
         self.clusters = clusters
         self._state = state
         saved: dict[str, list[float]] = state.get("energy", {}) or {}
-        self.wh = np.array([saved.get(c, [0.0, 0.0, 0.0]) for c in clusters], dtype=np.float64)
+        self.wh = np.array([energy_row(saved.get(c)) for c in clusters], dtype=np.float64)
         # Clusters removed from the config keep their history in the checkpoint.
-        self._retired = {c: v for c, v in saved.items() if c not in clusters}
+        self._retired = {c: energy_row(v) for c, v in saved.items() if c not in clusters}
 
     def add(self, result: StepResult) -> None:
-        self.wh[:, 0] += result.cluster_wh
-        self.wh[:, 1] += result.baseline_full_wh
-        self.wh[:, 2] += result.baseline_schedule_wh
+        self.wh[:, LEDGER] += result.ledger_wh
+        self.wh[:, FULL] += result.baseline_full_wh
+        self.wh[:, SCHEDULE] += result.baseline_schedule_wh
+        self.wh[:, MODELLED] += result.cluster_wh
+        self.wh[:, METERED] += result.metered_wh
+        self.wh[:, METERED_MODEL] += result.metered_model_wh
 
     def as_dict(self) -> dict[str, list[float]]:
         out = dict(self._retired)
@@ -60,8 +92,34 @@ class EnergyTotals:
         """Follow a reloaded config's clusters (same ids keep their totals)."""
         current = self.as_dict()
         self.clusters = clusters
-        self.wh = np.array([current.get(c, [0.0, 0.0, 0.0]) for c in clusters], dtype=np.float64)
+        self.wh = np.array([energy_row(current.get(c)) for c in clusters], dtype=np.float64)
         self._retired = {c: v for c, v in current.items() if c not in clusters}
+
+
+def meter_readings(ctrl: DimmingController) -> dict[str, list[float]]:
+    """The metered lamps' last counter readings and their times, by lamp id (to persist)."""
+    idx, wh, t = ctrl.energy.meters()
+    ids = ctrl.site.lamps.ids
+    return {ids[j]: [w, at] for j, w, at in zip(idx.tolist(), wh.tolist(), t.tolist(), strict=True)}
+
+
+def restore_meters(ctrl: DimmingController, saved: dict[str, list[float]]) -> int:
+    """Give ``ctrl`` the readings saved before a restart (lamps still in the config); returns
+    how many. A malformed entry is skipped: the lamp's next reading starts it afresh."""
+    idx, wh, t = [], [], []
+    for lamp, reading in saved.items():
+        try:
+            j = ctrl.lamp_index(lamp)
+            w, at = float(reading[0]), float(reading[1])
+        except (LookupError, TypeError, ValueError):
+            continue
+        if np.isfinite(w) and np.isfinite(at) and w >= 0:
+            idx.append(j)
+            wh.append(w)
+            t.append(at)
+    if idx:
+        ctrl.energy.restore_meters(np.array(idx, dtype=np.intp), np.array(wh), np.array(t))
+    return len(idx)
 
 
 def lease_payloads(
@@ -97,6 +155,8 @@ def cluster_snapshots(ctrl: DimmingController, totals: EnergyTotals) -> tuple[Cl
     faulty = ctrl.cluster_mean(ctrl.lamp_faulty.astype(np.float64)).tolist()
     sizes = ctrl.cluster_sizes.tolist()
     power = ctrl.energy.cluster_power
+    idx, _, _ = ctrl.energy.meters()
+    metered = np.bincount(ctrl.site.lamps.cluster[idx], minlength=len(sizes)).tolist()
     return tuple(
         ClusterSnapshot(
             id=cl.id,
@@ -108,9 +168,13 @@ def cluster_snapshots(ctrl: DimmingController, totals: EnergyTotals) -> tuple[Cl
             failsafe=bool(ctrl.cluster_failsafe[k]),
             power_w=float(power[k]),
             faulty_lamps=round(faulty[k] * sizes[k]),
-            energy_j=float(totals.wh[k, 0]) * 3600.0,
-            baseline_full_j=float(totals.wh[k, 1]) * 3600.0,
-            baseline_schedule_j=float(totals.wh[k, 2]) * 3600.0,
+            energy_j=float(totals.wh[k, LEDGER]) * 3600.0,
+            baseline_full_j=float(totals.wh[k, FULL]) * 3600.0,
+            baseline_schedule_j=float(totals.wh[k, SCHEDULE]) * 3600.0,
+            modelled_j=float(totals.wh[k, MODELLED]) * 3600.0,
+            metered_j=float(totals.wh[k, METERED]) * 3600.0,
+            metered_model_j=float(totals.wh[k, METERED_MODEL]) * 3600.0,
+            metered_lamps=int(metered[k]),
         )
         for k, cl in enumerate(ctrl.site.clusters)
     )
@@ -121,6 +185,10 @@ def energy_record(now: float, clusters: tuple[ClusterSnapshot, ...]) -> dict[str
     per = {
         c.id: {
             "energy_wh": round(c.energy_j / 3600.0, 3),
+            "modelled_wh": round(c.modelled_j / 3600.0, 3),
+            "metered_wh": round(c.metered_j / 3600.0, 3),
+            "meter_difference_wh": round((c.metered_j - c.metered_model_j) / 3600.0, 3),
+            "metered_lamps": c.metered_lamps,
             "baseline_full_wh": round(c.baseline_full_j / 3600.0, 3),
             "baseline_schedule_wh": round(c.baseline_schedule_j / 3600.0, 3),
             "power_w": round(c.power_w, 2),

@@ -400,3 +400,83 @@ def test_a_clock_step_keeps_every_interval_and_adds_no_energy(delta: float) -> N
     ctrl.step(t, [_keepalive("west")])
     assert 0 < float(ctrl.energy_wh.sum()) - wh <= 10 * 60.0 / 3600.0  # one tick, 10 x 60 W
     assert ctrl.cluster_step.tolist() == [0]  # the flow window starts afresh: rated class
+
+
+def _meters(readings: dict[int, float]) -> list[LampReport]:
+    return [LampReport(lamp=f"l{j}", level=1.0, energy_wh=wh) for j, wh in readings.items()]
+
+
+def test_the_ledger_follows_the_lamps_meters_and_keeps_the_model_beside_it() -> None:
+    """Lamps 0-4 report a counter that runs at 80 % of the model (a driver more efficient than
+    its curve) every 10 s; lamps 5-9 report none. The ledger counts 0-4 by their meters and
+    5-9 by the model; the modelled figure and the meters' own figures are reported beside it."""
+    ctrl = DimmingController(site=small_site(), params=PARAMS, start=NIGHT_T0)
+    t, true = NIGHT_T0, np.zeros(10)
+    prev = ctrl.lamp_energy_wh(t)
+    ledger = modelled = metered = metered_model = 0.0
+    for k in range(600):
+        t += 1
+        now_model = ctrl.lamp_energy_wh(t)
+        true += 0.8 * (now_model - prev)
+        obs: list[object] = [_keepalive("west"), _keepalive("east")]
+        if k % 10 == 0:
+            obs += _meters({j: float(true[j]) for j in range(5)})
+        r = ctrl.step(t, obs)  # type: ignore[arg-type]
+        prev = ctrl.lamp_energy_wh(t)
+        assert (r.ledger_wh >= 0).all()
+        ledger += float(r.ledger_wh.sum())
+        modelled += float(r.cluster_wh.sum())
+        metered += float(r.metered_wh.sum())
+        metered_model += float(r.metered_model_wh.sum())
+    model = ctrl.lamp_energy_wh(t)
+    assert modelled == pytest.approx(model.sum(), rel=1e-6)
+    # The last readings are up to 10 s old: the ledger lags by at most that much of 5 lamps.
+    lag = 10 * 5 * 60.0 / 3600.0
+    expected = model[5:].sum() + 0.8 * model[:5].sum()
+    assert expected - lag <= ledger <= expected + 1e-6
+    assert metered == pytest.approx(0.8 * metered_model, rel=0.02)
+    assert ctrl.energy.meters()[0].tolist() == [0, 1, 2, 3, 4]
+    assert float(ctrl.energy.ledger_wh.sum()) == pytest.approx(ledger)
+
+
+def test_a_meter_that_resets_counts_from_zero_and_one_that_leaps_is_refused() -> None:
+    ctrl = DimmingController(site=small_site(), params=PARAMS, start=NIGHT_T0)
+    t = NIGHT_T0 + 1
+    ctrl.step(t, _meters({0: 500.0}))  # first reading: from now on lamp 0 is metered
+    t += 60
+    r = ctrl.step(t, _meters({0: 500.5}))  # 0.5 Wh in a minute (at most 60 W: 1 Wh)
+    t += 1
+    r = ctrl.step(t)
+    assert r.metered_wh.sum() == pytest.approx(0.5)
+    t += 60
+    ctrl.step(t, _meters({0: 0.3}))  # a new driver: its counter from 0
+    t += 1
+    r = ctrl.step(t)
+    assert r.metered_wh.sum() == pytest.approx(0.3)
+    t += 60
+    leap = ctrl.step(t, _meters({0: 50_000.0}))  # 50 kWh in a minute from a 60 W lamp
+    t += 1
+    r = ctrl.step(t)
+    assert r.metered_wh.sum() == 0.0
+    kinds = [e.kind for e in leap.events]
+    assert kinds.count("meter_implausible") == 1
+    t += 60
+    ctrl.step(t, _meters({0: 50_000.4}))  # the next reading counts from the refused one
+    t += 1
+    assert ctrl.step(t).metered_wh.sum() == pytest.approx(0.4)
+    assert ctrl.energy.metered_wh.sum() == pytest.approx(1.2)
+
+
+def test_meter_readings_from_before_a_restart_bring_the_downtime_into_the_ledger() -> None:
+    """The daemon was down for an hour; the lamp's counter kept counting. Its next reading
+    after the restart counts from the one saved at the last checkpoint."""
+    a = DimmingController(site=small_site(), params=PARAMS, start=NIGHT_T0)
+    a.step(NIGHT_T0 + 1, _meters({3: 100.0}))
+    idx, wh, at = a.energy.meters()
+    restart = NIGHT_T0 + 3600
+    b = DimmingController(site=small_site(), params=PARAMS, start=restart)
+    b.energy.restore_meters(idx, wh, at)
+    b.step(restart + 1, _meters({3: 160.0}))  # 60 Wh over the hour: a 60 W lamp at full
+    r = b.step(restart + 2)
+    assert r.metered_wh.sum() == pytest.approx(60.0)
+    assert r.ledger_wh.sum() >= 60.0

@@ -172,8 +172,12 @@ async def test_prometheus_scrapes_every_series_and_the_dashboard_queries_return_
         assert all(0.0 <= float(s["value"][1]) <= 1.0 for s in level)
         energy = prom.query("streetlight_energy_joules_total")
         assert {(s["metric"]["cluster"], s["metric"]["basis"]) for s in energy} == {
-            (c, b) for c in clusters for b in ("actual", "full", "schedule")
+            (c, b)
+            for c in clusters
+            for b in ("actual", "modelled", "metered", "metered_model", "full", "schedule")
         }
+        metered = prom.query("streetlight_lamps_metered")  # the simulated lamps have meters
+        assert {s["metric"]["cluster"] for s in metered} == clusters
         # The dashboard's variables resolve to this gateway and its clusters.
         assert "gw-example-01" in prom.api("label/gateway/values")
         series = prom.api("series", **{"match[]": 'streetlight_lamps{gateway=~".*"}'})
