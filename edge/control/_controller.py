@@ -97,6 +97,8 @@ class DimmingController:
             lamps=lamps, params=params.energy, starts=self._index.starts, n_clusters=c,
             levels=self.level, start=start,
         )  # fmt: skip
+        self._no_rises = np.zeros(c)
+        self._no_rises.flags.writeable = False
         # Scratch buffers, reused every step.
         self._changed_mask = np.empty(n, dtype=bool)
         self._upper = np.empty(n)
@@ -285,7 +287,7 @@ class DimmingController:
         dt = max(0.0, now - self._now)
         prev_minute = self._clock.local(self._now).minute
         prev_night = self.night if self.night is not None else self._clock.verdict(self._now).night
-        actual, full, sched, ref, ledger, metered, metered_model = self.energy.integrate(
+        actual, full, sched, ref, ledger, metered_model = self.energy.integrate(
             dt, prev_night, prev_minute
         )
         self.traffic.advance(now)
@@ -302,6 +304,11 @@ class DimmingController:
             batches.append(CountsBatch.of(counts))
         if batches:  # one go: no count re-acquires a track another made this tick
             ingest_counts(now, CountsBatch.join(batches), self.traffic, self._presence, events)
+        metered = self.energy.book_meters()  # the rises of this step's meter readings
+        if metered is None:
+            metered = self._no_rises
+        else:
+            ledger = ledger + metered
 
         verdict = self._clock.verdict(now)
         night = verdict.night

@@ -150,7 +150,7 @@ class EnergyLedger:
         self.meter_wh = np.full(len(lamps), np.nan)  # the counter's last reading
         self.meter_t = np.full(len(lamps), np.nan)  # when that reading arrived
         self._metered = np.empty(0, dtype=np.intp)  # lamps with a meter, sorted
-        self._meter_pending = np.zeros(n_clusters)  # metered Wh not yet in the ledger
+        self._meter_pending = np.zeros(n_clusters)  # rises read, not yet booked
         self._no_meters = np.zeros(n_clusters)
         self._no_meters.flags.writeable = False
         self.ledger_wh = np.zeros(n_clusters)  # metered where lamps meter, modelled elsewhere
@@ -168,8 +168,8 @@ class EnergyLedger:
     def integrate(self, dt: float, night: bool, minute: int) -> tuple[FloatArray, ...]:
         """Add the interval just ended (at the power held during it); returns its Wh: modelled,
         full power, the config's schedule, the reference schedule, the ledger's (the modelled
-        Wh of unmetered lamps plus the metered Wh read since the last call), the metered Wh
-        and the model's Wh for the metered lamps."""
+        Wh of unmetered lamps; the metered ones come by ``book_meters``) and the model's Wh
+        for the metered lamps."""
         hours = dt / 3600.0
         actual: FloatArray = self.cluster_power * hours
         if len(self._metered):
@@ -177,13 +177,9 @@ class EnergyLedger:
             per_cluster = np.bincount(self._lamps.cluster[idx], self.power[idx], len(actual))
             model_m: FloatArray = per_cluster.astype(np.float64) * hours
             ledger: FloatArray = np.maximum(actual - model_m, 0.0)  # >= 0 whatever the rounding
-            metered: FloatArray = self._meter_pending
-            self._meter_pending = np.zeros(len(actual))
-            ledger += metered
         else:
-            ledger, metered, model_m = actual.copy(), self._no_meters, self._no_meters
+            ledger, model_m = actual.copy(), self._no_meters
         self.ledger_wh += ledger
-        self.metered_wh += metered
         self.metered_model_wh += model_m
         full = self._baseline_wh(1.0 if night else 0.0, hours)
         sched = self._baseline_wh(
@@ -194,7 +190,18 @@ class EnergyLedger:
         self.baseline_full_wh += full
         self.baseline_schedule_wh += sched
         self.baseline_reference_wh += ref
-        return actual, full, sched, ref, ledger, metered, model_m
+        return actual, full, sched, ref, ledger, model_m
+
+    def book_meters(self) -> FloatArray | None:
+        """The rises of the readings taken since the last call, per cluster, now in the ledger
+        (None if none): booked in the step that read them, so a checkpoint after the step
+        holds each reading and its rise together."""
+        if not self._meter_pending.any():
+            return None
+        rises, self._meter_pending = self._meter_pending, np.zeros(len(self._meter_pending))
+        self.ledger_wh += rises
+        self.metered_wh += rises
+        return rises
 
     def _baseline_wh(self, level: float, hours: float) -> npt.NDArray[np.float64]:
         """Wh per cluster over ``hours`` with every lamp at ``level`` (0: off, on standby)."""

@@ -88,17 +88,18 @@ async def running_gateway(
     node_fd: int | None = None,
     fleet_port: int | None = None,
     clock: Clock | None = None,
+    meters: bool = True,
 ) -> AsyncIterator[Gateway]:
     """Daemon + MQTT lamp fleet (+ a fake serial node on ``node_fd``) on one virtual clock
     (``clock``, or one at ``speed`` from NIGHT).
 
     The fleet connects to ``fleet_port`` when given (the broker itself, when the daemon's
-    config points at a fault proxy)."""
+    config points at a fault proxy); its lamps report their energy counters if ``meters``."""
     site = load_config(config)
     clock = clock or Clock(speed=speed, start=NIGHT)
     daemon = Daemon(site, config_path=config, clock=clock)
     port = fleet_port or site.mqtt.port
-    fleet = LampFleet(site, host=site.mqtt.host, port=port, clock=clock, report_s=5)
+    fleet = LampFleet(site, host=site.mqtt.host, port=port, clock=clock, report_s=5, meters=meters)
     node = FakeNode(node=1) if node_fd is not None else None
     gw = Gateway(site=site, daemon=daemon, fleet=fleet, node=node, clock=clock)
     async with asyncio.TaskGroup() as tg:
