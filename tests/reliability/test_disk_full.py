@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import pytest
 from simulator.upstream import Upstream
 from tests.helpers.broker import MosquittoBroker
 from tests.helpers.gateway import running_gateway, write_site
-from tests.reliability.conftest import Figures
+from tests.reliability.conftest import Figures, mounted_tmpfs
 
 ROOT = "streetlight/v1/cabinet-0417"
 STEADY = "telemetry: {energy_s: 1, traffic_s: 1}"
@@ -28,17 +27,8 @@ STEADY = "telemetry: {energy_s: 1, traffic_s: 1}"
 @pytest.fixture
 def tiny_fs(tmp_path: Path) -> Iterator[Path]:
     """A real 4 MiB filesystem (tmpfs); mounting needs root, as on the CI machine."""
-    mnt = tmp_path / "tiny"
-    mnt.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)], capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
+    with mounted_tmpfs(tmp_path / "tiny", "size=4m") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def _fill(path: Path) -> int:

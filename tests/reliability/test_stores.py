@@ -9,7 +9,6 @@ totals and lease seqs from the state mirror; with no usable directory it runs in
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,7 @@ import pytest
 from simulator.upstream import Upstream
 from tests.helpers.broker import MosquittoBroker
 from tests.helpers.gateway import running_gateway, write_site
-from tests.reliability.conftest import Figures
+from tests.reliability.conftest import Figures, mounted_tmpfs
 
 ROOT = "streetlight/v1/cabinet-0417"
 
@@ -71,16 +70,8 @@ async def test_torn_state_and_outbox_files_are_moved_aside_and_lamps_are_leased_
 @pytest.fixture
 def read_only_dir(tmp_path: Path) -> Iterator[Path]:
     """A read-only filesystem (tmpfs mounted ro: even root cannot write there)."""
-    mnt = tmp_path / "ro"
-    mnt.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(mnt)],
-                          capture_output=True, text=True)  # fmt: skip
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
+    with mounted_tmpfs(tmp_path / "ro", "ro,size=1m") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 @pytest.mark.timeout(120)
