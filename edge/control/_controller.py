@@ -271,6 +271,8 @@ class DimmingController:
                 verdict = self.energy.read_meter(now, j, obs.energy_wh)
                 if verdict in ("reset", "implausible"):
                     events.append(ev.meter(now, obs.lamp, verdict, obs.energy_wh))
+            elif self.energy.unmeter(j):
+                events.append(ev.meter(now, obs.lamp, "gone", None))
             faulty = bool(obs.faults)
             if faulty != self.lamp_faulty[j]:
                 events.append(
@@ -287,9 +289,6 @@ class DimmingController:
         dt = max(0.0, now - self._now)
         prev_minute = self._clock.local(self._now).minute
         prev_night = self.night if self.night is not None else self._clock.verdict(self._now).night
-        actual, full, sched, ref, ledger, metered_model = self.energy.integrate(
-            dt, prev_night, prev_minute
-        )
         self.traffic.advance(now)
         counts: list[SensorCounts] = []
         batches: list[CountsBatch] = []
@@ -304,6 +303,12 @@ class DimmingController:
             batches.append(CountsBatch.of(counts))
         if batches:  # one go: no count re-acquires a track another made this tick
             ingest_counts(now, CountsBatch.join(batches), self.traffic, self._presence, events)
+        # After the readings: a lamp whose first reading came in during the interval is the
+        # meter's for all of it (a retained reading, from before this start, covers it; a
+        # fresh one leaves less than the interval uncounted), never counted twice.
+        actual, full, sched, ref, ledger, metered_model = self.energy.integrate(
+            dt, prev_night, prev_minute
+        )
         metered = self.energy.book_meters()  # the rises of this step's meter readings
         if metered is None:
             metered = self._no_rises

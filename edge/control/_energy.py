@@ -270,6 +270,16 @@ class EnergyLedger:
         self._meter_pending[int(self._lamps.cluster[j])] += rise
         return verdict
 
+    def unmeter(self, j: int) -> bool:
+        """Lamp ``j`` reported its state without a counter (a driver that stopped answering,
+        other firmware): the model counts it from now on (the time since its last reading is
+        counted by neither). True if it was metered."""
+        if np.isnan(self.meter_wh[j]):
+            return False
+        self.meter_wh[j] = self.meter_t[j] = np.nan
+        self._metered = np.setdiff1d(self._metered, [j]).astype(np.intp)
+        return True
+
     def meters(self) -> tuple[npt.NDArray[np.intp], FloatArray, FloatArray]:
         """The metered lamps, their last readings and when they arrived (to persist)."""
         idx = self._metered

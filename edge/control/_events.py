@@ -33,8 +33,14 @@ def lamp_ok(now: float, lamp: str) -> Event:
     return Event(t=now, kind="lamp_ok", subject=lamp, message=f"lamp {lamp} fault cleared")
 
 
-def meter(now: float, lamp: str, verdict: str, wh: float) -> Event:
-    """A lamp's energy counter went back ("reset") or rose faster than the lamp can draw."""
+def meter(now: float, lamp: str, verdict: str, wh: float | None) -> Event:
+    """A lamp's energy counter went back ("reset"), rose faster than the lamp can draw
+    ("implausible") or is no longer reported ("gone")."""
+    if verdict == "gone":
+        return Event(t=now, kind="meter_gone", subject=lamp, severity="warning",
+                     message=f"lamp {lamp} reports no energy counter any more: its energy is "
+                             "modelled from now on",
+                     data={})  # fmt: skip
     if verdict == "reset":
         return Event(t=now, kind="meter_reset", subject=lamp,
                      message=f"lamp {lamp}'s energy counter went back to {wh:g} Wh: counted "

@@ -475,3 +475,35 @@ def test_meter_readings_from_before_a_restart_bring_the_downtime_into_the_ledger
     r = b.step(restart + 1, _meters({3: 160.0}))  # 60 Wh over the hour: 60 W at full
     assert r.metered_wh.sum() == pytest.approx(60.0)
     assert r.ledger_wh.sum() >= 60.0
+
+
+def test_a_first_reading_takes_its_lamp_out_of_the_model_for_its_whole_step() -> None:
+    """The counter covers the lamp from its reading on, and a reading that arrives during a step
+    (a retained one, taken before this start) is the meter's for that step: counting the lamp
+    by the model too would count that step twice."""
+    ctrl = DimmingController(site=small_site(), params=PARAMS, start=NIGHT_T0)
+    unmetered = ctrl.step(NIGHT_T0 + 1)
+    r = ctrl.step(NIGHT_T0 + 2, _meters({j: 10.0 for j in range(10)}))  # every lamp, first
+    assert unmetered.ledger_wh.sum() > 0
+    assert r.ledger_wh.sum() == 0.0  # no rise yet, and no model for the metered lamps
+    assert r.metered_model_wh.sum() == pytest.approx(unmetered.cluster_wh.sum(), rel=0.05)
+
+
+def test_a_lamp_whose_counter_is_no_longer_reported_is_modelled_again() -> None:
+    """A metered lamp reports its state without ``energy_wh`` (a driver that stopped answering,
+    other firmware): the model counts it from then on, and a later counter starts afresh."""
+    ctrl = DimmingController(site=small_site(), params=PARAMS, start=NIGHT_T0)
+    ctrl.step(NIGHT_T0 + 1, _meters({0: 100.0}))
+    metered = ctrl.step(NIGHT_T0 + 2)
+    gone = ctrl.step(NIGHT_T0 + 3, [LampReport(lamp="l0", level=1.0)])
+    assert [e.kind for e in gone.events if e.kind.startswith("meter")] == ["meter_gone"]
+    modelled = ctrl.step(NIGHT_T0 + 4)
+    per_lamp = float(modelled.cluster_wh.sum()) / 10
+    # lamp 0 is back in the ledger by the model: one more lamp's tick than while metered
+    assert float(modelled.ledger_wh.sum() - metered.ledger_wh.sum()) == pytest.approx(
+        per_lamp, rel=0.05
+    )
+    assert ctrl.energy.meters()[0].tolist() == []
+    r = ctrl.step(NIGHT_T0 + 5, _meters({0: 3.0}))  # a new counter: a first reading, no rise
+    assert r.metered_wh.sum() == 0.0
+    assert ctrl.energy.meters()[0].tolist() == [0]
