@@ -4,7 +4,9 @@
 rules of docs/mqtt.md (no retained lease; while a lease is in force only a newer seq, and not
 one more than ``SEQ_WINDOW`` ahead; held for ``valid_for_s``, at most ``MAX_LEASE_S``), fades
 as a driver does, falls back to its failsafe level when a lease lapses, and reports its state
-(retained) on ``<root>/lamp/<id>/state``.
+(retained) on ``<root>/lamp/<id>/state``. A node keeps its own time (``now``): the gateway's
+wall time when the fleet starts, then as the node's own oscillator counts, so a step of the
+gateway's clock does not reach it, as it would not reach a lamp on a street.
 
 ``LiveStreet``: road users moving along the roads, counted by the site's sensors; an MQTT
 sensor publishes ``<root>/sensor/<id>/counts``, a serial one sends COUNTS frames through a
@@ -63,6 +65,7 @@ class LampFleet:
     ) -> None:
         spec = site_spec(site)
         self.clock, self.report_s, self.root = clock, report_s, site.topic_root
+        self.epoch = clock.time() - clock.monotonic()
         self.ids = list(spec.lamps.ids)
         self.index = {lamp: j for j, lamp in enumerate(self.ids)}
         self.floor = spec.lamps.floor * spec.lamps.clo
@@ -109,7 +112,7 @@ class LampFleet:
         except (ValueError, PayloadError):
             self._refuse("invalid")
             return
-        now = self.clock.time()
+        now = self.now()
         if now < self.nodes.lease_until[j]:  # order counts while a lease is in force
             if lease.seq <= self.lease_seq[j]:
                 self._refuse("stale")  # a duplicate or an older lease
@@ -123,6 +126,10 @@ class LampFleet:
         idx = np.array([j])
         self.nodes.apply(now, idx, np.array([lease.level]), min(lease.valid_for_s, MAX_LEASE_S))
 
+    def now(self) -> float:
+        """The nodes' time: leases are held and lapse by it."""
+        return self.epoch + self.clock.monotonic()
+
     def reset_peak(self) -> None:
         self.peak.fill(0.0)
 
@@ -131,7 +138,7 @@ class LampFleet:
         return self.nodes.output
 
     def in_failsafe(self) -> np.ndarray:
-        return self.clock.time() >= self.nodes.lease_until
+        return self.now() >= self.nodes.lease_until
 
     async def run(self, tick_s: float = 0.5) -> None:
         async with asyncio.TaskGroup() as tg:
@@ -139,15 +146,12 @@ class LampFleet:
             tg.create_task(self._loop(tick_s), name="sim-lamps")
 
     async def _loop(self, tick_s: float) -> None:
-        last = self.clock.time()
-        last_m = self.clock.monotonic()
+        last = self.now()
         next_report = last
         while True:
             await self.clock.sleep(tick_s)
-            now, now_m = self.clock.time(), self.clock.monotonic()
-            # the driver's meter counts time that passed, whatever the gateway's clock says
-            self.meter_wh += self.nodes.power_w * ((now_m - last_m) / 3600.0)
-            last_m = now_m
+            now = self.now()
+            self.meter_wh += self.nodes.power_w * ((now - last) / 3600.0)
             self.nodes.tick(now, now - last)
             last = now
             if now >= next_report and self.session.is_connected:

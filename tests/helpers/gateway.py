@@ -57,6 +57,18 @@ def write_site(
     return path
 
 
+class SteppedClock(Clock):
+    """A virtual clock whose wall time can be set like a real one (``offset``); its monotonic
+    time cannot."""
+
+    def __init__(self, *, start: float, speed: float = 10.0) -> None:
+        super().__init__(speed=speed, start=start)
+        self.offset = 0.0
+
+    def time(self) -> float:
+        return super().time() + self.offset
+
+
 @dataclass
 class Gateway:
     site: SiteConfig

@@ -6,17 +6,20 @@ Each phase runs the real daemon against a private mosquitto with the simulated l
 - lamps without a valid lease: lamp-seconds (street time) the fleet's nodes spent in
   failsafe after every lamp had first been leased;
 - records lost: outbox records committed (or produced) that never reached the broker;
-- energy error: the ledger minus what the lamps' counters drew (the counters are frozen
-  before the end, so the ledger has their last reading); bounded by one tick's draw at full
-  power (the model counts the lamps for the first tick, before their first reading);
+- energy error: the ledger minus what the lamps' counters drew from their first reading (the
+  lamps switch on at their first lease, and their counters are frozen before the end, so the
+  ledger has their last reading); bounded by one tick's draw at full power;
 - forged commands accepted: commands the daemon answered ``ok`` that no key holder signed.
 
-Phases: ``stores`` (both SQLite files damaged between two runs), ``kills`` (20 SIGKILLs under
-telemetry load), ``hostile`` (an account on the broker sends unsigned, wrong-key, altered,
-replayed and far-ahead commands, a retained lease with seq 1e14 and retained counts). Clock
-steps are not a phase yet: the simulated lamp nodes time their leases by the daemon's clock,
-so a stepped clock lapses them in the simulation though not on a street; they are tested
-in-process by ``test_clock.py``.
+Phases: ``stores`` (both SQLite files damaged between two runs), ``clock`` (a boot in 1970,
+NTP setting the clock to now, then +1 h and -1 h), ``kills`` (20 SIGKILLs under telemetry
+load), ``hostile`` (an account on the broker sends unsigned, wrong-key, altered, replayed and
+far-ahead commands, a retained lease with seq 1e14 and retained counts).
+
+The clock phase runs the daemon in-process on a clock whose wall time the test sets (a
+process's own wall clock cannot be set here without root), and its lamps have no counters:
+the ledger is the model's there, the case where time that did not pass could be drawn. Its
+energy error is the ledger's growth minus the lamps' draw from the first lease to the end.
 """
 
 from __future__ import annotations
@@ -35,14 +38,14 @@ import pytest
 
 from edge.auth import sign
 from edge.config import load_config
-from edge.daemon import Clock
+from edge.daemon import Clock, Daemon
 from edge.daemon._publish import LEDGER
 from edge.state import StateStore
 from simulator.daemonproc import DaemonProcess
 from simulator.live import LampFleet
 from simulator.upstream import Upstream, missing_seqs
 from tests.helpers.broker import MosquittoBroker
-from tests.helpers.gateway import NIGHT, write_site
+from tests.helpers.gateway import NIGHT, SteppedClock, write_site
 from tests.reliability.conftest import Figures, outbox_rows
 
 ROOT = "streetlight/v1/cabinet-0417"
@@ -55,19 +58,25 @@ class Fleet:
     """The lamp fleet with its loop and its MQTT session run apart, so the lamps' counters can
     be frozen (the loop stopped) and read out one last time before the end."""
 
-    def __init__(self, config: Path, port: int, clock: Clock) -> None:
+    def __init__(self, config: Path, port: int, clock: Clock, *, meters: bool = True) -> None:
         self.fleet = LampFleet(load_config(config), host="127.0.0.1", port=port, clock=clock,
-                               report_s=5.0)  # fmt: skip
+                               report_s=5.0, meters=meters)  # fmt: skip
         self.session = asyncio.create_task(self.fleet.session.run())
         self.loop: asyncio.Task[None] | None = None
         self.unleased_from: float | None = None
 
-    async def start(self) -> None:
+    async def connect(self) -> None:
         f = self.fleet
         async with asyncio.timeout(10):
             await f.session.connected.wait()
-        f._report(f.clock.time())  # counters at 0, retained: the daemon's first reading
-        self.loop = asyncio.create_task(f._loop(0.25))
+        f._report(f.now())  # counters at 0, retained: the daemon's first reading
+
+    async def power_on(self) -> None:
+        """Wait for every lamp's first lease, then run the lamps: they draw from the daemon's
+        first reading on (what they drew before a daemon with no state started, no ledger
+        can know)."""
+        await _until(self.all_leased, 20, "every lamp leased")
+        self.loop = asyncio.create_task(self.fleet._loop(0.25))
 
     def all_leased(self) -> bool:
         f = self.fleet
@@ -82,7 +91,7 @@ class Fleet:
         self.loop.cancel()
         await asyncio.gather(self.loop, return_exceptions=True)
         f = self.fleet
-        f._report(f.clock.time())
+        f._report(f.now())
         return float(f.meter_wh.sum())
 
     @property
@@ -115,21 +124,26 @@ def _ledger(state: Path) -> float:
         store.close()
 
 
+def _site(tmp: Path, port: int, extra: str = "") -> Path:
+    config = write_site(tmp, port=port, extra=extra)
+    text = config.read_text().replace("telemetry: {energy_s: 5, traffic_s: 10}",
+                                      "telemetry: {energy_s: 1, traffic_s: 1}")  # fmt: skip
+    config.write_text(text)
+    return config
+
+
 @contextlib.asynccontextmanager
 async def _rig(broker: MosquittoBroker, tmp: Path, extra: str = "") -> AsyncIterator[
     tuple[DaemonProcess, Fleet, Upstream]
 ]:  # fmt: skip
-    config = write_site(tmp, port=broker.port, extra=extra)
-    text = config.read_text().replace("telemetry: {energy_s: 5, traffic_s: 10}",
-                                      "telemetry: {energy_s: 1, traffic_s: 1}")  # fmt: skip
-    config.write_text(text)
+    config = _site(tmp, broker.port, extra)
     daemon = DaemonProcess(
         config, log_path=tmp / "daemon.log", virtual_start="2026-11-28T23:30", speed=SPEED
     )
     fleet = Fleet(config, broker.port, Clock(speed=SPEED, start=NIGHT))
     try:
         async with Upstream(broker.host, broker.port, ROOT, client_id=f"up-{tmp.name}") as up:
-            await fleet.start()
+            await fleet.connect()
             yield daemon, fleet, up
     finally:
         await daemon.stop()
@@ -138,7 +152,7 @@ async def _rig(broker: MosquittoBroker, tmp: Path, extra: str = "") -> AsyncIter
 
 async def _start(daemon: DaemonProcess, fleet: Fleet) -> None:
     await daemon.start()
-    await _until(fleet.all_leased, 20, "every lamp leased")
+    await fleet.power_on()
 
 
 async def _finish(daemon: DaemonProcess, fleet: Fleet, state: Path) -> tuple[float, float]:
@@ -171,6 +185,40 @@ async def _phase_stores(broker: MosquittoBroker, tmp: Path) -> dict[str, Any]:
     moved = [p.name for p in state.iterdir() if ".corrupt-" in p.name]
     assert len(moved) == 2, moved
     return _row("corrupt state.db and outbox.db", fleet, lost, ledger - drawn, 0)
+
+
+async def _phase_clock(broker: MosquittoBroker, tmp: Path) -> dict[str, Any]:
+    config = _site(tmp, broker.port)
+    clock = SteppedClock(start=0.0, speed=SPEED)  # a Pi without an RTC: 1970-01-01, at night
+    daemon = Daemon(load_config(config), config_path=config, clock=clock)
+    fleet = Fleet(config, broker.port, clock, meters=False)
+    grown: list[float] = []
+    try:
+        async with Upstream(broker.host, broker.port, ROOT, client_id=f"up-{tmp.name}") as up:
+            await fleet.connect()
+            run = asyncio.create_task(daemon.run())
+            await fleet.power_on()
+            ledger0 = float(daemon.energy.wh[:, LEDGER].sum())
+            drawn0 = float(fleet.fleet.meter_wh.sum())
+            for step in ("NTP", 3600.0, -3600.0):
+                records = _energy_records(up)
+                clock.offset += NIGHT - clock.time() if step == "NTP" else step
+                await _until(lambda r=records: _energy_records(up) >= r + 3, 10,
+                             f"telemetry after the step {step}")  # fmt: skip
+            daemon.stop()  # the lamps' draw and the model's end together
+            drawn = await fleet.freeze() - drawn0
+            await run
+            grown.append(float(daemon.energy.wh[:, LEDGER].sum()) - ledger0)
+            await asyncio.sleep(0.5)
+            lost = _lost(up, {})
+    finally:
+        await fleet.close()
+    assert daemon.metrics.clock_steps._value.get() >= 3
+    return _row("clock: 1970 boot, NTP, +1 h, -1 h", fleet, lost, grown[0] - drawn, 0)
+
+
+def _energy_records(up: Upstream) -> int:
+    return sum(1 for r in up.records.values() if "clusters" in r and "t" in r)
 
 
 async def _phase_kills(broker: MosquittoBroker, tmp: Path, kills: int) -> dict[str, Any]:
@@ -279,18 +327,23 @@ def _row(phase: str, fleet: Fleet, lost: int, error_wh: float, forged: int) -> d
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-async def test_fault_injection_run(
-    broker: MosquittoBroker, tmp_path: Path, figures: Figures
-) -> None:
+async def test_fault_injection_run(tmp_path: Path, figures: Figures) -> None:
     rows = []
     for name, phase in (
-        ("stores", lambda p: _phase_stores(broker, p)),
-        ("kills", lambda p: _phase_kills(broker, p, 20)),
-        ("hostile", lambda p: _phase_hostile(broker, p)),
+        ("stores", _phase_stores),
+        ("clock", _phase_clock),
+        ("kills", lambda b, p: _phase_kills(b, p, 20)),
+        ("hostile", _phase_hostile),
     ):
         sub = tmp_path / name
         sub.mkdir()
-        rows.append(await phase(sub))
+        # a broker of the phase's own: no retained lamp state or session from another phase
+        broker = MosquittoBroker(sub / "mosquitto")
+        broker.start()
+        try:
+            rows.append(await phase(broker, sub))
+        finally:
+            broker.stop()
     for row in rows:
         figures(**row, energy_bound_wh=round(TICK_WH, 3))
     print()

@@ -366,7 +366,7 @@ class SetpointMachine(RuleBasedStateMachine):
             if rng.random() < drop:
                 continue
             payload = LeasePayload(v=1, level=level, valid_for_s=result.lease_s, seq=seq)  # type: ignore[attr-defined]
-            self.fleet.clock = Clock(speed=1.0, start=self.now)
+            self.fleet.epoch = self.now - self.fleet.clock.monotonic()  # the nodes' time
             self.fleet._on_set(
                 Inbound(
                     topic=f"{ROOT}/lamp/{self.fleet.ids[j]}/set",
