@@ -22,6 +22,7 @@ def semantic_issues(site: SiteConfig) -> Iterator[ConfigIssue]:
     sensor_seen: dict[str, str] = {}
     ports = {p.name for p in site.serial}
     addresses: dict[tuple[str | None, int | None, int], str] = {}
+    lamp_nodes: dict[tuple[str | None, int], str] = {}
     for ci, cluster in enumerate(site.clusters):
         cpath = f"clusters[{ci}]"
         if cluster.id in cluster_seen:
@@ -57,6 +58,26 @@ def semantic_issues(site: SiteConfig) -> Iterator[ConfigIssue]:
                 yield ConfigIssue(
                     f"{lpath}.position_m",
                     f"lamp at {lamp.position_m} m is beyond the road's length {cluster.length_m} m",
+                )
+            if lamp.source == "serial":
+                if lamp.port is None:
+                    yield ConfigIssue(f"{lpath}.port", "a serial lamp needs the name of its port")
+                elif lamp.port not in ports:
+                    close = hint(lamp.port, ports)
+                    yield ConfigIssue(f"{lpath}.port", f"no serial port named {lamp.port!r}{close}")
+                if lamp.node is None:
+                    yield ConfigIssue(f"{lpath}.node", "a serial lamp needs its node address")
+                elif (lamp.port, lamp.node) in lamp_nodes:  # LAMP_STATUS names only the node
+                    yield ConfigIssue(
+                        f"{lpath}.node",
+                        f"port {lamp.port} node {lamp.node} is already lamp "
+                        f"{lamp_nodes[(lamp.port, lamp.node)]!r}: one lamp per lamp node",
+                    )
+                else:
+                    lamp_nodes[(lamp.port, lamp.node)] = lamp.id
+            elif lamp.port is not None or lamp.node is not None:
+                yield ConfigIssue(
+                    f"{lpath}.source", "port and node are for a serial lamp: set source: serial"
                 )
         if cluster.lamp_array is not None:
             arr = cluster.lamp_array

@@ -310,7 +310,9 @@ class EnergyConfig(_Strict):
 
 
 class LampConfig(_Strict):
-    """One lamp; unset fields take the cluster's defaults."""
+    """One lamp; unset fields take the cluster's defaults. An ``mqtt`` lamp node (the default)
+    takes its leases on ``<root>/lamp/<id>/set``; a ``serial`` one is a lamp node at ``node``
+    on serial port ``port`` and takes them as SET_LEVEL frames (firmware_bridge/PROTOCOL.md)."""
 
     id: str = Field(pattern=_ID)
     position_m: float = Field(ge=0)
@@ -318,6 +320,9 @@ class LampConfig(_Strict):
     floor: float | None = Field(default=None, ge=0, le=1)
     ceiling: float | None = Field(default=None, gt=0, le=1)
     clo_factor: float | None = Field(default=None, gt=0, le=1)
+    source: Literal["mqtt", "serial"] = "mqtt"
+    port: str | None = None
+    node: int | None = Field(default=None, ge=1, le=65534)
 
 
 class LampArrayConfig(_Strict):

@@ -20,6 +20,7 @@ import numpy as np
 from firmware_bridge.frames import (
     CAP_COUNTS,
     CAP_LAMP,
+    CAP_METERING,
     CAP_SPEED,
     FLAG_FAILSAFE,
     Ack,
@@ -38,19 +39,21 @@ from firmware_bridge.frames import (
     encode_frame,
 )
 
-__all__ = ["BitErrors", "FakeNode", "LampState"]
+__all__ = ["BitErrors", "FakeBus", "FakeNode", "LampState"]
 ACK_TIMEOUT_S = 0.25
 RETRIES = 3
 
 
 @dataclass
 class LampState:
-    """A lamp node's lease state."""
+    """A lamp node's lease state and its driver's energy counter."""
 
     failsafe_level: float = 1.0
+    nominal_w: float = 60.0
     level: float = 1.0  # power-on: full until a lease arrives
     lease_until: float = 0.0
-    lease_seq: int = -1
+    lease_seq: int | None = None  # the last applied; None: any is taken (power-on, HELLO)
+    energy_wh: float = 0.0
     setpoints: list[SetLevel] = field(default_factory=list)
 
     def level_at(self, now: float) -> float:
@@ -58,6 +61,12 @@ class LampState:
 
     def in_failsafe(self, now: float) -> bool:
         return now >= self.lease_until
+
+    def newer(self, lease_seq: int) -> bool:
+        """Is ``lease_seq`` newer than the last applied (u32 serial-number arithmetic)?"""
+        if self.lease_seq is None:
+            return True
+        return 0 < (lease_seq - self.lease_seq) % 2**32 < 2**31
 
 
 class BitErrors:
@@ -94,16 +103,24 @@ class FakeNode:
         counts: bool = True,
         lamp: bool = False,
         failsafe_level: float = 1.0,
+        nominal_w: float = 60.0,
+        status_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
         line: Callable[[bytes], bytes] | None = None,
     ) -> None:
-        """``line`` stands for the wire: every write passes through it (``BitErrors``)."""
+        """``line`` stands for the wire: every write passes through it (``BitErrors``). A lamp
+        node sends LAMP_STATUS every ``status_s`` and at once when its flags change."""
         self.node, self.firmware, self.model = node, firmware, model
         self.line = line
-        caps = (CAP_COUNTS | CAP_SPEED if counts else 0) | (CAP_LAMP if lamp else 0)
+        caps = CAP_COUNTS | CAP_SPEED if counts else 0
+        caps |= CAP_LAMP | CAP_METERING if lamp else 0
         self.capabilities = caps
-        self.lamp = LampState(failsafe_level=failsafe_level) if lamp else None
+        self.lamp = LampState(failsafe_level=failsafe_level, nominal_w=nominal_w) if lamp else None
+        self.status_s = status_s
         self.clock = clock
+        self._lamp_t = clock()
+        self._next_status = 0.0
+        self._flags = -1
         self.deframer = Deframer()
         self.received: list[Frame] = []
         self.acked: set[int] = set()
@@ -147,7 +164,22 @@ class FakeNode:
         self._write(encode_frame(message, self._next_seq()))
 
     def _on_discover(self, frame: Frame) -> None:
+        self.announce()
+
+    def announce(self) -> None:
+        """Send HELLO: a new session, so the next lease is taken whatever its lease_seq."""
+        if self.lamp is not None:
+            self.lamp.lease_seq = None
         self._reply(self.hello())
+
+    def reboot(self) -> None:
+        """Power-cycle: the lamp at full without a lease, seqs from 1 again, then HELLO."""
+        if self.lamp is not None:
+            self.lamp.level, self.lamp.lease_until = 1.0, 0.0
+        self._seq = 0
+        self._unacked.clear()
+        self.deframer = Deframer()
+        self.announce()
 
     def hello(self) -> Hello:
         return Hello(
@@ -175,8 +207,9 @@ class FakeNode:
             self._reply(Nack(acked_seq=frame.seq, acked_type=SetLevel.TYPE, reason=1))
             return
         self._reply(Ack(acked_seq=frame.seq, acked_type=SetLevel.TYPE))
-        if msg.lease_seq <= self.lamp.lease_seq:
+        if not self.lamp.newer(msg.lease_seq):
             return  # stale or a retransmission: ACKed, not applied again
+        self._integrate()
         self.lamp.lease_seq = msg.lease_seq
         self.lamp.level = msg.level
         self.lamp.lease_until = self.clock() + msg.lease_ms / 1000
@@ -202,20 +235,44 @@ class FakeNode:
             )
         )
 
-    def status(self, nominal_w: float = 60.0) -> LampStatus:
+    def status(self) -> LampStatus:
         assert self.lamp is not None
         now = self.clock()
+        self._integrate()
         level = self.lamp.level_at(now)
-        flags = FLAG_FAILSAFE if self.lamp.in_failsafe(now) else 0
         left = max(0, int((self.lamp.lease_until - now) * 1000))
         return LampStatus(
             node=self.node,
             level=level,
-            power_w=round(nominal_w * level, 1),
-            energy_wh=0,
-            flags=flags,
+            power_w=round(self.lamp.nominal_w * level, 1),
+            energy_wh=int(self.lamp.energy_wh),
+            flags=self._lamp_flags(now),
             lease_left_ms=left,
         )
+
+    def _lamp_flags(self, now: float) -> int:
+        assert self.lamp is not None
+        return FLAG_FAILSAFE if self.lamp.in_failsafe(now) else 0
+
+    def _integrate(self) -> None:
+        """The driver's meter: power (nominal x level) over the time since the last call."""
+        if self.lamp is None:
+            return
+        now = self.clock()
+        last, self._lamp_t = self._lamp_t, now
+        level = self.lamp.level if last < self.lamp.lease_until else self.lamp.failsafe_level
+        self.lamp.energy_wh += self.lamp.nominal_w * level * max(0.0, now - last) / 3600.0
+
+    def tick(self) -> None:
+        """What the main loop does between frames: retransmissions, a lamp's status."""
+        self.retransmit_due()
+        if self.lamp is None:
+            return
+        now = self.clock()
+        flags = self._lamp_flags(now)
+        if now >= self._next_status or flags != self._flags:
+            self._flags, self._next_status = flags, now + self.status_s
+            self._reply(self.status())
 
     def retransmit_due(self) -> None:
         """Resend COUNTS not ACKed within 250 ms; give up after 3 retransmissions."""
@@ -231,15 +288,51 @@ class FakeNode:
     # ---------------------------------------------------------------- serving
     async def serve_pty(self, master_fd: int) -> None:
         """Serve on a pty master until cancelled (or the gateway end goes away)."""
+        await FakeBus(self).serve_pty(master_fd)
+
+    async def serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Serve one TCP connection (a pyserial ``socket://`` URL on the gateway side)."""
+        line = self.line
+        self._write = (lambda data: writer.write(line(data))) if line else writer.write
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(ACK_TIMEOUT_S / 2):
+                        chunk = await reader.read(4096)
+                except TimeoutError:
+                    self.tick()
+                    continue
+                if not chunk:
+                    return
+                self.feed(chunk)
+                self.tick()
+        finally:
+            self._write = lambda data: None
+            writer.close()
+
+
+class FakeBus:
+    """Nodes sharing one line (an RS-485 bus): every node hears what the gateway sends and
+    answers only what is for it; what each node sends reaches the gateway."""
+
+    def __init__(self, *nodes: FakeNode) -> None:
+        self.nodes = nodes
+
+    async def serve_pty(self, master_fd: int) -> None:
+        """Serve on a pty master until cancelled (or the gateway end goes away)."""
         loop = asyncio.get_running_loop()
         os.set_blocking(master_fd, False)
         data_ready = asyncio.Event()
 
-        def write(data: bytes) -> None:
-            with contextlib.suppress(BlockingIOError, OSError):
-                os.write(master_fd, self.line(data) if self.line else data)
+        def writer(node: FakeNode) -> Callable[[bytes], None]:
+            def write(data: bytes) -> None:
+                with contextlib.suppress(BlockingIOError, OSError):
+                    os.write(master_fd, node.line(data) if node.line else data)
 
-        self._write = write
+            return write
+
+        for node in self.nodes:
+            node._write = writer(node)
         loop.add_reader(master_fd, data_ready.set)
         try:
             while True:
@@ -254,29 +347,11 @@ class FakeNode:
                 except OSError:
                     await asyncio.sleep(0.05)  # no gateway on the other end yet (EIO)
                     chunk = b""
-                if chunk:
-                    self.feed(chunk)
-                self.retransmit_due()
+                for node in self.nodes:
+                    if chunk:
+                        node.feed(chunk)
+                    node.tick()
         finally:
             loop.remove_reader(master_fd)
-            self._write = lambda data: None
-
-    async def serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Serve one TCP connection (a pyserial ``socket://`` URL on the gateway side)."""
-        line = self.line
-        self._write = (lambda data: writer.write(line(data))) if line else writer.write
-        try:
-            while True:
-                try:
-                    async with asyncio.timeout(ACK_TIMEOUT_S / 2):
-                        chunk = await reader.read(4096)
-                except TimeoutError:
-                    self.retransmit_due()
-                    continue
-                if not chunk:
-                    return
-                self.feed(chunk)
-                self.retransmit_due()
-        finally:
-            self._write = lambda data: None
-            writer.close()
+            for node in self.nodes:
+                node._write = lambda data: None

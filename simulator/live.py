@@ -1,12 +1,13 @@
 """The simulated street in (virtual) real time, talking to a running daemon like the real one.
 
-``LampFleet``: every lamp of a site as an MQTT lamp node. It obeys leases by the lamp-node
-rules of docs/mqtt.md (no retained lease; while a lease is in force only a newer seq, and not
-one more than ``SEQ_WINDOW`` ahead; held for ``valid_for_s``, at most ``MAX_LEASE_S``), fades
-as a driver does, falls back to its failsafe level when a lease lapses, and reports its state
-(retained) on ``<root>/lamp/<id>/state``. A node keeps its own time (``now``): the gateway's
-wall time when the fleet starts, then as the node's own oscillator counts, so a step of the
-gateway's clock does not reach it, as it would not reach a lamp on a street.
+``LampFleet``: every MQTT lamp of a site as a lamp node (a serial lamp is a ``FakeNode``). It
+obeys leases by the lamp-node rules of docs/mqtt.md (no retained lease; while a lease is in
+force only a newer seq, and not one more than ``SEQ_WINDOW`` ahead; held for ``valid_for_s``,
+at most ``MAX_LEASE_S``), fades as a driver does, falls back to its failsafe level when a lease
+lapses, and reports its state (retained) on ``<root>/lamp/<id>/state``. A node keeps its own
+time (``now``): the gateway's wall time when the fleet starts, then as the node's own
+oscillator counts, so a step of the gateway's clock does not reach it, as it would not reach a
+lamp on a street.
 
 ``LiveStreet``: road users moving along the roads, counted by the site's sensors; an MQTT
 sensor publishes ``<root>/sensor/<id>/counts``, a serial one sends COUNTS frames through a
@@ -50,7 +51,7 @@ MAX_LEASE_S = 600.0
 
 
 class LampFleet:
-    """Every lamp of ``site`` as an MQTT lamp node."""
+    """Every MQTT lamp of ``site`` as a lamp node."""
 
     def __init__(
         self,
@@ -66,11 +67,15 @@ class LampFleet:
         spec = site_spec(site)
         self.clock, self.report_s, self.root = clock, report_s, site.topic_root
         self.epoch = clock.time() - clock.monotonic()
-        self.ids = list(spec.lamps.ids)
+        serial = {lamp.id for c in site.clusters for lamp in c.lamps if lamp.source == "serial"}
+        mqtt = np.array([lamp not in serial for lamp in spec.lamps.ids], dtype=bool)
+        self.ids = [
+            lamp for lamp in spec.lamps.ids if lamp not in serial
+        ]  # behind serial: not ours
         self.index = {lamp: j for j, lamp in enumerate(self.ids)}
-        self.floor = spec.lamps.floor * spec.lamps.clo
+        self.floor = (spec.lamps.floor * spec.lamps.clo)[mqtt]
         self.nodes = LampNodes(
-            nominal_w=spec.lamps.nominal_w.copy(),
+            nominal_w=spec.lamps.nominal_w[mqtt],
             curve=DriverCurve(policy_params(site).energy),
             failsafe_level=failsafe_level,
         )

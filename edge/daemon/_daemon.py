@@ -42,6 +42,7 @@ from edge.daemon._publish import (
     traffic_record,
 )
 from edge.daemon._sdnotify import SystemdNotifier
+from edge.daemon._serial_lamps import SerialLamps
 from edge.errors import ConfigError
 from edge.metrics import LinkSnapshot, Metrics, Snapshot
 from edge.mqtt import (
@@ -54,6 +55,7 @@ from edge.mqtt import (
 from edge.outbox import Outbox
 from edge.site import build_controller
 from edge.state import StateStore
+from firmware_bridge.frames import Hello
 from firmware_bridge.link import SerialLink
 
 __all__ = ["Daemon", "DaemonStats"]
@@ -114,13 +116,14 @@ class Daemon:
         self._cmd_prefix = f"{self.root}/cmd/"
         self.commands = Commands(self)
         self.home_assistant = HomeAssistant(self) if site.home_assistant.enabled else None
-        self._build_policy(site, seq_base=self._seq_base())
-        self.energy = EnergyTotals([c.id for c in site.clusters], self.state)
-        self.mqtt = self._session(site)
         self.links = {
             p.name: SerialLink(url=p.url, baudrate=p.baudrate, heartbeat_s=p.heartbeat_s)
             for p in site.serial
         }
+        self.serial_lamps: SerialLamps | None = None
+        self._build_policy(site, seq_base=self._seq_base())
+        self.energy = EnergyTotals([c.id for c in site.clusters], self.state)
+        self.mqtt = self._session(site)
         self._last_energy = self._last_traffic = self._last_checkpoint = -math.inf
         self._times: tuple[float, float] | None = None  # (control time, monotonic) last tick
         self._store_problems()
@@ -148,6 +151,11 @@ class Daemon:
             unknown_field=lambda kind: self.metrics.ingest_unknown_fields.labels(kind).inc(),
         )  # fmt: skip
         topics = [f"{site.topic_root}/lamp/{lamp}/set" for lamp in ctrl.site.lamps.ids]
+        if self.serial_lamps is not None:
+            self.serial_lamps.close()
+        self.serial_lamps = SerialLamps(
+            site, ctrl.site.lamps.ids, self.links, on_lost=self._serial_lease_lost
+        )
         self.controller, self.ingest, self._lease_topics = ctrl, ingest, topics
         for saved in self.state.get("overrides", []) or []:
             with contextlib.suppress(Exception):  # a target gone from the config: dropped
@@ -245,6 +253,8 @@ class Daemon:
                 for task in services:
                     task.cancel()
         finally:
+            if self.serial_lamps is not None:
+                self.serial_lamps.close()
             self.metrics.stop()
             self.outbox.close()
             self.state.close()
@@ -348,9 +358,20 @@ class Daemon:
         while True:
             frame = await link.frames.get()
             try:
+                msg = frame.message
+                if isinstance(msg, Hello) and self.serial_lamps:
+                    j = self.serial_lamps.hello(name, msg.node)
+                    if j is not None:  # a lamp node (re)started: its lease at the next tick
+                        self.controller.resend(np.array([j], dtype=np.intp))
                 self.ingest.on_frame(name, frame)
             except Exception:  # never let one odd frame end ingest
                 log.exception("serial %s: cannot ingest %s", name, frame)
+
+    def _serial_lease_lost(self, j: int) -> None:
+        """A serial lamp's lease was never ACKed: again at the next tick."""
+        self.controller.resend(np.array([j], dtype=np.intp))
+        self.stats.lease_failures += 1
+        self.metrics.lease_failures.inc()
 
     # ------------------------------------------------------------------- ticks
     async def _tick_loop(self) -> None:
@@ -417,16 +438,24 @@ class Daemon:
         self.stats.ticks += 1
         self.energy.add(result)
         if len(result.send):
-            expiry = result.lease_s / self.clock.speed
+            lamps, levels = result.send, result.send_levels
             sent, unsent = 0, np.empty(0, dtype=np.intp)
-            for k, (topic, payload) in enumerate(lease_payloads(ctrl, result, self._lease_topics)):
+            if self.serial_lamps:
+                serial = self.serial_lamps.mask[lamps]
+                if serial.any():
+                    unsent = self.serial_lamps.send(lamps[serial], levels[serial], result.lease_s)
+                    sent += int(serial.sum()) - len(unsent)
+                    lamps, levels = lamps[~serial], levels[~serial]
+            expiry = result.lease_s / self.clock.speed
+            payloads = lease_payloads(result, lamps, levels, self._lease_topics)
+            for k, (topic, payload) in enumerate(payloads):
                 if not self.mqtt.publish_nowait(topic, payload, qos=1, expiry_s=expiry):
                     # No connection, or the session is full: the rest wait for the next tick.
-                    unsent = result.send[k:]
+                    unsent = np.concatenate([unsent, lamps[k:]])
                     break
                 sent += 1
             failed = len(unsent)
-            if failed:  # not handed to the broker: again next tick, at the level then
+            if failed:  # not handed to the broker or a link: again next tick, at the level then
                 ctrl.resend(unsent)
             self.stats.leases += sent
             self.stats.lease_failures += failed

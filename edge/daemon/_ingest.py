@@ -30,7 +30,19 @@ from edge.payloads import (
     parse,
     unknown_fields,
 )
-from firmware_bridge.frames import Counts, Frame, Hello, LampStatus, Lux, SensorFaultReport
+from firmware_bridge.frames import (
+    FLAG_DAY_BURNING,
+    FLAG_DRIVER_FAULT,
+    FLAG_FAILSAFE,
+    FLAG_LAMP_FAILURE,
+    FLAG_OVERTEMP,
+    Counts,
+    Frame,
+    Hello,
+    LampStatus,
+    Lux,
+    SensorFaultReport,
+)
 
 __all__ = ["Ingest"]
 
@@ -38,6 +50,15 @@ log = logging.getLogger("streetlight.ingest")
 
 #: Serial sensor fault codes (PROTOCOL.md): 0 = healthy again.
 _FAULT_CODES = {1: "self-test failed", 2: "blinded", 3: "tamper", 4: "low battery"}
+
+#: LAMP_STATUS flag bits (PROTOCOL.md) and the lamp-state faults they stand for.
+_LAMP_FLAGS = (
+    (FLAG_LAMP_FAILURE, "lamp_failure"),
+    (FLAG_DRIVER_FAULT, "driver_fault"),
+    (FLAG_FAILSAFE, "failsafe"),
+    (FLAG_DAY_BURNING, "day_burning"),
+    (FLAG_OVERTEMP, "overtemp"),
+)
 
 Count = Callable[[str, str, str], None]  # (source, kind, result)
 
@@ -76,6 +97,12 @@ class Ingest:
             for c in site.clusters
             for s in c.sensors
             if s.source == "serial"
+        }
+        self.serial_lamps = {
+            (lamp.port, lamp.node): lamp.id
+            for c in site.clusters
+            for lamp in c.lamps
+            if lamp.source == "serial"
         }
         self._pending: list[Observation] = []
         self._counts_pending: list[SensorCounts] = []  # packed into one batch at drain
@@ -142,17 +169,7 @@ class Ingest:
                 return
             self._pending.append(LuxReading(sensor=ident, lux=payload.lux))
         elif isinstance(payload, LampStatePayload):
-            self.lamp_state[ident] = payload
-            self._pending.append(
-                LampReport(
-                    lamp=ident,
-                    level=payload.level,
-                    power_w=payload.power_w,
-                    energy_wh=payload.energy_wh,
-                    # failsafe is the node doing its job, not a lamp fault
-                    faults=tuple(f for f in payload.faults if f != "failsafe"),
-                )
-            )
+            self._lamp_state(ident, payload)
         self._count("mqtt", kind, "ok")
 
     def _counts(self, sensor: str, p: CountsPayload) -> None:
@@ -216,7 +233,37 @@ class Ingest:
             self._count("serial", kind, "ok")
             return
         if isinstance(msg, LampStatus):
-            # Lamp nodes are addressed over MQTT in this release; a serial lamp is noted only.
-            self._reject("serial", kind, "unmapped", f"lamp status from {port} node {msg.node}")
+            lamp = self.serial_lamps.get((port, msg.node))
+            if lamp is None:
+                self._reject("serial", kind, "unknown_id", f"no lamp configured at {port} "
+                             f"node {msg.node}")  # fmt: skip
+                return
+            self._lamp_state(lamp, _lamp_state(msg))
+            self._count("serial", kind, "ok")
             return
         self._count("serial", kind, "ignored")
+
+    def _lamp_state(self, lamp: str, state: LampStatePayload) -> None:
+        self.lamp_state[lamp] = state
+        self._pending.append(
+            LampReport(
+                lamp=lamp,
+                level=state.level,
+                power_w=state.power_w,
+                energy_wh=state.energy_wh,
+                # failsafe is the node doing its job, not a lamp fault
+                faults=tuple(f for f in state.faults if f != "failsafe"),
+            )
+        )
+
+
+def _lamp_state(msg: LampStatus) -> LampStatePayload:
+    """A serial lamp node's LAMP_STATUS as the state an MQTT lamp node reports."""
+    faults = [name for bit, name in _LAMP_FLAGS if msg.flags & bit]
+    return LampStatePayload(
+        level=msg.level,
+        power_w=msg.power_w,
+        energy_wh=float(msg.energy_wh),
+        faults=faults,  # type: ignore[arg-type]
+        lease_left_s=msg.lease_left_ms / 1000,
+    )

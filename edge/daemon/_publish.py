@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from edge.control import DimmingController, Event, StepResult
 from edge.metrics import ClusterSnapshot
@@ -123,12 +124,15 @@ def restore_meters(ctrl: DimmingController, saved: dict[str, list[float]]) -> in
 
 
 def lease_payloads(
-    ctrl: DimmingController, result: StepResult, topics: list[str]
+    result: StepResult,
+    lamps: npt.NDArray[np.intp],
+    levels: npt.NDArray[np.float64],
+    topics: list[str],
 ) -> Iterator[tuple[str, bytes]]:
-    """(topic, payload) for every lamp the step says needs its lease sent, in ``result.send``
-    order, made one at a time (the publisher may stop early when the session is full)."""
+    """(topic, payload) for each of ``lamps`` (at ``levels``) of the step's leases, in order,
+    made one at a time (the publisher may stop early when the session is full)."""
     tail = f',"valid_for_s":{result.lease_s:g},"seq":{result.seq}}}'
-    for j, lvl in zip(result.send.tolist(), result.send_levels.tolist(), strict=True):
+    for j, lvl in zip(lamps.tolist(), levels.tolist(), strict=True):
         payload = f'{{"v":1,"level":{lvl:.4f}{tail}'
         yield topics[j], payload.encode()
 

@@ -72,7 +72,50 @@ def _mutate_sensor_named_as_the_daemon(d: dict[str, Any]) -> None:
     d["clusters"][1]["sensors"][1]["id"] = f"streetlight-{d['gateway_id']}"
 
 
+def _mutate_serial_lamp_without_node(d: dict[str, Any]) -> None:
+    d["clusters"][2]["lamps"][0].update(source="serial", port="radar-bus")
+
+
+def _mutate_two_serial_lamps_on_one_node(d: dict[str, Any]) -> None:
+    lamps = d["clusters"][2]["lamps"]
+    lamps[0].update(source="serial", port="radar-bus", node=40)
+    lamps.append({"id": "park-gate", "position_m": 5, "source": "serial", "port": "radar-bus",
+                  "node": 40})  # fmt: skip
+
+
+def _mutate_serial_lamp_on_a_missing_port(d: dict[str, Any]) -> None:
+    d["clusters"][2]["lamps"][0].update(source="serial", port="radar-buss", node=40)
+
+
+def _mutate_node_on_an_mqtt_lamp(d: dict[str, Any]) -> None:
+    d["clusters"][2]["lamps"][0].update(node=40)
+
+
 BAD = [
+    (
+        "serial lamp without node",
+        _mutate_serial_lamp_without_node,
+        "clusters[2].lamps[0].node",
+        "a serial lamp needs its node address",
+    ),
+    (
+        "two serial lamps on one node",
+        _mutate_two_serial_lamps_on_one_node,
+        "clusters[2].lamps[1].node",
+        "one lamp per lamp node",
+    ),
+    (
+        "serial lamp on a missing port",
+        _mutate_serial_lamp_on_a_missing_port,
+        "clusters[2].lamps[0].port",
+        "did you mean radar-bus",
+    ),
+    (
+        "node on an mqtt lamp",
+        _mutate_node_on_an_mqtt_lamp,
+        "clusters[2].lamps[0].source",
+        "set source: serial",
+    ),
     ("unknown key", _mutate_unknown_key, "clusters[1].flor", "unknown key 'flor'"),
     ("duplicate lamp id", _mutate_duplicate_lamp, "clusters[2].lamps[1].id", "duplicate lamp id"),
     (

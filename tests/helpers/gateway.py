@@ -17,7 +17,7 @@ import aiomqtt
 
 from edge.config import SiteConfig, example_config_path, load_config
 from edge.daemon import Clock, Daemon
-from simulator.firmware import FakeNode
+from simulator.firmware import FakeBus, FakeNode
 from simulator.live import LampFleet
 
 #: A winter night at the example site: always dark, whatever time the test runs.
@@ -101,9 +101,10 @@ async def running_gateway(
     fleet_port: int | None = None,
     clock: Clock | None = None,
     meters: bool = True,
+    bus: tuple[FakeNode, ...] = (),
 ) -> AsyncIterator[Gateway]:
-    """Daemon + MQTT lamp fleet (+ a fake serial node on ``node_fd``) on one virtual clock
-    (``clock``, or one at ``speed`` from NIGHT).
+    """Daemon + MQTT lamp fleet (+ a fake serial node on ``node_fd``, with the nodes of
+    ``bus`` on the same line) on one virtual clock (``clock``, or one at ``speed`` from NIGHT).
 
     The fleet connects to ``fleet_port`` when given (the broker itself, when the daemon's
     config points at a fault proxy); its lamps report their energy counters if ``meters``."""
@@ -118,7 +119,8 @@ async def running_gateway(
         run = tg.create_task(daemon.run(), name="daemon")
         extras = [tg.create_task(fleet.run(tick_s=0.5), name="fleet")]
         if node is not None and node_fd is not None:
-            extras.append(tg.create_task(node.serve_pty(node_fd), name="fake-node"))
+            line = FakeBus(node, *bus)
+            extras.append(tg.create_task(line.serve_pty(node_fd), name="fake-node"))
         try:
             yield gw
         finally:
