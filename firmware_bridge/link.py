@@ -9,6 +9,7 @@ exponential backoff and jitter, sleeping in between (no busy loop).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import random
@@ -25,12 +26,20 @@ from firmware_bridge.frames import (
     Discover,
     Frame,
     Heartbeat,
+    Hello,
     Message,
     Nack,
     encode_frame,
 )
 
-__all__ = ["AckTimeoutError", "LinkDownError", "LinkStats", "NackError", "SerialLink"]
+__all__ = [
+    "RECENT_S",
+    "AckTimeoutError",
+    "LinkDownError",
+    "LinkStats",
+    "NackError",
+    "SerialLink",
+]
 
 log = logging.getLogger("streetlight.serial")
 
@@ -74,6 +83,33 @@ class LinkStats:
     lost: int = 0  # frames that never got their ACK
     handler_errors: int = 0
     last_error: str = ""  # rejected frames are counted by reason in ``SerialLink.deframer``
+
+
+#: A frame whose seq the receiver saw from the same node and type within this many seconds is
+#: a retransmission. A sender retransmits for at most 1 s (3 x 250 ms after the first attempt,
+#: PROTOCOL.md section 5); seqs wrap after 65,536 frames, more than a line carries in 2 s.
+RECENT_S = 2.0
+
+
+class _Recent:
+    """The seqs seen in the last RECENT_S seconds, in arrival order, with a set to look them up."""
+
+    __slots__ = ("_order", "_seen")
+
+    def __init__(self) -> None:
+        self._order: collections.deque[tuple[float, int]] = collections.deque()
+        self._seen: set[int] = set()
+
+    def add(self, seq: int, now: float) -> bool:
+        """Remember ``seq`` seen at ``now``; False if it was seen in the last RECENT_S."""
+        order = self._order
+        while order and now - order[0][0] > RECENT_S:
+            self._seen.discard(order.popleft()[1])
+        if seq in self._seen:
+            return False
+        order.append((now, seq))
+        self._seen.add(seq)
+        return True
 
 
 class _Protocol(asyncio.Protocol):
@@ -132,7 +168,7 @@ class SerialLink:
         self._transport: asyncio.Transport | None = None
         self._seq = random.randrange(0x10000)
         self._pending: dict[tuple[int, int], asyncio.Future[Message]] = {}
-        self._last_seen: dict[tuple[int, int], int] = {}
+        self._recent: dict[tuple[int, int], _Recent] = {}  # per (node, type)
         self._last_tx = 0.0
 
     # ---------------------------------------------------------------- lifecycle
@@ -268,15 +304,17 @@ class SerialLink:
             if fut is not None and not fut.done():
                 fut.set_result(msg)
             return
+        if isinstance(msg, Hello):  # a new session: its seqs may start again from 1
+            for key in [k for k in self._recent if k[0] == msg.node]:
+                del self._recent[key]
         if msg.NEEDS_ACK:
             node = getattr(msg, "node", 0)
             if self.auto_ack:
                 self._write(Ack(acked_seq=frame.seq, acked_type=msg.TYPE))
-            key = (node, msg.TYPE)
-            if self._last_seen.get(key) == frame.seq:
+            recent = self._recent.setdefault((node, msg.TYPE), _Recent())
+            if not recent.add(frame.seq, self.last_rx):
                 self.stats.duplicates += 1  # a retransmission: ACKed again, not applied again
                 return
-            self._last_seen[key] = frame.seq
         if self.frames.full():
             self.frames.get_nowait()
             self.stats.dropped += 1

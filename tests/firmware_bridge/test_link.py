@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import time
 from pathlib import Path
 
@@ -95,6 +96,108 @@ async def test_duplicate_counts_are_acked_but_delivered_once(tmp_path: Path) -> 
             task.cancel()
     finally:
         pair.close()
+
+
+class _Lossy:
+    """Loses each write (one or more whole frames) with probability ``p``."""
+
+    def __init__(self, p: float, seed: int) -> None:
+        self.p, self.rng, self.lost = p, random.Random(seed), 0
+
+    def __call__(self, data: bytes) -> bytes:
+        if self.rng.random() < self.p:
+            self.lost += 1
+            return b""
+        return data
+
+
+class _DeafNode(FakeNode):
+    """A node that misses each frame the gateway sends (its ACKs) with probability ``p``."""
+
+    def __init__(self, p: float, seed: int, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.ears = _Lossy(p, seed)
+
+    def feed(self, data: bytes) -> None:
+        heard = b"".join(self.ears(part + b"\x00") for part in data.split(b"\x00")[:-1])
+        if heard:
+            super().feed(heard)
+
+
+async def _ingest_counts(link: SerialLink, into: list[Counts]) -> None:
+    while True:
+        frame = await link.frames.get()
+        if isinstance(frame.message, Counts):
+            into.append(frame.message)
+
+
+async def test_a_lossy_line_with_retransmissions_ingests_exactly_what_was_sent() -> None:
+    """1 % of the node's frames and 1 % of the gateway's ACKs lost: the node retransmits while it
+    goes on sending newer COUNTS, so retransmissions arrive after newer frames. Every one is
+    ingested once."""
+    pair = PtyPair.open()
+    link = SerialLink(url=pair.device, discover_on_open=False)
+    node = _DeafNode(0.01, seed=2, node=9, line=_Lossy(0.01, seed=1))
+    got: list[Counts] = []
+    sent = 1500
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tasks = [tg.create_task(link.run(), name="link"),
+                     tg.create_task(node.serve_pty(pair.node_fd), name="node"),
+                     tg.create_task(_ingest_counts(link, got), name="ingest")]  # fmt: skip
+            async with asyncio.timeout(5):
+                await link.connected.wait()
+            for k in range(sent):
+                node.send_counts((1, 0, 0), (0, 0, 0))
+                if k % 10 == 9:
+                    await asyncio.sleep(0.01)
+            async with asyncio.timeout(20):  # every frame ACKed or given up on
+                while node._unacked:
+                    await asyncio.sleep(0.05)
+            await asyncio.sleep(0.3)
+            for task in tasks:
+                task.cancel()
+    finally:
+        pair.close()
+    assert isinstance(node.line, _Lossy)
+    assert node.line.lost > 0
+    assert node.ears.lost > 0
+    assert link.stats.duplicates > 0  # retransmissions did arrive, and were not applied
+    assert sum(c.forward[0] for c in got) == sent
+
+
+async def test_a_rebooted_nodes_first_counts_are_not_lost() -> None:
+    """A node that reboots numbers its frames from 1 again; after its HELLO those seqs are
+    new frames, not retransmissions of the ones it sent before."""
+    pair = PtyPair.open()
+    link = SerialLink(url=pair.device, discover_on_open=False)
+    node = FakeNode(node=9)
+    got: list[Counts] = []
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tasks = [tg.create_task(link.run(), name="link"),
+                     tg.create_task(node.serve_pty(pair.node_fd), name="node"),
+                     tg.create_task(_ingest_counts(link, got), name="ingest")]  # fmt: skip
+            async with asyncio.timeout(5):
+                await link.connected.wait()
+            node.send_counts((1, 0, 0), (0, 0, 0))  # seq 1
+            node.send_counts((1, 0, 0), (0, 0, 0))  # seq 2
+            async with asyncio.timeout(5):
+                while len(got) < 2:
+                    await asyncio.sleep(0.02)
+            node.reboot()  # HELLO (seq 1), then COUNTS from seq 2 again
+            for _ in range(10):
+                node.send_counts((1, 0, 0), (0, 0, 0))
+            async with asyncio.timeout(5):
+                while node._unacked:
+                    await asyncio.sleep(0.02)
+            await asyncio.sleep(0.2)
+            for task in tasks:
+                task.cancel()
+    finally:
+        pair.close()
+    assert len(got) == 12
+    assert link.stats.duplicates == 0
 
 
 async def test_unplug_and_replug_twenty_times(tmp_path: Path) -> None:
