@@ -1,7 +1,7 @@
 """The project's exception tree: one root, precise subclasses that carry data.
 
-This module imports nothing, so the pure cores (``edge.control``,
-``firmware_bridge.frames``) may raise these without pulling in any I/O.
+This module imports nothing, so the pure core (``edge.control``) may raise these without
+pulling in any I/O. The serial package has its own tree (``firmware_bridge.errors``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ __all__ = [
     "CommandRejectedError",
     "ConfigError",
     "ConfigIssue",
-    "FrameError",
     "GatewayUnreachableError",
     "StreetlightError",
     "UnknownIdError",
@@ -66,15 +65,6 @@ class UnknownIdError(StreetlightError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0])
-
-
-class FrameError(StreetlightError, ValueError):
-    """A serial frame that cannot be decoded; ``reason`` is a short counter label."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        self.reason = reason
-        self.detail = detail
-        super().__init__(f"{reason}: {detail}")
 
 
 class GatewayUnreachableError(StreetlightError, TimeoutError):

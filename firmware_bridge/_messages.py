@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
 
-from edge.errors import FrameError
+from firmware_bridge.errors import FrameError
 
 __all__ = [
     "KINDS",
@@ -202,37 +202,52 @@ class Heartbeat(Message):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Ack(Message):
-    """The frame with ``seq`` (of ``acked_type``) arrived and was applied."""
+    """The frame with ``seq`` (of ``acked_type``) arrived and was applied. ``node``: in version 2
+    the node the ACK is for (from the gateway) or from (from a node); None in version 1."""
 
     TYPE: ClassVar[int] = 0x06
     acked_seq: int
     acked_type: int
+    node: int | None = None
 
     def body(self) -> bytes:
-        return struct.pack("<HB", _u16("acked_seq", self.acked_seq), self.acked_type)
+        head = struct.pack("<HB", _u16("acked_seq", self.acked_seq), self.acked_type)
+        return head if self.node is None else head + struct.pack("<H", _u16("node", self.node))
 
     @classmethod
     def parse(cls, body: bytes) -> Ack:
         seq, typ = _unpack("<HB", body, "ACK")
         return cls(acked_seq=seq, acked_type=typ)
 
+    @classmethod
+    def parse_v2(cls, body: bytes) -> Ack:
+        seq, typ, node = _unpack("<HBH", body, "ACK")
+        return cls(acked_seq=seq, acked_type=typ, node=node)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Nack(Message):
-    """The frame with ``seq`` arrived but was refused, for ``reason``."""
+    """The frame with ``seq`` arrived but was refused, for ``reason``; ``node`` as in ACK."""
 
     TYPE: ClassVar[int] = 0x07
     acked_seq: int
     acked_type: int
     reason: int
+    node: int | None = None
 
     def body(self) -> bytes:
-        return struct.pack("<HBB", _u16("acked_seq", self.acked_seq), self.acked_type, self.reason)
+        head = struct.pack("<HBB", _u16("acked_seq", self.acked_seq), self.acked_type, self.reason)
+        return head if self.node is None else head + struct.pack("<H", _u16("node", self.node))
 
     @classmethod
     def parse(cls, body: bytes) -> Nack:
         seq, typ, reason = _unpack("<HBB", body, "NACK")
         return cls(acked_seq=seq, acked_type=typ, reason=reason)
+
+    @classmethod
+    def parse_v2(cls, body: bytes) -> Nack:
+        seq, typ, reason, node = _unpack("<HBBH", body, "NACK")
+        return cls(acked_seq=seq, acked_type=typ, reason=reason, node=node)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 from cobs import cobs
 
-from edge.errors import FrameError
 from firmware_bridge._messages import (
     CAP_COUNTS,
     CAP_LAMP,
@@ -54,19 +53,23 @@ from firmware_bridge._messages import (
     SensorFaultReport,
     SetLevel,
 )
+from firmware_bridge.errors import FrameError
 
 __all__ = [
     "CAP_COUNTS", "CAP_LAMP", "CAP_LUX", "CAP_METERING", "CAP_SPEED",
     "FLAG_DAY_BURNING", "FLAG_DRIVER_FAULT", "FLAG_FAILSAFE", "FLAG_LAMP_FAILURE",
     "FLAG_OVERTEMP", "KINDS", "LEVEL_SCALE", "MAX_ENCODED", "MAX_PAYLOAD", "MESSAGE_TYPES",
     "NACK_BAD_FIELD", "NACK_BUSY", "NACK_UNKNOWN_NODE", "NACK_UNKNOWN_TYPE", "NACK_VERSION",
-    "PROTOCOL_VERSION", "SPEED_UNKNOWN", "TYPE_NAMES",
+    "PROTOCOL_VERSION", "SPEED_UNKNOWN", "TYPE_NAMES", "VERSIONS",
     "Ack", "Counts", "Deframer", "Discover", "Frame", "Heartbeat", "Hello", "LampStatus",
     "Lux", "Message", "Nack", "Ping", "Pong", "SensorFaultReport", "SetLevel",
     "crc16", "decode_frame", "decode_payload", "encode_frame",
 ]  # fmt: skip
 
 PROTOCOL_VERSION = 1
+#: The payload versions this codec speaks: 2 differs from 1 only in ACK and NACK, which name
+#: the node they are for (on a shared bus, two nodes may use the same seq).
+VERSIONS = (1, 2)
 MAX_PAYLOAD = 250
 #: Longest frame between delimiters: COBS adds 1 byte per 254, plus the 2 CRC bytes.
 MAX_ENCODED = MAX_PAYLOAD + 2 + 2
@@ -80,19 +83,25 @@ def crc16(data: bytes) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """One decoded frame: the sender's sequence number and the message."""
+    """One decoded frame: the sender's sequence number, the message, the payload version."""
 
     seq: int
     message: Message
+    version: int = PROTOCOL_VERSION
 
     @property
     def type_name(self) -> str:
         return TYPE_NAMES[self.message.TYPE]
 
 
-def encode_frame(message: Message, seq: int) -> bytes:
-    """The bytes to put on the wire for ``message`` with sequence number ``seq``."""
-    payload = struct.pack("<BBH", PROTOCOL_VERSION, message.TYPE, seq & 0xFFFF) + message.body()
+def encode_frame(message: Message, seq: int, version: int = PROTOCOL_VERSION) -> bytes:
+    """The bytes to put on the wire for ``message`` with sequence number ``seq``, in payload
+    ``version`` (an ACK or NACK names its node in version 2 and only there)."""
+    if version not in VERSIONS:
+        raise ValueError(f"payload version {version} is not one of {VERSIONS}")
+    if isinstance(message, Ack | Nack) and (message.node is None) != (version == 1):
+        raise ValueError(f"{type(message).__name__} names its node in version 2 and only there")
+    payload = struct.pack("<BBH", version, message.TYPE, seq & 0xFFFF) + message.body()
     if len(payload) > MAX_PAYLOAD:
         raise ValueError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
     encoded: bytes = cobs.encode(payload + crc16(payload).to_bytes(2, "big"))
@@ -104,12 +113,14 @@ def decode_payload(payload: bytes) -> Frame:
     if len(payload) < 4:
         raise FrameError("length", f"payload of {len(payload)} bytes is shorter than its header")
     version, typ, seq = struct.unpack("<BBH", payload[:4])
-    if version != PROTOCOL_VERSION:
-        raise FrameError("version", f"protocol version {version}, expected {PROTOCOL_VERSION}")
+    if version not in VERSIONS:
+        raise FrameError("version", f"payload version {version}, expected one of {VERSIONS}")
     cls = MESSAGE_TYPES.get(typ)
     if cls is None:
         raise FrameError("unknown_type", f"message type 0x{typ:02x}")
-    return Frame(seq, cls.parse(payload[4:]))
+    if version == 2 and (cls is Ack or cls is Nack):
+        return Frame(seq, cls.parse_v2(payload[4:]), version)
+    return Frame(seq, cls.parse(payload[4:]), version)
 
 
 def decode_frame(encoded: bytes) -> Frame:

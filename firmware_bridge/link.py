@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import serial
 import serial_asyncio_fast
 
-from edge.errors import StreetlightError
+from firmware_bridge.errors import AckTimeoutError, LinkDownError, NackError
 from firmware_bridge.frames import (
     Ack,
     Deframer,
@@ -42,30 +42,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("streetlight.serial")
-
-
-class LinkDownError(StreetlightError):
-    """The serial device is not open (unplugged, or not opened yet)."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        super().__init__(f"serial link {url} is down")
-
-
-class AckTimeoutError(StreetlightError, TimeoutError):
-    """No ACK after every retransmission."""
-
-    def __init__(self, url: str, type_name: str, seq: int, attempts: int) -> None:
-        self.url, self.type_name, self.seq, self.attempts = url, type_name, seq, attempts
-        super().__init__(f"{url}: no ACK for {type_name} seq {seq} after {attempts} attempts")
-
-
-class NackError(StreetlightError):
-    """The node refused the frame."""
-
-    def __init__(self, url: str, nack: Nack) -> None:
-        self.url, self.nack = url, nack
-        super().__init__(f"{url}: frame seq {nack.acked_seq} refused, reason {nack.reason}")
 
 
 @dataclass
@@ -167,7 +143,9 @@ class SerialLink:
         self._started = time.monotonic()
         self._transport: asyncio.Transport | None = None
         self._seq = random.randrange(0x10000)
-        self._pending: dict[tuple[int, int], asyncio.Future[Message]] = {}
+        self._pending: dict[tuple[int, int], tuple[int, asyncio.Future[Message]]] = {}
+        #: each node's payload version, from its HELLO (1 until it says otherwise)
+        self.versions: dict[int, int] = {}
         self._recent: dict[tuple[int, int], _Recent] = {}  # per (node, type)
         self._last_tx = 0.0
 
@@ -219,7 +197,7 @@ class SerialLink:
                 beat.cancel()
         finally:
             self.connected.clear()
-            for fut in self._pending.values():
+            for _, fut in self._pending.values():
                 if not fut.done():
                     fut.set_exception(LinkDownError(self.url))
 
@@ -253,12 +231,13 @@ class SerialLink:
         self._seq = (self._seq + 1) & 0xFFFF
         return self._seq
 
-    def _write(self, message: Message, seq: int | None = None) -> int:
+    def _write(self, message: Message, seq: int | None = None, node: int = 0) -> int:
+        """Write ``message`` in the payload version of ``node`` (0, everyone: version 1)."""
         transport = self._transport
         if transport is None or transport.is_closing():
             raise LinkDownError(self.url)
         seq = self._next_seq() if seq is None else seq
-        transport.write(encode_frame(message, seq))
+        transport.write(encode_frame(message, seq, self.versions.get(node, 1) if node else 1))
         self._last_tx = time.monotonic()
         self.stats.frames_out += 1
         return seq
@@ -269,18 +248,19 @@ class SerialLink:
 
     async def send(self, message: Message) -> None:
         """Send a frame; for types that need an ACK, retransmit until ACKed (or raise)."""
+        node = int(getattr(message, "node", 0))
         if not message.NEEDS_ACK:
-            self._write(message)
+            self._write(message, node=node)
             return
         seq = self._next_seq()
         key = (seq, message.TYPE)
         fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
-        self._pending[key] = fut
+        self._pending[key] = (node, fut)
         try:
             for attempt in range(self.retries + 1):
                 if attempt:
                     self.stats.retries += 1
-                self._write(message, seq)
+                self._write(message, seq, node)
                 try:
                     reply = await asyncio.wait_for(asyncio.shield(fut), self.ack_timeout_s)
                 except TimeoutError:
@@ -300,17 +280,25 @@ class SerialLink:
         self.stats.frames_in += 1
         msg = frame.message
         if isinstance(msg, Ack | Nack):
-            fut = self._pending.get((msg.acked_seq, msg.acked_type))
-            if fut is not None and not fut.done():
+            pending = self._pending.get((msg.acked_seq, msg.acked_type))
+            if pending is None:
+                return
+            node, fut = pending
+            if msg.node is not None and msg.node != node:
+                return  # another node's answer to a frame with the same seq
+            if not fut.done():
                 fut.set_result(msg)
             return
         if isinstance(msg, Hello):  # a new session: its seqs may start again from 1
+            self.versions[msg.node] = frame.version
             for key in [k for k in self._recent if k[0] == msg.node]:
                 del self._recent[key]
         if msg.NEEDS_ACK:
-            node = getattr(msg, "node", 0)
+            node = int(getattr(msg, "node", 0))
             if self.auto_ack:
-                self._write(Ack(acked_seq=frame.seq, acked_type=msg.TYPE))
+                version2 = self.versions.get(node, 1) == 2
+                ack = Ack(acked_seq=frame.seq, acked_type=msg.TYPE, node=node if version2 else None)
+                self._write(ack, node=node)
             recent = self._recent.setdefault((node, msg.TYPE), _Recent())
             if not recent.add(frame.seq, self.last_rx):
                 self.stats.duplicates += 1  # a retransmission: ACKed again, not applied again

@@ -107,10 +107,13 @@ class FakeNode:
         status_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
         line: Callable[[bytes], bytes] | None = None,
+        version: int = 1,
     ) -> None:
         """``line`` stands for the wire: every write passes through it (``BitErrors``). A lamp
-        node sends LAMP_STATUS every ``status_s`` and at once when its flags change."""
+        node sends LAMP_STATUS every ``status_s`` and at once when its flags change. ``version``:
+        the payload version it speaks (2: ACK and NACK name their node)."""
         self.node, self.firmware, self.model = node, firmware, model
+        self.version = version
         self.line = line
         caps = CAP_COUNTS | CAP_SPEED if counts else 0
         caps |= CAP_LAMP | CAP_METERING if lamp else 0
@@ -143,7 +146,7 @@ class FakeNode:
 
     def send(self, message: Message) -> int:
         seq = self._next_seq()
-        wire = encode_frame(message, seq)
+        wire = encode_frame(message, seq, self.version)
         if message.NEEDS_ACK:
             self._unacked[seq] = (wire, 0, self.clock())
         self._write(wire)
@@ -155,13 +158,15 @@ class FakeNode:
 
     def feed(self, data: bytes) -> None:
         for frame in self.deframer.feed(data):
+            if frame.version > self.version:
+                continue  # a later version than this firmware's: dropped as unknown
             self.received.append(frame)
             handler = self._handlers.get(type(frame.message))
             if handler is not None:
                 handler(frame)
 
     def _reply(self, message: Message) -> None:
-        self._write(encode_frame(message, self._next_seq()))
+        self._write(encode_frame(message, self._next_seq(), self.version))
 
     def _on_discover(self, frame: Frame) -> None:
         self.announce()
@@ -195,6 +200,8 @@ class FakeNode:
     def _on_ack(self, frame: Frame) -> None:
         msg = frame.message
         assert isinstance(msg, Ack | Nack)
+        if self.version == 2 and msg.node != self.node:
+            return  # for another node on the bus (a version 1 ACK names none: not taken)
         if self._unacked.pop(msg.acked_seq, None) is not None and isinstance(msg, Ack):
             self.acked.add(msg.acked_seq)
 
@@ -203,10 +210,11 @@ class FakeNode:
         assert isinstance(msg, SetLevel)
         if msg.node != self.node:
             return  # for another node on the bus
+        me = self.node if self.version == 2 else None
         if self.lamp is None:
-            self._reply(Nack(acked_seq=frame.seq, acked_type=SetLevel.TYPE, reason=1))
+            self._reply(Nack(acked_seq=frame.seq, acked_type=SetLevel.TYPE, reason=1, node=me))
             return
-        self._reply(Ack(acked_seq=frame.seq, acked_type=SetLevel.TYPE))
+        self._reply(Ack(acked_seq=frame.seq, acked_type=SetLevel.TYPE, node=me))
         if not self.lamp.newer(msg.lease_seq):
             return  # stale or a retransmission: ACKed, not applied again
         self._integrate()

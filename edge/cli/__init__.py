@@ -6,6 +6,7 @@ import sys
 
 from edge.cli._app import app, err_console
 from edge.errors import StreetlightError
+from firmware_bridge.errors import SerialError
 
 __all__ = ["app", "main"]
 
@@ -14,7 +15,7 @@ def main() -> None:
     """Console-script entry: run the app, turning project errors into one clear line."""
     try:
         app()
-    except StreetlightError as exc:
+    except (StreetlightError, SerialError) as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:

@@ -22,8 +22,9 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.config import SiteConfig
+from firmware_bridge.errors import AckTimeoutError, LinkDownError, NackError
 from firmware_bridge.frames import SetLevel
-from firmware_bridge.link import AckTimeoutError, LinkDownError, NackError, SerialLink
+from firmware_bridge.link import SerialLink
 
 __all__ = ["SEQ_MAX", "SerialLampStats", "SerialLamps"]
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge.errors import FrameError
 from firmware_bridge import frames as fr
+from firmware_bridge.errors import FrameError
 from firmware_bridge.frames import (
     MAX_ENCODED,
     Counts,
@@ -39,18 +39,38 @@ def test_every_message_round_trips(message: fr.Message, seq: int) -> None:
 
 def test_every_type_has_a_vector_and_the_vectors_match() -> None:
     text = PROTOCOL.read_text()
-    blocks = re.findall(r"seq: (\d+)\nmessage: (.+)\nframe: ([0-9a-f ]+)\n", text)
+    blocks = re.findall(
+        r"seq: (\d+)\n(?:version: (\d)\n)?message: (.+)\nframe: ([0-9a-f ]+)\n", text
+    )
     namespace = {name: getattr(fr, name) for name in fr.__all__}
     seen = set()
-    for seq, literal, hexbytes in blocks:
+    for seq, version, literal, hexbytes in blocks:
+        v = int(version or 1)
         message = eval(literal, {"__builtins__": {}}, namespace)  # the doc's own literals
         wire = bytes.fromhex(hexbytes)
-        assert encode_frame(message, int(seq)) == wire, literal
-        assert decode_frame(wire[:-1]) == Frame(int(seq), message)
-        seen.add(type(message))
-    assert seen == set(fr.MESSAGE_TYPES.values())
+        assert encode_frame(message, int(seq), v) == wire, literal
+        assert decode_frame(wire[:-1]) == Frame(int(seq), message, v)
+        seen.add((type(message), v))
+    assert {t for t, _ in seen} == set(fr.MESSAGE_TYPES.values())
+    assert {(fr.Ack, 2), (fr.Nack, 2)} <= seen  # version 2's own layouts
     assert "`0x29B1`" in text
     assert crc16(b"123456789") == 0x29B1
+
+
+@settings(max_examples=100)
+@given(seq=st.integers(0, 0xFFFF), acked=st.integers(0, 0xFFFF), node=st.integers(0, 0xFFFF),
+       reason=st.integers(0, 255))  # fmt: skip
+def test_version_2_acks_and_nacks_round_trip_with_their_node(
+    seq: int, acked: int, node: int, reason: int
+) -> None:
+    for message in (
+        fr.Ack(acked_seq=acked, acked_type=0x10, node=node),
+        fr.Nack(acked_seq=acked, acked_type=0x20, reason=reason, node=node),
+    ):
+        wire = encode_frame(message, seq, 2)
+        assert decode_frame(wire[:-1]) == Frame(seq, message, 2)
+        with pytest.raises(ValueError, match="version 2 and only there"):
+            encode_frame(message, seq, 1)
 
 
 def _stream(n: int, seed: int = 0) -> tuple[bytes, list[Frame]]:
@@ -114,7 +134,9 @@ def test_each_rejection_reason_is_counted_and_the_next_frame_survives(mutate, re
 @pytest.mark.parametrize(
     ("payload", "reason"),
     [
-        (bytes([2, 0x10, 0, 0]), "version"),
+        (bytes([3, 0x10, 0, 0]), "version"),
+        (bytes([2, 0x06, 1, 0, 5, 0, 0x10]), "bad_field"),  # a version 2 ACK without its node
+        (bytes([1, 0x06, 1, 0, 5, 0, 0x10, 7, 0]), "bad_field"),  # a node in a version 1 ACK
         (bytes([1, 0x7E, 0, 0]), "unknown_type"),
         (
             bytes([1, 0x20, 0, 0, 1, 0, 0x11, 0x27, 0, 0, 0, 0, 0, 0, 0, 0]),
@@ -169,3 +191,16 @@ def test_ten_megabytes_of_noise_with_frames_interleaved() -> None:
     assert d.frames_ok + d.rejected_total == len(pieces)
     assert d.rejected_total > 10_000
     assert set(d.rejected) <= {"crc", "cobs", "length", "version", "unknown_type", "bad_field"}
+
+
+def test_the_package_stands_on_its_own() -> None:
+    """firmware_bridge imports nothing of the gateway's (a firmware test bench can use it)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['edge'] = None\n"
+        "import firmware_bridge.frames, firmware_bridge.link, firmware_bridge.errors"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

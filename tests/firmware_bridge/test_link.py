@@ -12,7 +12,7 @@ import pytest
 
 from firmware_bridge.frames import Counts, Frame, Hello, Message, SetLevel, encode_frame
 from firmware_bridge.link import AckTimeoutError, NackError, SerialLink
-from simulator.firmware import FakeNode
+from simulator.firmware import FakeBus, FakeNode
 from tests.helpers.pty_pair import PtyPair
 
 
@@ -198,6 +198,57 @@ async def test_a_rebooted_nodes_first_counts_are_not_lost() -> None:
         pair.close()
     assert len(got) == 12
     assert link.stats.duplicates == 0
+
+
+class _LoseWrite:
+    """The wire loses the ``n``-th write (1-based) and passes the rest."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.writes = n, 0
+
+    def __call__(self, data: bytes) -> bytes:
+        self.writes += 1
+        return b"" if self.writes == self.n else data
+
+
+@pytest.mark.parametrize("version", [1, 2])
+async def test_two_nodes_on_one_bus_with_the_same_seq_get_their_own_acks(version: int) -> None:
+    """Nodes 11 and 12 share a bus and both send COUNTS with seq 2 (after their HELLOs, seq
+    1). Node 12's frame is lost on the wire. In version 2 the gateway's ACK names node 11, so
+    node 12 does not take it for its own, retransmits, and both counts arrive. In version 1 the
+    ACK names no node: node 12 takes node 11's ACK and its counts are lost, which is why
+    version 2 exists."""
+    pair = PtyPair.open()
+    link = SerialLink(url=pair.device)
+    a = FakeNode(node=11, version=version)
+    b = FakeNode(node=12, version=version, line=_LoseWrite(2))  # HELLO passes, COUNTS lost
+    got: list[Counts] = []
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tasks = [tg.create_task(link.run(), name="link"),
+                     tg.create_task(FakeBus(a, b).serve_pty(pair.node_fd), name="bus"),
+                     tg.create_task(_ingest_counts(link, got), name="ingest")]  # fmt: skip
+            async with asyncio.timeout(5):
+                while len(link.versions) < 2:  # both HELLOs in: the gateway knows their versions
+                    await asyncio.sleep(0.02)
+            assert link.versions == {11: version, 12: version}
+            seq_a = a.send_counts((1, 0, 0), (0, 0, 0))
+            seq_b = b.send_counts((0, 1, 0), (0, 0, 0))
+            assert seq_a == seq_b == 2
+            async with asyncio.timeout(5):
+                while a._unacked or b._unacked:
+                    await asyncio.sleep(0.02)
+            await asyncio.sleep(0.3)
+            for task in tasks:
+                task.cancel()
+    finally:
+        pair.close()
+    assert a.acked == b.acked == {2}  # each believes its COUNTS arrived
+    if version == 2:
+        assert sorted(c.node for c in got) == [11, 12]  # and both did
+        assert link.stats.duplicates == 0
+    else:
+        assert [c.node for c in got] == [11]  # node 12 took node 11's ACK: its counts lost
 
 
 async def test_unplug_and_replug_twenty_times(tmp_path: Path) -> None:
