@@ -347,6 +347,9 @@ class SensorConfig(_Strict):
     port: str | None = None
     node: int | None = Field(default=None, ge=0, le=65535)
     channel: int = Field(default=0, ge=0, le=255)  # the sensor number on its node
+    # The most road users (all kinds, both ways) the sensor can see in a second: a report of
+    # more than this times its interval (at least 1 s) is refused as implausible.
+    max_per_s: float = Field(default=20.0, gt=0, le=1000)
 
 
 class ClusterConfig(_Strict):

@@ -15,6 +15,7 @@ from firmware_bridge.errors import FrameError
 __all__ = [
     "KINDS",
     "MESSAGE_TYPES",
+    "SENSOR_FAULT_CODES",
     "TYPE_NAMES",
     "Ack",
     "Counts",
@@ -45,6 +46,13 @@ FLAG_LAMP_FAILURE, FLAG_DRIVER_FAULT, FLAG_FAILSAFE, FLAG_DAY_BURNING, FLAG_OVER
     8,
     16,
 )
+#: SENSOR_FAULT codes (PROTOCOL.md section 4 has the same table; a test holds them equal).
+SENSOR_FAULT_CODES = {
+    0: "healthy again",
+    1: "blinded or obstructed",
+    2: "tamper",
+    3: "hardware fault",
+}
 # NACK reasons.
 NACK_UNKNOWN_TYPE, NACK_BAD_FIELD, NACK_UNKNOWN_NODE, NACK_BUSY, NACK_VERSION = 1, 2, 3, 4, 5
 
@@ -374,11 +382,15 @@ class SensorFaultReport(Message):
     code: int
 
     def body(self) -> bytes:
+        if self.code not in SENSOR_FAULT_CODES:
+            raise ValueError(f"sensor fault code {self.code} is not one of {SENSOR_FAULT_CODES}")
         return struct.pack("<HBB", _u16("node", self.node), self.sensor, self.code)
 
     @classmethod
     def parse(cls, body: bytes) -> SensorFaultReport:
         node, sensor, code = _unpack("<HBB", body, "SENSOR_FAULT")
+        if code not in SENSOR_FAULT_CODES:
+            raise FrameError("bad_field", f"SENSOR_FAULT code {code} is not defined")
         return cls(node=node, sensor=sensor, code=code)
 
 

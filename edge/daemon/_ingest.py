@@ -36,6 +36,7 @@ from firmware_bridge.frames import (
     FLAG_FAILSAFE,
     FLAG_LAMP_FAILURE,
     FLAG_OVERTEMP,
+    SENSOR_FAULT_CODES,
     Counts,
     Frame,
     Hello,
@@ -48,8 +49,6 @@ __all__ = ["Ingest"]
 
 log = logging.getLogger("streetlight.ingest")
 
-#: Serial sensor fault codes (PROTOCOL.md): 0 = healthy again.
-_FAULT_CODES = {1: "self-test failed", 2: "blinded", 3: "tamper", 4: "low battery"}
 
 #: LAMP_STATUS flag bits (PROTOCOL.md) and the lamp-state faults they stand for.
 _LAMP_FLAGS = (
@@ -92,6 +91,7 @@ class Ingest:
             lamp_ids = (lamp.id for c in site.clusters for lamp in c.resolved_lamps())
         self.lamps = set(lamp_ids)
         self.lux_sensor = site.controller.night.lux_sensor
+        self.max_per_s = {s.id: s.max_per_s for c in site.clusters for s in c.sensors}
         self.serial_sensors = {
             (s.port, s.node, s.channel): s.id
             for c in site.clusters
@@ -162,6 +162,10 @@ class Ingest:
                 self._unknown_field(kind)
             log.debug("ingest %s: fields this version does not know: %s", msg.topic, extra)
         if isinstance(payload, CountsPayload):
+            f, b = payload.forward, payload.backward
+            total = f.car + f.bike + f.pedestrian + b.car + b.bike + b.pedestrian
+            if not self._plausible("mqtt", ident, total, payload.interval_s):
+                return
             self._counts(ident, payload)
         elif isinstance(payload, LuxPayload):
             if ident != self.lux_sensor:
@@ -171,6 +175,15 @@ class Ingest:
         elif isinstance(payload, LampStatePayload):
             self._lamp_state(ident, payload)
         self._count("mqtt", kind, "ok")
+
+    def _plausible(self, source: str, sensor: str, total: int, interval_s: float) -> bool:
+        """More road users than the sensor can see in the interval: refused, counted."""
+        most = self.max_per_s[sensor] * max(interval_s, 1.0)
+        if total <= most:
+            return True
+        self._reject(source, "counts", "implausible", f"sensor {sensor}: {total} road users in "
+                     f"{interval_s:g} s, more than its max_per_s allows ({most:g})")  # fmt: skip
+        return False
 
     def _counts(self, sensor: str, p: CountsPayload) -> None:
         if self._faulty.get(sensor, False) != p.faulty:
@@ -204,6 +217,9 @@ class Ingest:
                 self._reject("serial", kind, "unknown_id", f"no sensor configured at {where}")
                 return
             if isinstance(msg, Counts):
+                total = sum(msg.forward) + sum(msg.backward)
+                if not self._plausible("serial", sensor, total, msg.interval_ms / 1000):
+                    return
                 speed = msg.mean_speed_cms
                 self._counts_pending.append(
                     SensorCounts(
@@ -216,7 +232,7 @@ class Ingest:
                 )
             else:
                 faulty = msg.code != 0
-                reason = _FAULT_CODES.get(msg.code, f"code {msg.code}") if faulty else ""
+                reason = SENSOR_FAULT_CODES[msg.code] if faulty else ""
                 self._faulty[sensor] = faulty
                 self._pending.append(SensorFault(sensor=sensor, faulty=faulty, reason=reason))
             self._count("serial", kind, "ok")

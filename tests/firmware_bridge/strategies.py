@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from firmware_bridge.frames import (
+    SENSOR_FAULT_CODES,
     Ack,
     Counts,
     Discover,
@@ -65,6 +66,8 @@ messages: st.SearchStrategy[Message] = st.one_of(
         lease_left_ms=u32,
     ),
     st.builds(Lux, node=u16, lux=st.integers(0, 0xFFFFFFFF).map(lambda v: v / 10)),
-    st.builds(SensorFaultReport, node=u16, sensor=u8, code=u8),
+    st.builds(
+        SensorFaultReport, node=u16, sensor=u8, code=st.sampled_from(sorted(SENSOR_FAULT_CODES))
+    ),
     st.builds(SetLevel, node=u16, level=levels, lease_ms=u32, lease_seq=u32),
 )

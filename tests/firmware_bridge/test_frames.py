@@ -204,3 +204,16 @@ def test_the_package_stands_on_its_own() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_the_sensor_fault_codes_are_the_documented_ones() -> None:
+    """PROTOCOL.md's table and the codec's are one table; a code outside it is refused."""
+    text = PROTOCOL.read_text()
+    table = text[text.index("**SENSOR_FAULT** codes") :].split("\n\n", 1)[1].split("\n\n", 1)[0]
+    rows = re.findall(r"^\s*\| (\d+) \| (.+?) \|$", table, re.M)
+    assert {int(code): meaning for code, meaning in rows} == fr.SENSOR_FAULT_CODES
+    undefined = max(fr.SENSOR_FAULT_CODES) + 1
+    body = bytes([18, 0, 1, undefined])
+    with pytest.raises(FrameError, match="not defined") as info:
+        fr.SensorFaultReport.parse(body)
+    assert info.value.reason == "bad_field"

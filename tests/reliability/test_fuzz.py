@@ -27,7 +27,14 @@ from edge.daemon._ingest import Ingest
 from edge.mqtt import Inbound
 from edge.payloads import LeasePayload
 from edge.site import build_controller
-from firmware_bridge.frames import Counts, Deframer, Lux, SensorFaultReport, encode_frame
+from firmware_bridge.frames import (
+    SENSOR_FAULT_CODES,
+    Counts,
+    Deframer,
+    Lux,
+    SensorFaultReport,
+    encode_frame,
+)
 from simulator.live import LampFleet
 from tests.helpers.gateway import NIGHT
 
@@ -48,6 +55,7 @@ INGEST_RESULTS = {
     "unknown_kind",
     "retained",
     "cleared",
+    "implausible",
 }
 COMMAND_RESULTS = {
     "ok",
@@ -230,7 +238,7 @@ serial_messages = st.one_of(
         SensorFaultReport,
         node=st.integers(0, 3),
         sensor=st.integers(0, 2),
-        code=st.integers(0, 255),
+        code=st.sampled_from(sorted(SENSOR_FAULT_CODES)),
     ),
     st.builds(Lux, node=st.integers(0, 3), lux=st.integers(0, 0xFFFFFFFF).map(lambda v: v / 10)),
 )

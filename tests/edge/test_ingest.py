@@ -1,0 +1,65 @@
+"""Ingest's own checks: what a sensor cannot have seen is refused and counted."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+from edge.config import example_config_path, load_config, parse_config
+from edge.control import CountsBatch, SensorFault
+from edge.daemon._ingest import Ingest
+from edge.mqtt import Inbound
+from firmware_bridge.frames import Counts, Frame, SensorFaultReport
+
+SITE = load_config(example_config_path())
+ROOT = SITE.topic_root
+
+
+def _ingest(site: object = SITE) -> tuple[Ingest, Counter[tuple[str, str, str]]]:
+    results: Counter[tuple[str, str, str]] = Counter()
+    ingest = Ingest(site, count=lambda *key: results.update([key]),  # type: ignore[arg-type]
+                    max_payload_bytes=4096)  # fmt: skip
+    return ingest, results
+
+
+def _serial_counts(cars: int, interval_ms: int) -> Frame:
+    # art-radar-west: radar-bus, node 1, channel 0
+    return Frame(1, Counts(node=1, sensor=0, interval_ms=interval_ms, forward=(cars, 0, 0),
+                           backward=(0, 0, 0)))  # fmt: skip
+
+
+def test_counts_beyond_what_a_sensor_can_see_are_refused_and_counted() -> None:
+    ingest, results = _ingest()
+    # 65,535 cars in 10 ms: 23.6 million an hour
+    ingest.on_frame("radar-bus", _serial_counts(65535, 10))
+    # 250 cars in 10 s over MQTT: more than the default 20 a second
+    body = {"v": 1, "interval_s": 10, "forward": {"car": 150}, "backward": {"car": 100}}
+    ingest.on_mqtt(Inbound(topic=f"{ROOT}/sensor/res-radar-north/counts",
+                           payload=json.dumps(body).encode()))  # fmt: skip
+    assert results[("serial", "counts", "implausible")] == 1
+    assert results[("mqtt", "counts", "implausible")] == 1
+    assert ingest.drain() == []
+    # A busy but possible minute: 19 a second, and a short presence report of 20 in 0.2 s.
+    ingest.on_frame("radar-bus", _serial_counts(19 * 60, 60_000))
+    ingest.on_frame("radar-bus", _serial_counts(20, 200))
+    batch = ingest.drain()
+    assert len(batch) == 1
+    assert results[("serial", "counts", "ok")] == 2
+
+
+def test_max_per_s_is_set_per_sensor() -> None:
+    data = SITE.model_dump()
+    data["clusters"][0]["sensors"][0]["max_per_s"] = 200
+    ingest, results = _ingest(parse_config(data))
+    ingest.on_frame("radar-bus", _serial_counts(1500, 10_000))  # 150 a second: allowed here
+    assert results[("serial", "counts", "ok")] == 1
+    [batch] = ingest.drain()
+    assert isinstance(batch, CountsBatch)
+    assert batch.forward.sum() == 1500
+
+
+def test_a_serial_sensor_fault_is_named_by_the_protocols_table() -> None:
+    ingest, _ = _ingest()
+    ingest.on_frame("radar-bus", Frame(2, SensorFaultReport(node=1, sensor=0, code=2)))
+    [fault] = ingest.drain()
+    assert fault == SensorFault(sensor="art-radar-west", faulty=True, reason="tamper")
