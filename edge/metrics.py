@@ -49,6 +49,11 @@ class LinkSnapshot:
     frames_ok: int
     rejected: dict[str, int]
     reopens: int
+    retransmissions: int = 0  # frames the gateway sent again for want of an ACK
+    lost: int = 0  # frames the gateway sent that were never ACKed
+    duplicates: int = 0  # retransmissions received: ACKed again, not applied again
+    nodes_heard: int = 0
+    nodes_gone: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,13 +126,29 @@ class _SnapshotCollector(Collector):
         reopens = CounterMetricFamily(
             p + "serial_reopens", "Serial device reopens", labels=["port"]
         )
+        sent = CounterMetricFamily(
+            p + "serial_sent_frames",
+            "Frames the gateway sent that need an ACK, by outcome beyond the first attempt",
+            labels=["port", "outcome"],
+        )
+        duplicates = CounterMetricFamily(
+            p + "serial_duplicate_frames", "Retransmissions received (not applied)", labels=["port"]
+        )
+        nodes = GaugeMetricFamily(
+            p + "serial_nodes", "Nodes heard on the link, by state", labels=["port", "state"]
+        )
         for link in s.links:
             up.add_metric([link.port], float(link.up))
             frames.add_metric([link.port, "ok"], link.frames_ok)
             for reason, n in sorted(link.rejected.items()):
                 frames.add_metric([link.port, reason], n)
             reopens.add_metric([link.port], link.reopens)
-        yield from (up, frames, reopens)
+            sent.add_metric([link.port, "retransmitted"], link.retransmissions)
+            sent.add_metric([link.port, "lost"], link.lost)
+            duplicates.add_metric([link.port], link.duplicates)
+            nodes.add_metric([link.port, "heard"], link.nodes_heard)
+            nodes.add_metric([link.port, "gone"], link.nodes_gone)
+        yield from (up, frames, reopens, sent, duplicates, nodes)
         yield GaugeMetricFamily(
             p + "mqtt_connected", "1 while connected to the broker", s.mqtt_connected
         )

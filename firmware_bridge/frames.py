@@ -152,6 +152,7 @@ class Deframer:
     frames_ok: int = 0
     bytes_in: int = 0
     last_error: str = ""
+    last_rejected: bytes = b""  # the first bytes of the last frame rejected
     _buf: bytearray = field(default_factory=bytearray)
     _discarding: bool = False
 
@@ -176,6 +177,7 @@ class Deframer:
             except FrameError as exc:
                 self.rejected[exc.reason] += 1
                 self.last_error = str(exc)
+                self.last_rejected = chunk[:16]
                 continue
             self.frames_ok += 1
             yield frame
@@ -187,6 +189,7 @@ class Deframer:
         if len(self._buf) > MAX_ENCODED:
             self.rejected["length"] += 1
             self.last_error = f"length: more than {MAX_ENCODED} bytes without a delimiter"
+            self.last_rejected = bytes(self._buf[:16])
             self._buf.clear()
             self._discarding = True
 

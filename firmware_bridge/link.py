@@ -29,11 +29,15 @@ from firmware_bridge.frames import (
     Hello,
     Message,
     Nack,
+    Ping,
+    SetLevel,
     encode_frame,
 )
 
 __all__ = [
+    "NODE_GONE_S",
     "RECENT_S",
+    "REJECT_LOG_S",
     "AckTimeoutError",
     "LinkDownError",
     "LinkStats",
@@ -59,6 +63,13 @@ class LinkStats:
     lost: int = 0  # frames that never got their ACK
     handler_errors: int = 0
     last_error: str = ""  # rejected frames are counted by reason in ``SerialLink.deframer``
+    nodes_gone: int = 0  # times a node fell silent for NODE_GONE_S
+
+
+#: A node silent this long is gone from the link (three heartbeats, PROTOCOL.md section 6).
+NODE_GONE_S = 15.0
+#: Rejected frames are logged at most once per this many seconds per link, with a count.
+REJECT_LOG_S = 10.0
 
 
 #: A frame whose seq the receiver saw from the same node and type within this many seconds is
@@ -107,6 +118,8 @@ class _Protocol(asyncio.Protocol):
                 link.stats.handler_errors += 1
                 link.stats.last_error = f"handler: {exc!r}"
                 log.exception("serial %s: error handling %s", link.url, frame)
+        if link.deframer.rejected_total != link._rejected_logged:
+            link._log_rejections()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if exc is not None:
@@ -147,6 +160,11 @@ class SerialLink:
         #: each node's payload version, from its HELLO (1 until it says otherwise)
         self.versions: dict[int, int] = {}
         self._recent: dict[tuple[int, int], _Recent] = {}  # per (node, type)
+        #: each node heard on this link: when it was last heard (monotonic)
+        self.nodes: dict[int, float] = {}
+        self.gone: set[int] = set()
+        self._rejected_logged = 0
+        self._reject_log_at = -REJECT_LOG_S
         self._last_tx = 0.0
 
     # ---------------------------------------------------------------- lifecycle
@@ -275,10 +293,39 @@ class SerialLink:
             if not fut.done():
                 fut.cancel()
 
+    # ----------------------------------------------------------------- liveness
+    def check_nodes(self, now: float | None = None) -> tuple[list[int], list[int]]:
+        """The nodes that fell silent for NODE_GONE_S since the last call, and those heard
+        again after they had gone."""
+        now = time.monotonic() if now is None else now
+        gone = [n for n, t in self.nodes.items() if now - t > NODE_GONE_S and n not in self.gone]
+        back = [n for n in self.gone if now - self.nodes[n] <= NODE_GONE_S]
+        self.gone.difference_update(back)
+        self.gone.update(gone)
+        self.stats.nodes_gone += len(gone)
+        return gone, back
+
+    def _log_rejections(self) -> None:
+        """A line for rejected frames: at most one per REJECT_LOG_S, saying how many."""
+        now = time.monotonic()
+        if now - self._reject_log_at < REJECT_LOG_S:
+            return
+        d = self.deframer
+        n, self._rejected_logged, self._reject_log_at = (
+            d.rejected_total - self._rejected_logged,
+            d.rejected_total,
+            now,
+        )
+        log.warning("serial %s: %d frame(s) rejected; the last: %s; its first bytes: %s",
+                    self.url, n, d.last_error, d.last_rejected.hex(" "))  # fmt: skip
+
     # ---------------------------------------------------------------- receiving
     def _on_frame(self, frame: Frame) -> None:
         self.stats.frames_in += 1
         msg = frame.message
+        node = getattr(msg, "node", None)
+        if node and not isinstance(msg, Ack | Nack | SetLevel | Ping | Discover):
+            self.nodes[int(node)] = self.last_rx  # heard from it (addressed frames name others)
         if isinstance(msg, Ack | Nack):
             pending = self._pending.get((msg.acked_seq, msg.acked_type))
             if pending is None:

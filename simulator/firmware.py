@@ -105,12 +105,14 @@ class FakeNode:
         failsafe_level: float = 1.0,
         nominal_w: float = 60.0,
         status_s: float = 30.0,
+        heartbeat_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
         line: Callable[[bytes], bytes] | None = None,
         version: int = 1,
     ) -> None:
         """``line`` stands for the wire: every write passes through it (``BitErrors``). A lamp
-        node sends LAMP_STATUS every ``status_s`` and at once when its flags change. ``version``:
+        node sends LAMP_STATUS every ``status_s`` and at once when its flags change; a node that
+        sent nothing for ``heartbeat_s`` sends HEARTBEAT. ``version``:
         the payload version it speaks (2: ACK and NACK name their node)."""
         self.node, self.firmware, self.model = node, firmware, model
         self.version = version
@@ -120,7 +122,9 @@ class FakeNode:
         self.capabilities = caps
         self.lamp = LampState(failsafe_level=failsafe_level, nominal_w=nominal_w) if lamp else None
         self.status_s = status_s
+        self.heartbeat_s = heartbeat_s
         self.clock = clock
+        self._started = self._last_tx = clock()
         self._lamp_t = clock()
         self._next_status = 0.0
         self._flags = -1
@@ -150,6 +154,7 @@ class FakeNode:
         if message.NEEDS_ACK:
             self._unacked[seq] = (wire, 0, self.clock())
         self._write(wire)
+        self._last_tx = self.clock()
         return seq
 
     def inject(self, raw: bytes) -> None:
@@ -167,6 +172,7 @@ class FakeNode:
 
     def _reply(self, message: Message) -> None:
         self._write(encode_frame(message, self._next_seq(), self.version))
+        self._last_tx = self.clock()
 
     def _on_discover(self, frame: Frame) -> None:
         self.announce()
@@ -272,11 +278,14 @@ class FakeNode:
         self.lamp.energy_wh += self.lamp.nominal_w * level * max(0.0, now - last) / 3600.0
 
     def tick(self) -> None:
-        """What the main loop does between frames: retransmissions, a lamp's status."""
+        """What the main loop does between frames: retransmissions, a lamp's status, a
+        heartbeat when it has been quiet."""
         self.retransmit_due()
+        now = self.clock()
+        if now - self._last_tx >= self.heartbeat_s:
+            self._reply(Heartbeat(node=self.node, uptime_s=int(now - self._started)))
         if self.lamp is None:
             return
-        now = self.clock()
         flags = self._lamp_flags(now)
         if now >= self._next_status or flags != self._flags:
             self._flags, self._next_status = flags, now + self.status_s

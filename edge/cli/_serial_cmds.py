@@ -45,7 +45,21 @@ def _describe(frame: Frame) -> dict[str, Any]:
     return {"type": frame.type_name, "seq": frame.seq, **body}
 
 
-async def _probe(port: str, baud: int, timeout: float) -> list[dict[str, Any]]:
+def _link_stats(link: SerialLink) -> dict[str, Any]:
+    """What the link saw while it was open: frames by result, retries, nodes heard."""
+    return {
+        "frames_ok": link.deframer.frames_ok,
+        "rejected": dict(sorted(link.deframer.rejected.items())),
+        "retransmissions": link.stats.retries,
+        "lost": link.stats.lost,
+        "duplicates": link.stats.duplicates,
+        "nodes_heard": sorted(link.nodes),
+    }
+
+
+async def _probe(
+    port: str, baud: int, timeout: float
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     link = SerialLink(url=port, baudrate=baud, discover_on_open=False, backoff_max_s=0.5)
     nodes: dict[int, dict[str, Any]] = {}
     task = asyncio.create_task(link.run(), name=f"probe {port}")
@@ -61,6 +75,7 @@ async def _probe(port: str, baud: int, timeout: float) -> list[dict[str, Any]]:
                         h = frame.message
                         nodes[h.node] = {
                             "node": h.node,
+                            "version": frame.version,
                             "firmware": h.firmware_version,
                             "model": h.model,
                             "capabilities": h.capabilities,
@@ -81,7 +96,7 @@ async def _probe(port: str, baud: int, timeout: float) -> list[dict[str, Any]]:
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-    return sorted(nodes.values(), key=lambda n: n["node"])
+    return sorted(nodes.values(), key=lambda n: n["node"]), _link_stats(link)
 
 
 @serial_app.command("probe")
@@ -92,19 +107,20 @@ def probe(
     as_json: bool = typer.Option(False, "--json", help="Plain JSON on stdout."),
 ) -> None:
     """Send DISCOVER, list the nodes that answer (firmware, model) and their round-trip time."""
-    nodes = asyncio.run(_probe(port, baud, timeout))
+    nodes, stats = asyncio.run(_probe(port, baud, timeout))
     if as_json:
-        typer.echo(json.dumps({"port": port, "nodes": nodes}, indent=2))
+        typer.echo(json.dumps({"port": port, "nodes": nodes, "link": stats}, indent=2))
         return
     if not nodes:
         err_console.print(f"{port}: open, but no node answered DISCOVER within {timeout:g} s")
         raise typer.Exit(1)
     table = Table(title=f"nodes on {port}")
-    for col in ("node", "firmware", "model", "capabilities", "hello ms", "rtt ms"):
+    for col in ("node", "version", "firmware", "model", "capabilities", "hello ms", "rtt ms"):
         table.add_column(col)
     for n in nodes:
         table.add_row(
             str(n["node"]),
+            str(n["version"]),
             n["firmware"],
             n["model"],
             f"0x{n['capabilities']:04x}",
@@ -112,6 +128,12 @@ def probe(
             str(n["rtt_ms"] if n["rtt_ms"] is not None else "-"),
         )
     console.print(table)
+    rejected = ", ".join(f"{k} {v}" for k, v in stats["rejected"].items()) or "none"
+    console.print(
+        f"link: {stats['frames_ok']} frames ok, rejected: {rejected}; "
+        f"{stats['retransmissions']} retransmitted, {stats['lost']} lost, "
+        f"{stats['duplicates']} duplicates received"
+    )
 
 
 async def _monitor(

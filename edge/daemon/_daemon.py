@@ -56,7 +56,7 @@ from edge.outbox import Outbox
 from edge.site import build_controller
 from edge.state import StateStore
 from firmware_bridge.frames import Hello
-from firmware_bridge.link import SerialLink
+from firmware_bridge.link import NODE_GONE_S, SerialLink
 
 __all__ = ["Daemon", "DaemonStats"]
 
@@ -488,7 +488,26 @@ class Daemon:
             self._checkpoint()
         if self.home_assistant is not None and self.mqtt.is_connected:
             self.home_assistant.tick(now, clusters)
+        self._serial_nodes()
         self.metrics.snapshot = self._snapshot(result.night, clusters)
+
+    def _serial_nodes(self) -> None:
+        """A node silent for NODE_GONE_S is gone from its link (an event); heard again, back."""
+        for name, link in self.links.items():
+            gone, back = link.check_nodes()
+            for node in gone:
+                self.record_event(
+                    kind="serial_node_gone", subject=f"{name}/{node}", severity="warning",
+                    message=f"serial node {node} on {name} silent for {NODE_GONE_S:g} s: gone "
+                    "(its sensors count as silent, its lamp holds its lease, then fails safe)",
+                    data={"port": name, "node": node},
+                )  # fmt: skip
+            for node in back:
+                self.record_event(
+                    kind="serial_node_back", subject=f"{name}/{node}", severity="info",
+                    message=f"serial node {node} on {name} heard again",
+                    data={"port": name, "node": node},
+                )  # fmt: skip
 
     def _checkpoint(self) -> None:
         self._last_checkpoint = self.clock.time()
@@ -514,6 +533,11 @@ class Daemon:
                 frames_ok=link.deframer.frames_ok,
                 rejected=dict(link.deframer.rejected),
                 reopens=max(0, link.stats.opens - 1),
+                retransmissions=link.stats.retries,
+                lost=link.stats.lost,
+                duplicates=link.stats.duplicates,
+                nodes_heard=len(link.nodes) - len(link.gone),
+                nodes_gone=len(link.gone),
             )
             for name, link in self.links.items()
         )

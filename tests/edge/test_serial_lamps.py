@@ -128,3 +128,19 @@ def test_serial_lease_seqs_start_at_1_per_node_and_wrap_past_0() -> None:
     assert not node.newer(SEQ_MAX - 5)
     assert LampState(lease_seq=None).newer(12345)
     assert np.array_equal(lamps.mask, np.zeros(0, dtype=bool))
+
+
+async def test_a_node_silent_for_15_s_is_reported_gone_then_back(
+    private_broker: MosquittoBroker, tmp_path: Path, pty_pair: PtyPair
+) -> None:
+    config = write_site(tmp_path, port=private_broker.port, device=pty_pair.device)
+    async with running_gateway(config, node_fd=pty_pair.node_fd) as gw:
+        d = gw.daemon
+        link = d.links["radar-bus"]
+        await _until(lambda: 1 in link.nodes, 10, "the sensor node heard")
+        events = d.metrics.events
+        link.nodes[1] -= 20.0  # as if its last frame were 20 s old
+        await _until(lambda: 1 in link.gone, 5, "the node gone")
+        assert events.labels("serial_node_gone", "warning")._value.get() == 1
+        await _until(lambda: 1 not in link.gone, 10, "the node back (its heartbeat)")
+        assert events.labels("serial_node_back", "info")._value.get() == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import random
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from firmware_bridge.frames import Counts, Frame, Hello, Message, SetLevel, encode_frame
-from firmware_bridge.link import AckTimeoutError, NackError, SerialLink
+from firmware_bridge.link import NODE_GONE_S, AckTimeoutError, NackError, SerialLink
 from simulator.firmware import FakeBus, FakeNode
 from tests.helpers.pty_pair import PtyPair
 
@@ -305,3 +306,42 @@ async def test_missing_device_backs_off_without_spinning(tmp_path: Path) -> None
     assert 3 <= link.stats.open_failures <= 12  # 0.05, 0.1, 0.2, 0.4, 0.4 ... not thousands
     assert time.process_time() - cpu0 < 0.5
     assert "open" in link.stats.last_error
+
+
+async def test_a_silent_node_is_gone_and_back_when_heard_and_bad_frames_are_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pair = PtyPair.open()
+    link = SerialLink(url=pair.device, heartbeat_s=0.5)
+    node = FakeNode(node=31, heartbeat_s=0.2)
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tasks = [tg.create_task(link.run(), name="link")]
+            serve = tg.create_task(node.serve_pty(pair.node_fd), name="node")
+            await next_of(link, Hello)
+            heard = link.nodes[31]
+            await asyncio.sleep(0.5)
+            assert link.nodes[31] > heard  # its heartbeats keep it heard
+            assert link.check_nodes() == ([], [])
+            serve.cancel()
+            await asyncio.gather(serve, return_exceptions=True)
+            later = time.monotonic() + NODE_GONE_S + 1  # 16 s of silence, without the wait
+            assert link.check_nodes(later) == ([31], [])
+            assert link.check_nodes(later) == ([], [])  # gone once, not every time
+            assert link.stats.nodes_gone == 1
+            # Heard again: back. A corrupted frame on the way is logged with its first bytes.
+            with caplog.at_level(logging.WARNING, logger="streetlight.serial"):
+                os.write(pair.node_fd, b"\x05\xde\xad\xbe\xef\x00")
+                serve = tg.create_task(node.serve_pty(pair.node_fd), name="node-again")
+                node.send_counts((1, 0, 0), (0, 0, 0))
+                await next_of(link, Counts)
+            assert link.check_nodes() == ([], [31])
+            line = next(r.getMessage() for r in caplog.records if "rejected" in r.getMessage())
+            assert pair.device in line
+            assert "too short" in line  # the reason
+            assert "05 de ad be ef" in line
+            serve.cancel()
+            for task in tasks:
+                task.cancel()
+    finally:
+        pair.close()

@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from simulator.firmware import FakeNode
+from simulator.firmware import FakeBus, FakeNode
 from tests.helpers.pty_pair import PtyPair
 
 CLI = str(Path(sys.executable).with_name("streetlight"))
@@ -25,27 +25,41 @@ async def _cli(*args: str, timeout: float = 30) -> tuple[int, str, str]:
     return proc.returncode, out.decode(), err.decode()
 
 
-async def test_probe_lists_the_node_with_firmware_and_rtt() -> None:
+def _garble(data: bytes) -> bytes:
+    """A wire that flips the 4th byte of everything: the CRC (or COBS) fails."""
+    return data[:3] + bytes([data[3] ^ 0xFF]) + data[4:] if len(data) > 4 else data
+
+
+async def test_probe_lists_the_nodes_with_version_firmware_rtt_and_the_links_statistics() -> None:
     pair = PtyPair.open()
     node = FakeNode(node=23, firmware=(2, 1, 0), model="RD-24", lamp=True)
+    newer = FakeNode(node=24, firmware=(1, 5, 0), model="LN-1", lamp=True, counts=False,
+                     version=2)  # fmt: skip
+    garbled = FakeNode(node=25, line=_garble)  # its HELLO never arrives whole
     try:
         async with asyncio.TaskGroup() as tg:
-            serve = tg.create_task(node.serve_pty(pair.node_fd), name="node")
+            serve = tg.create_task(FakeBus(node, newer, garbled).serve_pty(pair.node_fd))
             code, out, err = await _cli(
                 "serial", "probe", pair.device, "--timeout", "0.5", "--json"
             )
             assert code == 0, err
-            nodes = json.loads(out)["nodes"]
-            assert [(n["node"], n["firmware"], n["model"]) for n in nodes] == [
-                (23, "2.1.0", "RD-24")
+            probed = json.loads(out)
+            nodes = probed["nodes"]
+            assert [(n["node"], n["version"], n["firmware"], n["model"]) for n in nodes] == [
+                (23, 1, "2.1.0", "RD-24"),
+                (24, 2, "1.5.0", "LN-1"),
             ]
-            assert nodes[0]["rtt_ms"] is not None
-            assert nodes[0]["rtt_ms"] < 500
+            assert all(n["rtt_ms"] is not None and n["rtt_ms"] < 500 for n in nodes)
+            link = probed["link"]
+            assert sum(link["rejected"].values()) >= 1  # node 25's HELLO
+            assert link["frames_ok"] >= 4  # two HELLOs, two PONGs (and lamp statuses)
+            assert link["nodes_heard"] == [23, 24]
 
             code, out, err = await _cli("serial", "probe", pair.device, "--timeout", "0.5")
             assert code == 0, err
             assert "RD-24" in out
             assert "2.1.0" in out
+            assert "rejected:" in out
             serve.cancel()
     finally:
         pair.close()
