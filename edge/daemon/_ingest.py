@@ -8,6 +8,7 @@ reason it was dropped.
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 
@@ -61,6 +62,10 @@ _LAMP_FLAGS = (
 
 Count = Callable[[str, str, str], None]  # (source, kind, result)
 
+#: A sensor's reports may add up to max_per_s a second, with this many seconds' worth saved up
+#: (a node reports every 10 s, or within 1 s of a detection).
+ALLOWANCE_S = 10.0
+
 
 def _pad(counts: tuple[int, ...]) -> tuple[int, ...]:
     """A node may count more or fewer kinds than we know; extra kinds are dropped."""
@@ -78,9 +83,11 @@ class Ingest:
         max_payload_bytes: int,
         lamp_ids: Iterable[str] | None = None,
         unknown_field: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``lamp_ids``: the controller's (shared strings); else resolved from ``site``.
-        ``unknown_field(kind)``: a payload used despite a field this version does not know."""
+        ``unknown_field(kind)``: a payload used despite a field this version does not know.
+        ``clock``: seconds, for each sensor's allowance of road users."""
         self.root = site.topic_root
         self.max_payload_bytes = max_payload_bytes
         self._count = count
@@ -92,6 +99,10 @@ class Ingest:
         self.lamps = set(lamp_ids)
         self.lux_sensor = site.controller.night.lux_sensor
         self.max_per_s = {s.id: s.max_per_s for c in site.clusters for s in c.sensors}
+        # Each sensor's allowance: max_per_s a second, at most ALLOWANCE_S seconds' worth saved
+        # up, so many plausible reports cannot add up to more than the sensor can see.
+        self._clock = clock
+        self._allowance = {s: (rate * ALLOWANCE_S, clock()) for s, rate in self.max_per_s.items()}
         self.serial_sensors = {
             (s.port, s.node, s.channel): s.id
             for c in site.clusters
@@ -177,12 +188,22 @@ class Ingest:
         self._count("mqtt", kind, "ok")
 
     def _plausible(self, source: str, sensor: str, total: int, interval_s: float) -> bool:
-        """More road users than the sensor can see in the interval: refused, counted."""
-        most = self.max_per_s[sensor] * max(interval_s, 1.0)
-        if total <= most:
+        """More road users than the sensor can see, in the report's interval or in its reports
+        of the last ALLOWANCE_S: refused, counted."""
+        if not total:
             return True
-        self._reject(source, "counts", "implausible", f"sensor {sensor}: {total} road users in "
-                     f"{interval_s:g} s, more than its max_per_s allows ({most:g})")  # fmt: skip
+        rate = self.max_per_s[sensor]
+        most = rate * max(interval_s, 1.0)
+        left, at = self._allowance[sensor]
+        now = self._clock()
+        left = min(rate * ALLOWANCE_S, left + rate * max(now - at, 0.0))
+        if total <= most and total <= left:
+            self._allowance[sensor] = (left - total, now)
+            return True
+        self._allowance[sensor] = (left, now)
+        why = f"in {interval_s:g} s" if total > most else f"on top of its last {ALLOWANCE_S:g} s"
+        self._reject(source, "counts", "implausible", f"sensor {sensor}: {total} road users {why}, "
+                     f"more than its max_per_s ({rate:g}) allows")  # fmt: skip
         return False
 
     def _counts(self, sensor: str, p: CountsPayload) -> None:

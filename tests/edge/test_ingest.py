@@ -39,12 +39,33 @@ def test_counts_beyond_what_a_sensor_can_see_are_refused_and_counted() -> None:
     assert results[("serial", "counts", "implausible")] == 1
     assert results[("mqtt", "counts", "implausible")] == 1
     assert ingest.drain() == []
-    # A busy but possible minute: 19 a second, and a short presence report of 20 in 0.2 s.
-    ingest.on_frame("radar-bus", _serial_counts(19 * 60, 60_000))
+    # A busy but possible 10 s: 18 a second, then a presence report of 20 in 0.2 s.
+    ingest.on_frame("radar-bus", _serial_counts(18 * 10, 10_000))
     ingest.on_frame("radar-bus", _serial_counts(20, 200))
     batch = ingest.drain()
     assert len(batch) == 1
     assert results[("serial", "counts", "ok")] == 2
+
+
+def test_many_plausible_reports_cannot_add_up_to_more_than_a_sensor_sees() -> None:
+    """A node flooding reports of one road user each: each is plausible, together they are
+    not. The sensor's allowance is max_per_s (20) a second, 10 s' worth saved up."""
+    now = [0.0]
+    results: Counter[tuple[str, str, str]] = Counter()
+    ingest = Ingest(SITE, count=lambda *key: results.update([key]), max_payload_bytes=4096,
+                    clock=lambda: now[0])  # fmt: skip
+    for _ in range(1000):  # 1,000 reports in the same instant
+        ingest.on_frame("radar-bus", _serial_counts(1, 10_000))
+    assert results[("serial", "counts", "ok")] == 200  # 10 s at 20 a second
+    assert results[("serial", "counts", "implausible")] == 800
+    now[0] += 1.0  # a second later: 20 more
+    for _ in range(30):
+        ingest.on_frame("radar-bus", _serial_counts(1, 1_000))
+    assert results[("serial", "counts", "ok")] == 220
+    # reports of nobody are never refused: they are how a live sensor is told from a dead one
+    for _ in range(100):
+        ingest.on_frame("radar-bus", _serial_counts(0, 10_000))
+    assert results[("serial", "counts", "ok")] == 320
 
 
 def test_max_per_s_is_set_per_sensor() -> None:
