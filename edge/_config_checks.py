@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from edge.control._classes import LIGHTING_CLASSES
+from edge.control import LIGHTING_CLASSES
 from edge.errors import ConfigIssue
 
 if TYPE_CHECKING:

@@ -29,7 +29,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from edge._config_checks import semantic_issues
 from edge._config_load import issues_from_validation, read_yaml
-from edge.control._classes import LIGHTING_CLASSES
+from edge.control import LIGHTING_CLASSES
 from edge.errors import ConfigError, ConfigIssue
 
 __all__ = [

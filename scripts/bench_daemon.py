@@ -292,13 +292,13 @@ async def bench_latency(
 
 async def bench_leases(port: int, work: Path, lamps: int, window_s: float) -> dict[str, Any]:
     """Every lamp re-sent every tick: deadband 0 and a slow ramp towards an override."""
-    from edge.cli._client import _call
+    from edge.cli.client import request
 
     site = bench_site(lamps, port, work, gateway="bench-leases", tick_s=0.5, deadband=0.0,
                       ramp_down_per_s=0.001)  # fmt: skip
     daemon = await start_daemon(site, work)
     try:
-        await _call(site, "override", {"target": "all", "level": 0.3, "op": "set",
+        await request(site, "override", {"target": "all", "level": 0.3, "op": "set",
                                        "for_s": 3600}, 10.0)  # fmt: skip
         await asyncio.sleep(3.0)
         m0 = await asyncio.to_thread(scrape_metrics, site.metrics.port)

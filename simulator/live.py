@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge.config import SiteConfig
-from edge.control._energy import DriverCurve
+from edge.control import DriverCurve
 from edge.daemon import Clock
 from edge.mqtt import Inbound, MqttSession
 from edge.payloads import LeasePayload, PayloadError

@@ -9,9 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from edge.control import CountsBatch, SiteSpec
-from edge.control._energy import DriverCurve
-from edge.control._presence import KeyLine
+from edge.control import CountsBatch, DriverCurve, KeyLine, SiteSpec
 
 __all__ = ["LampNodes", "SensorBank", "SensorModel"]
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from edge.cli._app import app, err_console
+from edge.cli._app import app
+from edge.cli._console import err_console
 from edge.errors import StreetlightError
 from firmware_bridge.errors import SerialError
 

@@ -1,16 +1,20 @@
-"""The root typer app and the shared consoles; sub-commands register themselves here."""
+"""The root typer app: every command module's commands registered on it."""
 
 from __future__ import annotations
 
 import typer
-from rich.console import Console
 
 from edge._version import __version__
+from edge.cli import (
+    _config_cmds,
+    _demo_cmds,
+    _gateway_cmds,
+    _run_cmds,
+    _serial_cmds,
+    _sim_cmds,
+)
 
-__all__ = ["app", "console", "err_console"]
-
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+__all__ = ["app"]
 
 app = typer.Typer(
     name="streetlight",
@@ -36,12 +40,7 @@ def _root(
     """streetlight-edge: adaptive street lighting controller, simulator and field tools."""
 
 
-# Register sub-commands (imported for their side effect on `app`).
-from edge.cli import (  # noqa: E402, F401
-    _config_cmds,
-    _demo_cmds,
-    _gateway_cmds,
-    _run_cmds,
-    _serial_cmds,
-    _sim_cmds,
-)
+for commands in (_run_cmds.cli, _sim_cmds.cli, _demo_cmds.cli, _gateway_cmds.cli):
+    app.add_typer(commands)
+app.add_typer(_config_cmds.config_app, name="config")
+app.add_typer(_serial_cmds.serial_app, name="serial")

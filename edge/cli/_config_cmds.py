@@ -11,12 +11,11 @@ from pathlib import Path
 import typer
 import yaml
 
-from edge.cli._app import app, console, err_console
+from edge.cli._console import console, err_console
 from edge.config import DEFAULT_CONFIG_PATH, SiteConfig, example_config_path, load_config
 from edge.errors import ConfigError, ConfigIssue
 
 config_app = typer.Typer(help="Validate and inspect site config files.", no_args_is_help=True)
-app.add_typer(config_app, name="config")
 
 
 @config_app.command("validate")

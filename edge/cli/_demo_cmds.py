@@ -14,9 +14,12 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from edge.cli._app import app, console
+from edge.cli._console import console
 from edge.cli._run_cmds import parse_start
 from edge.config import SiteConfig, example_config_path, load_config
+
+#: this module's commands, registered on the root app by ``edge.cli._app``
+cli = typer.Typer()
 
 _BARS = " ▁▂▃▄▅▆▇█"
 
@@ -76,7 +79,7 @@ def _render(view: object) -> Group:
     return Group(head, table)
 
 
-@app.command("demo")
+@cli.command("demo")
 def demo(
     config: Path | None = typer.Option(None, "--config", help="Site YAML (default: the example)."),
     duration: float = typer.Option(60.0, "--duration", min=1, help="Real seconds to run."),

@@ -16,10 +16,13 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from edge.cli._app import app, console, err_console
-from edge.cli._client import call
+from edge.cli._console import console, err_console
+from edge.cli.client import call
 from edge.config import SiteConfig, load_config
 from edge.errors import ConfigError, ConfigIssue
+
+#: this module's commands, registered on the root app by ``edge.cli._app``
+cli = typer.Typer()
 
 DEFAULT_CONFIG = Path("/etc/streetlight/config.yaml")
 
@@ -64,7 +67,7 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{x:.0%}"
 
 
-@app.command("ping")
+@cli.command("ping")
 def ping(config: Path = _CONFIG, timeout: float = _TIMEOUT, as_json: bool = _JSON) -> None:
     """Is the gateway daemon answering?"""
     import time
@@ -90,7 +93,7 @@ def _cluster_table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
-@app.command("status")
+@cli.command("status")
 def status(config: Path = _CONFIG, timeout: float = _TIMEOUT, as_json: bool = _JSON) -> None:
     """Gateway, broker, serial links, clusters and outbox at a glance."""
     result = call(_site(config), "status", timeout_s=timeout)
@@ -110,7 +113,7 @@ def status(config: Path = _CONFIG, timeout: float = _TIMEOUT, as_json: bool = _J
     console.print(_cluster_table(result["clusters"]))
 
 
-@app.command("clusters")
+@cli.command("clusters")
 def clusters(config: Path = _CONFIG, timeout: float = _TIMEOUT, as_json: bool = _JSON) -> None:
     """Flow, class, level and power per cluster."""
     result = call(_site(config), "clusters", timeout_s=timeout)
@@ -120,7 +123,7 @@ def clusters(config: Path = _CONFIG, timeout: float = _TIMEOUT, as_json: bool = 
     console.print(_cluster_table(result["clusters"]))
 
 
-@app.command("lamps")
+@cli.command("lamps")
 def lamps(
     cluster: str | None = typer.Option(
         None, "--cluster", help="Only this cluster's lamps.", autocompletion=_complete_ids
@@ -146,7 +149,7 @@ def lamps(
     console.print(table)
 
 
-@app.command("energy")
+@cli.command("energy")
 def energy(
     since: str = typer.Option(
         "",
@@ -176,7 +179,7 @@ def energy(
     )
 
 
-@app.command("explain")
+@cli.command("explain")
 def explain_cmd(
     lamp: str = typer.Argument(..., help="Lamp id.", autocompletion=_complete_ids),
     config: Path = _CONFIG,
@@ -192,7 +195,7 @@ def explain_cmd(
         console.print(line)
 
 
-@app.command("override")
+@cli.command("override")
 def override(
     target: str = typer.Argument(
         ..., help="Lamp id, cluster id or 'all'.", autocompletion=_complete_ids
@@ -222,7 +225,7 @@ def override(
                   f"for {args['for_s']:g} s")  # fmt: skip
 
 
-@app.command("overrides")
+@cli.command("overrides")
 def overrides(config: Path = _CONFIG, timeout: float = _TIMEOUT, as_json: bool = _JSON) -> None:
     """The manual overrides in force."""
     result = call(_site(config), "overrides", timeout_s=timeout)
@@ -242,7 +245,7 @@ def overrides(config: Path = _CONFIG, timeout: float = _TIMEOUT, as_json: bool =
     console.print(table)
 
 
-@app.command("clear")
+@cli.command("clear")
 def clear(
     key: str = typer.Argument(..., help="Override id, or a target to clear all its overrides."),
     config: Path = _CONFIG,
@@ -260,7 +263,7 @@ def clear(
 __all__ = ["err_console", "parse_duration"]
 
 
-@app.command("tail")
+@cli.command("tail")
 def tail_cmd(
     topic: list[str] = typer.Option(
         [], "--topic", help="Under the gateway root, e.g. event or telemetry/energy (repeatable)."
@@ -272,7 +275,7 @@ def tail_cmd(
     as_json: bool = _JSON,
 ) -> None:
     """Live telemetry and events (Ctrl-C to stop); --json: one JSON object per line."""
-    from edge.cli._client import tail
+    from edge.cli.client import tail
 
     site = _site(config)
     root = site.topic_root

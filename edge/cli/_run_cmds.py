@@ -11,9 +11,11 @@ from pathlib import Path
 
 import typer
 
-from edge.cli._app import app
 from edge.config import SiteConfig, load_config
 from edge.errors import ConfigError, ConfigIssue
+
+#: this module's commands, registered on the root app by ``edge.cli._app``
+cli = typer.Typer()
 
 DEFAULT_CONFIG = Path("/etc/streetlight/config.yaml")
 
@@ -47,7 +49,7 @@ def parse_start(value: str | None, site: SiteConfig) -> float | None:
     return when.timestamp()
 
 
-@app.command("run")
+@cli.command("run")
 def run(
     config: Path = typer.Option(
         DEFAULT_CONFIG, "--config", "-c", help="Site YAML.", envvar="STREETLIGHT_CONFIG"

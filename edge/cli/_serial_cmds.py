@@ -13,7 +13,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from edge.cli._app import app, console, err_console
+from edge.cli._console import console, err_console
 from edge.errors import StreetlightError
 from firmware_bridge.frames import TYPE_NAMES, Discover, Frame, Hello, Ping, Pong
 from firmware_bridge.link import SerialLink
@@ -21,7 +21,6 @@ from firmware_bridge.link import SerialLink
 serial_app = typer.Typer(
     help="Commission and diagnose serial lines to node firmware.", no_args_is_help=True
 )
-app.add_typer(serial_app, name="serial")
 
 
 class PortUnavailableError(StreetlightError):

@@ -17,16 +17,19 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from edge.cli._app import app, console, err_console
+from edge.cli._console import console, err_console
 from edge.config import example_config_path, load_config
 from edge.errors import ConfigError, ConfigIssue
+
+#: this module's commands, registered on the root app by ``edge.cli._app``
+cli = typer.Typer()
 
 if TYPE_CHECKING:
     from edge.config import SiteConfig
     from simulator.scenario import Scenario
 
 
-@app.command("sim")
+@cli.command("sim")
 def sim(
     config: Path | None = typer.Option(None, "--config", help="Site YAML (default: the example)."),
     scenario: str | None = typer.Option(

@@ -15,7 +15,7 @@ from edge.control._classes import (
     required_steps,
 )
 from edge.control._controller import DimmingController
-from edge.control._energy import REFERENCE_SCHEDULE, schedule_level
+from edge.control._energy import REFERENCE_SCHEDULE, DriverCurve, schedule_level
 from edge.control._explain import explain
 from edge.control._inputs import (
     KINDS,
@@ -28,6 +28,7 @@ from edge.control._inputs import (
     SensorCounts,
     SensorFault,
 )
+from edge.control._presence import KeyLine
 from edge.control._result import Event, Explanation, LayerEffect, StepResult
 from edge.control._spec import (
     ClusterSpec,
@@ -50,9 +51,11 @@ __all__ = [
     "ClusterSpec",
     "CountsBatch",
     "DimmingController",
+    "DriverCurve",
     "EnergyParams",
     "Event",
     "Explanation",
+    "KeyLine",
     "LampReport",
     "LampTable",
     "LayerEffect",

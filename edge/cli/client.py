@@ -13,7 +13,7 @@ from edge.config import SiteConfig
 from edge.errors import CommandRejectedError, GatewayUnreachableError
 from edge.mqtt import Inbound, MqttSession, NotConnectedError, broker_settings, read_password
 
-__all__ = ["call", "tail"]
+__all__ = ["call", "request", "tail"]
 
 
 def _session(site: SiteConfig, client_id: str, reply_topic: str, handler: Any) -> MqttSession:
@@ -27,7 +27,7 @@ def _session(site: SiteConfig, client_id: str, reply_topic: str, handler: Any) -
     )
 
 
-async def _call(site: SiteConfig, verb: str, args: dict[str, Any], timeout_s: float) -> Any:
+async def request(site: SiteConfig, verb: str, args: dict[str, Any], timeout_s: float) -> Any:
     key_file = site.security.command_key_file
     key = read_key(key_file) if key_file is not None else None  # before any network
     token = secrets.token_hex(6)
@@ -88,7 +88,7 @@ async def _call(site: SiteConfig, verb: str, args: dict[str, Any], timeout_s: fl
 def call(site: SiteConfig, verb: str, args: dict[str, Any] | None = None, *,
          timeout_s: float = 5.0) -> Any:  # fmt: skip
     """Send ``verb`` to the site's gateway and return its result (raises with exit codes)."""
-    return asyncio.run(_call(site, verb, args or {}, timeout_s))
+    return asyncio.run(request(site, verb, args or {}, timeout_s))
 
 
 async def _tail(

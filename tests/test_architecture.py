@@ -1,0 +1,129 @@
+"""The import graph of the project's own modules: no cycle, and no module reaches into another
+package's private module (a name starting with ``_``). Read from the source with ``ast``: the
+imports a module runs (those under ``if TYPE_CHECKING:`` are annotations only, not counted).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PACKAGES = ("edge", "firmware_bridge", "simulator", "scripts")
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for pkg in PACKAGES:
+        for path in (REPO / pkg).rglob("*.py"):
+            parts = path.relative_to(REPO).with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            out[name] = path
+    return out
+
+
+def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
+    """The project modules ``name`` imports when it runs."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+
+    def module_of(dotted: str) -> str | None:
+        while dotted and dotted not in modules:
+            dotted = dotted.rpartition(".")[0]
+        return dotted or None
+
+    found: set[str] = set()
+
+    def visit(body: list[ast.stmt]) -> None:
+        for node in body:
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                visit(node.orelse)
+                continue
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    up = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join([*up, base] if base else up)
+                # `from pkg import mod` imports the module; `from mod import name`, the module
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base
+                           for a in node.names]  # fmt: skip
+            else:
+                for field in ("body", "orelse", "finalbody"):
+                    inner = getattr(node, field, None)
+                    if isinstance(inner, list):
+                        visit(inner)
+                for handler in getattr(node, "handlers", []):
+                    visit(handler.body)
+                continue
+            for target in targets:
+                resolved = module_of(target)
+                if resolved is not None and resolved != name:
+                    found.add(resolved)
+
+    visit(ast.parse(path.read_text()).body)
+    return found
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = _modules()
+    return {name: _imports(name, path, modules) for name, path in modules.items()}
+
+
+def _owner(module: str) -> str:
+    """The package a private module belongs to: the part before its first ``_`` name."""
+    parts = module.split(".")
+    for i, part in enumerate(parts[1:], start=1):
+        if part.startswith("_") and not part.startswith("__"):
+            return ".".join(parts[:i])
+    return module
+
+
+def test_no_module_imports_another_packages_private_module() -> None:
+    graph = _graph()
+    bad = sorted(
+        (name, target)
+        for name, targets in graph.items()
+        for target in targets
+        if _owner(target) != target
+        and name != _owner(target)
+        and not name.startswith(_owner(target) + ".")
+    )
+    assert bad == [], "\n".join(f"{a} imports {b}" for a, b in bad)
+
+
+def test_the_import_graph_has_no_cycle() -> None:
+    graph = _graph()
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def connect(v: str) -> None:  # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                connect(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            connect(v)
+    assert cycles == [], "\n".join(" <-> ".join(c) for c in cycles)
+    assert len(graph) > 50  # the walk found the project
+    assert "edge.control" in graph["edge.site"]  # and its imports
