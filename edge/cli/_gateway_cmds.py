@@ -19,6 +19,7 @@ from rich.table import Table
 from edge.cli._console import console, err_console
 from edge.cli.client import call
 from edge.config import SiteConfig, load_config
+from edge.control import layer_problem
 from edge.errors import ConfigError, ConfigIssue
 
 #: this module's commands, registered on the root app by ``edge.cli._app``
@@ -212,8 +213,9 @@ def override(
     as_json: bool = _JSON,
 ) -> None:
     """Set, cap (min) or raise (max) the level of a lamp, a cluster or everything, for a while."""
-    if op not in ("set", "min", "max"):
-        raise typer.BadParameter(f"--op must be set, min or max, not {op!r}")
+    problem = layer_problem(op, level)
+    if problem is not None:
+        raise typer.BadParameter(problem)
     args = {"target": target, "level": level, "op": op, "for_s": parse_duration(for_),
             "reason": reason, "allow_dark": allow_dark}  # fmt: skip
     result = call(_site(config), "override", args, timeout_s=timeout)

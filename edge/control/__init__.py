@@ -27,6 +27,7 @@ from edge.control._inputs import (
     Profile,
     SensorCounts,
     SensorFault,
+    layer_problem,
 )
 from edge.control._presence import KeyLine
 from edge.control._result import Event, Explanation, LayerEffect, StepResult
@@ -74,6 +75,7 @@ __all__ = [
     "class_ratio",
     "class_step",
     "explain",
+    "layer_problem",
     "required_class",
     "required_steps",
     "schedule_level",

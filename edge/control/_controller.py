@@ -29,7 +29,7 @@ from edge.control._inputs import (
     SensorCounts,
     SensorFault,
 )
-from edge.control._layers import Layers
+from edge.control._layers import Layers, Selection
 from edge.control._leases import LeaseBook
 from edge.control._night import NightClock, NightVerdict
 from edge.control._result import Event, StepResult
@@ -117,6 +117,11 @@ class DimmingController:
 
     def cluster_index(self, cluster_id: str) -> int:
         return self._index.cluster(cluster_id)
+
+    def select(self, target: str) -> Selection:
+        """The lamps a layer on ``target`` (a lamp, a cluster or "all") touches: None for
+        all, a slice or an index array; UnknownIdError with the closest ids when absent."""
+        return self._index.select(target)
 
     def cluster_mean(self, values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Mean of a per-lamp array over each cluster's lamps (0 for a cluster with none)."""
@@ -369,7 +374,6 @@ class DimmingController:
             baseline_full_wh=full,
             baseline_schedule_wh=sched,
             baseline_reference_wh=ref,
-            power_w=float(self.energy.cluster_power.sum()),
         )
 
     def _rebuild_base(self, night: bool, clusters: npt.NDArray[np.intp] | None) -> None:

@@ -148,6 +148,16 @@ class CountsBatch:
 Observation = SensorCounts | CountsBatch | SensorFault | LuxReading | LampReport
 
 
+def layer_problem(op: str, level: float) -> str | None:
+    """What is wrong with a layer (profile or override) of ``op`` at ``level``, or None: the
+    one check the config, the CLI, the daemon's commands and Home Assistant all use."""
+    if op not in ("set", "max", "min"):
+        return f"op {op!r} is not set, max or min"
+    if not 0.0 <= level <= 1.0:
+        return f"level {level:g} is outside [0, 1]"
+    return None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Override:
     """A manual layer: ``op`` at ``level`` on ``target`` (lamp, cluster or "all") until expiry.
@@ -165,10 +175,9 @@ class Override:
     reason: str = ""
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.level <= 1.0:
-            raise ValueError(f"override level {self.level} outside [0, 1]")
-        if self.op not in ("set", "max", "min"):
-            raise ValueError(f"override op {self.op!r} is not set, max or min")
+        problem = layer_problem(self.op, self.level)
+        if problem is not None:
+            raise ValueError(f"override {problem}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

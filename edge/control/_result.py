@@ -42,7 +42,6 @@ class StepResult:
     baseline_full_wh: npt.NDArray[np.float64]
     baseline_schedule_wh: npt.NDArray[np.float64]
     baseline_reference_wh: npt.NDArray[np.float64]
-    power_w: float
 
     @property
     def send_seq(self) -> npt.NDArray[np.int64]:

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from edge._version import __version__
 from edge.auth import AuthError, TokenBucket, Verifier, read_key
-from edge.control import Override, explain
+from edge.control import Override, explain, layer_problem
 from edge.daemon._publish import (
     ENERGY_COLUMNS,
     FULL,
@@ -355,13 +355,12 @@ class Commands:
         op = str(args.get("op", "set"))
         for_s = _num(args, "for_s")
         allow_dark = bool(args.get("allow_dark", False))
-        if not 0.0 <= level <= 1.0:
-            raise CommandError("invalid", f"level {level} is outside [0, 1]")
-        if op not in ("set", "max", "min"):
-            raise CommandError("invalid", f"op {op!r} is not set, max or min")
+        problem = layer_problem(op, level)
+        if problem is not None:
+            raise CommandError("invalid", problem)
         if not 0 < for_s <= MAX_OVERRIDE_S:
             raise CommandError("invalid", f"for_s {for_s:g} must be in (0, {MAX_OVERRIDE_S:g}]")
-        sel = ctrl._index.select(target)
+        sel = ctrl.select(target)
         floor = ctrl.site.lamps.floor if sel is None else ctrl.site.lamps.floor[sel]
         if op in ("set", "min") and level < float(floor.max()) and not allow_dark:
             raise CommandError(

@@ -156,7 +156,7 @@ class HomeAssistant:
         if not self.d.commands.bucket.take():
             raise ValueError("rate limited (security.commands_per_s)")
         ctrl = self.d.controller
-        sel = ctrl._index.select(ident)
+        sel = ctrl.select(ident)
         floor = float(np.max(ctrl.site.lamps.floor if sel is None else ctrl.site.lamps.floor[sel]))
         oid = f"ha-{kind}-{ident}"
         if body["state"] == "ON" and "brightness" not in body:

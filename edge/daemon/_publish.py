@@ -68,7 +68,6 @@ class EnergyTotals:
 
     def __init__(self, clusters: list[str], state: StateStore) -> None:
         self.clusters = clusters
-        self._state = state
         saved: dict[str, list[float]] = state.get("energy", {}) or {}
         self.wh = np.array([energy_row(saved.get(c)) for c in clusters], dtype=np.float64)
         # Clusters removed from the config keep their history in the checkpoint.
