@@ -29,8 +29,10 @@ from edge.config import SiteConfig, load_config
 from edge.control import Event, Override
 from edge.daemon._clock import Clock
 from edge.daemon._commands import Commands
+from edge.daemon._delivery import Delivery
 from edge.daemon._homeassistant import HomeAssistant
 from edge.daemon._ingest import Ingest
+from edge.daemon._links import link_snapshots, node_events
 from edge.daemon._publish import (
     EnergyTotals,
     cluster_snapshots,
@@ -44,7 +46,7 @@ from edge.daemon._publish import (
 from edge.daemon._sdnotify import SystemdNotifier
 from edge.daemon._serial_lamps import SerialLamps
 from edge.errors import ConfigError
-from edge.metrics import LinkSnapshot, Metrics, Snapshot
+from edge.metrics import Metrics, Snapshot
 from edge.mqtt import (
     Inbound,
     MqttSession,
@@ -56,7 +58,7 @@ from edge.outbox import Outbox
 from edge.site import build_controller
 from edge.state import StateStore
 from firmware_bridge.frames import Hello
-from firmware_bridge.link import NODE_GONE_S, SerialLink
+from firmware_bridge.link import SerialLink
 
 __all__ = ["Daemon", "DaemonStats"]
 
@@ -105,12 +107,6 @@ class Daemon:
         )
         self.metrics = Metrics(gateway_id=site.gateway_id, version=__version__)
         self.metrics_port: int | None = None
-        self._outbox_ready = asyncio.Event()
-        # Behind a bridge the outbox drains only while the bridge is up (unknown = down).
-        self._upstream_topic = site.mqtt.upstream_state_topic
-        self._upstream = asyncio.Event()
-        if self._upstream_topic is None:
-            self._upstream.set()
         self._stopping = asyncio.Event()
         self._reload_requested = False
         self._cmd_prefix = f"{self.root}/cmd/"
@@ -124,6 +120,10 @@ class Daemon:
         self._build_policy(site, seq_base=self._seq_base())
         self.energy = EnergyTotals([c.id for c in site.clusters], self.state)
         self.mqtt = self._session(site)
+        self.delivery = Delivery(
+            self.outbox, self.mqtt, drain_per_s=site.mqtt.drain_per_s,
+            upstream_topic=site.mqtt.upstream_state_topic, count=self.count_ingest,
+        )  # fmt: skip
         self._last_energy = self._last_traffic = self._last_checkpoint = -math.inf
         self._times: tuple[float, float] | None = None  # (control time, monotonic) last tick
         self._store_problems()
@@ -234,7 +234,7 @@ class Daemon:
             async with asyncio.TaskGroup() as tg:
                 services = [
                     tg.create_task(self.mqtt.run(), name="mqtt"),
-                    tg.create_task(self._drain_loop(), name="outbox-drain"),
+                    tg.create_task(self.delivery.run(), name="outbox-drain"),
                 ]
                 for name, link in self.links.items():
                     services.append(tg.create_task(link.run(), name=f"serial {name}"))
@@ -270,11 +270,7 @@ class Daemon:
         """On SIGTERM: deliver what can be delivered quickly, then say offline."""
         if not self.mqtt.is_connected:
             return
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(budget_s):
-                while self.outbox.depth and self.mqtt.is_connected and self._upstream.is_set():
-                    if not await self._drain_batch(100):
-                        break
+        await self.delivery.final(budget_s)
         offline = {"v": 1, "state": "offline", "boot_id": self.boot_id}
         with contextlib.suppress(NotConnectedError, PublishTimeoutError):
             await self.mqtt.publish(f"{self.root}/status", json.dumps(offline).encode(),
@@ -285,8 +281,8 @@ class Daemon:
     def _on_message(self, msg: Inbound) -> Awaitable[None] | None:
         if msg.topic.startswith(self._cmd_prefix):
             return self.commands.answer(msg.topic[len(self._cmd_prefix) :], msg)
-        if msg.topic == self._upstream_topic:
-            self._on_upstream_state(msg.payload, retained=msg.retain)
+        if msg.topic == self.delivery.upstream_topic:
+            self.delivery.on_upstream_state(msg.payload, retained=msg.retain)
             return None
         ha = self.home_assistant
         if ha is not None and (
@@ -297,42 +293,6 @@ class Daemon:
         self.ingest.on_mqtt(msg)
         return None
 
-    def _on_upstream_state(self, payload: bytes, *, retained: bool) -> None:
-        """The bridge's notification (mosquitto): "1" when it connects, "0" when it closes.
-
-        A "0" pauses the drain and makes recent records pending again (the bridge drops what it
-        was forwarding). A bridge that times out on a silent link publishes no "0" (mosquitto
-        2.0.11, measured): its next live "1" while we believed it up means it reconnected, and
-        the recent records go again too. Consumers deduplicate by (boot_id, seq)."""
-        state = payload.strip()
-        if state not in (b"0", b"1"):
-            self.count_ingest("mqtt", "upstream_state", "invalid")
-            log.warning(
-                "upstream state %s: expected 0 or 1, got %r", self._upstream_topic, payload[:40]
-            )
-            return
-        self.count_ingest("mqtt", "upstream_state", "ok")
-        was_up = self._upstream.is_set()
-        if state == b"0":
-            self._upstream.clear()
-            if was_up:
-                again = self.outbox.replay()
-                log.warning(
-                    "upstream bridge down: telemetry waits in the outbox; %d recent records "
-                    "will be sent again", again,
-                )  # fmt: skip
-            return
-        if was_up and not retained:
-            again = self.outbox.replay()
-            log.warning(
-                "upstream bridge reconnected without saying it was down: %d recent records "
-                "will be sent again", again,
-            )  # fmt: skip
-        elif not was_up:
-            log.info("upstream bridge up: the outbox drains")
-        self._upstream.set()
-        self._outbox_ready.set()
-
     def overrides_changed(self) -> None:
         """Persist the overrides (they outlive a restart; expired ones are dropped on load)."""
         self.state.put(overrides=[dataclasses.asdict(o) for o in self.controller.overrides])
@@ -342,7 +302,7 @@ class Daemon:
         event = Event(t=self.clock.time(), **fields)
         put_events(self.outbox, f"{self.root}/event", (event,))
         self.metrics.events.labels(event.kind, event.severity).inc()
-        self._outbox_ready.set()
+        self.delivery.ready.set()
 
     async def _on_connect(self) -> None:
         status = {"v": 1, "state": "online", "version": __version__, "boot_id": self.boot_id}
@@ -351,7 +311,7 @@ class Daemon:
         self.controller.force_refresh()
         if self.home_assistant is not None:
             self.home_assistant.publish_all()
-        self._outbox_ready.set()
+        self.delivery.ready.set()
 
     # ------------------------------------------------------------------ serial
     async def _read_link(self, name: str, link: SerialLink) -> None:
@@ -468,7 +428,7 @@ class Daemon:
                 self.metrics.events.labels(event.kind, event.severity).inc()
             if any(e.kind == "override_expired" for e in result.events):
                 self.overrides_changed()
-            self._outbox_ready.set()
+            self.delivery.ready.set()
         clusters = cluster_snapshots(ctrl, self.energy)
         tele = self.site.telemetry
         if now - self._last_energy >= tele.energy_s:
@@ -478,36 +438,19 @@ class Daemon:
             self.outbox.put(
                 f"{self.root}/telemetry/energy", energy_record(now, clusters), priority=2
             )
-            self._outbox_ready.set()
+            self.delivery.ready.set()
         if now - self._last_traffic >= tele.traffic_s:
             self._last_traffic = now
             record = traffic_record(now, ctrl, clusters)
             self.outbox.put(f"{self.root}/telemetry/traffic", record, priority=1)
-            self._outbox_ready.set()
+            self.delivery.ready.set()
         if now - self._last_checkpoint >= self.site.energy.checkpoint_s:
             self._checkpoint()
         if self.home_assistant is not None and self.mqtt.is_connected:
             self.home_assistant.tick(now, clusters)
-        self._serial_nodes()
+        for fields in node_events(self.links):
+            self.record_event(**fields)
         self.metrics.snapshot = self._snapshot(result.night, clusters)
-
-    def _serial_nodes(self) -> None:
-        """A node silent for NODE_GONE_S is gone from its link (an event); heard again, back."""
-        for name, link in self.links.items():
-            gone, back = link.check_nodes()
-            for node in gone:
-                self.record_event(
-                    kind="serial_node_gone", subject=f"{name}/{node}", severity="warning",
-                    message=f"serial node {node} on {name} silent for {NODE_GONE_S:g} s: gone "
-                    "(its sensors count as silent, its lamp holds its lease, then fails safe)",
-                    data={"port": name, "node": node},
-                )  # fmt: skip
-            for node in back:
-                self.record_event(
-                    kind="serial_node_back", subject=f"{name}/{node}", severity="info",
-                    message=f"serial node {node} on {name} heard again",
-                    data={"port": name, "node": node},
-                )  # fmt: skip
 
     def _checkpoint(self) -> None:
         self._last_checkpoint = self.clock.time()
@@ -526,26 +469,11 @@ class Daemon:
             self.state.record_energy(now, totals, keep_s=e.history_keep_days * 86400)
 
     def _snapshot(self, night: bool, clusters: tuple[object, ...]) -> Snapshot:
-        links = tuple(
-            LinkSnapshot(
-                port=name,
-                up=link.connected.is_set(),
-                frames_ok=link.deframer.frames_ok,
-                rejected=dict(link.deframer.rejected),
-                reopens=max(0, link.stats.opens - 1),
-                retransmissions=link.stats.retries,
-                lost=link.stats.lost,
-                duplicates=link.stats.duplicates,
-                nodes_heard=len(link.nodes) - len(link.gone),
-                nodes_gone=len(link.gone),
-            )
-            for name, link in self.links.items()
-        )
-        s = self.mqtt.stats
+        s, delivery = self.mqtt.stats, self.delivery
         return Snapshot(
             night=night,
             clusters=clusters,  # type: ignore[arg-type]
-            links=links,
+            links=link_snapshots(self.links),
             mqtt_connected=self.mqtt.is_connected,
             mqtt_connects=s.connects,
             mqtt_dropped=s.dropped_in,
@@ -555,44 +483,8 @@ class Daemon:
             outbox_dropped=self.outbox.dropped,
             outbox_delivered=self.outbox.delivered,
             outbox_replayed=self.outbox.replayed,
-            upstream_up=None if self._upstream_topic is None else self._upstream.is_set(),
+            upstream_up=None if delivery.upstream_topic is None else delivery.upstream.is_set(),
         )
-
-    # ------------------------------------------------------------------ outbox
-    async def _drain_loop(self) -> None:
-        rate = self.site.mqtt.drain_per_s
-        batch = max(1, min(100, int(rate)))
-        while True:
-            await self.mqtt.connected.wait()
-            await self._upstream.wait()
-            if not self.outbox.depth:
-                self._outbox_ready.clear()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(1.0):
-                        await self._outbox_ready.wait()
-                continue
-            started = time.monotonic()
-            delivered = await self._drain_batch(batch)
-            if not delivered:
-                await asyncio.sleep(1.0)  # the broker is not acknowledging: do not spin
-                continue
-            # At most ``rate`` records a second after a reconnect: the backhaul is shared.
-            await asyncio.sleep(max(0.0, delivered / rate - (time.monotonic() - started)))
-
-    async def _drain_batch(self, limit: int) -> int:
-        records = self.outbox.peek(limit)
-        if not records:
-            return 0
-        epoch = self.outbox.epoch
-        results = await asyncio.gather(
-            *(self.mqtt.publish(r.topic, r.payload, qos=1) for r in records),
-            return_exceptions=True,
-        )
-        acked = [r.id for r, res in zip(records, results, strict=True) if res is None]
-        # Only a prefix counts as delivered in order; a later one is sent again (dedup by seq).
-        # A bridge that went down meanwhile voids the batch (the outbox ignores its PUBACKs).
-        self.outbox.ack(acked, epoch=epoch)
-        return len(acked) if epoch == self.outbox.epoch else 0
 
     # ------------------------------------------------------------------ reload
     def request_reload(self) -> None:
