@@ -23,6 +23,8 @@ __all__ = [
     "LuxPayload",
     "PayloadError",
     "StatusPayload",
+    "encode_lease",
+    "encode_status",
     "parse",
     "unknown_fields",
 ]
@@ -120,6 +122,21 @@ class EventPayload(_Payload):
     severity: Literal["info", "warning", "critical"] = "info"
     message: str
     data: dict[str, Any] = Field(default_factory=dict)
+
+
+def encode_lease(level: float, valid_for_s: float, seq: int) -> bytes:
+    """A lease's payload: byte for byte ``LeasePayload(...).model_dump_json()`` with the level
+    rounded to 1/10000 (a test holds them equal), made without building the model, because
+    the daemon sends thousands a tick."""
+    body = f'"level":{round(level, 4)!r},"valid_for_s":{float(valid_for_s)!r},"seq":{seq}'
+    return b'{"v":1,' + body.encode() + b"}"
+
+
+def encode_status(state: Literal["online", "offline"], boot_id: str, version: str | None = None
+                  ) -> bytes:  # fmt: skip
+    """``<root>/status``: the retained online message, and the offline one (also the Will)."""
+    payload = StatusPayload(state=state, version=version, boot_id=boot_id)
+    return payload.model_dump_json(exclude_none=True).encode()
 
 
 INBOUND: dict[str, type[_Inbound]] = {

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import logging
 import math
 import signal
@@ -55,6 +54,7 @@ from edge.mqtt import (
     broker_settings,
 )
 from edge.outbox import Outbox
+from edge.payloads import encode_status
 from edge.site import build_controller
 from edge.state import StateStore
 from firmware_bridge.frames import Hello
@@ -193,7 +193,7 @@ class Daemon:
         self.metrics.ingest.labels(source, kind, result).inc()
 
     def _session(self, site: SiteConfig) -> MqttSession:
-        offline = json.dumps({"v": 1, "state": "offline", "boot_id": self.boot_id}).encode()
+        offline = encode_status("offline", self.boot_id)
         subscriptions = [
             (f"{self.root}/sensor/+/counts", 1),
             (f"{self.root}/sensor/+/lux", 1),
@@ -271,9 +271,9 @@ class Daemon:
         if not self.mqtt.is_connected:
             return
         await self.delivery.final(budget_s)
-        offline = {"v": 1, "state": "offline", "boot_id": self.boot_id}
+        offline = encode_status("offline", self.boot_id)
         with contextlib.suppress(NotConnectedError, PublishTimeoutError):
-            await self.mqtt.publish(f"{self.root}/status", json.dumps(offline).encode(),
+            await self.mqtt.publish(f"{self.root}/status", offline,
                                     retain=True, timeout_s=2.0)  # fmt: skip
         await self.mqtt.disconnect()
 
@@ -305,8 +305,8 @@ class Daemon:
         self.delivery.ready.set()
 
     async def _on_connect(self) -> None:
-        status = {"v": 1, "state": "online", "version": __version__, "boot_id": self.boot_id}
-        await self.mqtt.publish(f"{self.root}/status", json.dumps(status).encode(), retain=True)
+        status = encode_status("online", self.boot_id, __version__)
+        await self.mqtt.publish(f"{self.root}/status", status, retain=True)
         # Leases handed to a dead connection may be lost: refresh every lamp now.
         self.controller.force_refresh()
         if self.home_assistant is not None:

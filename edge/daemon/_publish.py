@@ -18,6 +18,7 @@ import numpy.typing as npt
 from edge.control import DimmingController, Event, StepResult
 from edge.metrics import ClusterSnapshot
 from edge.outbox import PRIORITY, Outbox
+from edge.payloads import encode_lease
 from edge.state import StateStore
 
 __all__ = [
@@ -130,10 +131,9 @@ def lease_payloads(
 ) -> Iterator[tuple[str, bytes]]:
     """(topic, payload) for each of ``lamps`` (at ``levels``) of the step's leases, in order,
     made one at a time (the publisher may stop early when the session is full)."""
-    tail = f',"valid_for_s":{result.lease_s:g},"seq":{result.seq}}}'
+    lease_s, seq = result.lease_s, result.seq
     for j, lvl in zip(lamps.tolist(), levels.tolist(), strict=True):
-        payload = f'{{"v":1,"level":{lvl:.4f}{tail}'
-        yield topics[j], payload.encode()
+        yield topics[j], encode_lease(lvl, lease_s, seq)
 
 
 def event_record(event: Event) -> tuple[dict[str, Any], int]:

@@ -1,4 +1,4 @@
-"""Inbound MQTT payloads: valid ones parse, anything else is a PayloadError with a reason."""
+"""MQTT payloads: inbound ones parse or fail with a reason; outbound ones are the models."""
 
 from __future__ import annotations
 
@@ -8,7 +8,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge.payloads import CountsPayload, LampStatePayload, PayloadError, parse
+from edge.payloads import (
+    CountsPayload,
+    LampStatePayload,
+    LeasePayload,
+    PayloadError,
+    StatusPayload,
+    encode_lease,
+    encode_status,
+    parse,
+)
 
 REASONS = {"oversized", "not_json", "not_object", "version", "invalid", "unknown_kind"}
 
@@ -107,3 +116,26 @@ json_values = st.recursive(
 )  # fmt: skip
 def test_random_json_objects_never_crash(kind: str, body: dict[str, object]) -> None:
     assert _outcome(kind, json.dumps(body).encode()) in REASONS | {"ok"}
+
+
+@settings(max_examples=300)
+@given(
+    level=st.floats(0.0, 1.0),
+    valid_for_s=st.one_of(st.integers(1, 3600), st.floats(0.001, 3600.0)),
+    seq=st.integers(0, 2**53),
+)
+def test_the_lease_encoder_writes_exactly_what_the_model_would(
+    level: float, valid_for_s: float, seq: int
+) -> None:
+    fast = encode_lease(level, valid_for_s, seq)
+    model = LeasePayload(level=round(level, 4), valid_for_s=valid_for_s, seq=seq)
+    assert fast == model.model_dump_json().encode()
+    assert LeasePayload.model_validate_json(fast) == model
+
+
+def test_the_status_payloads_are_the_models() -> None:
+    online = json.loads(encode_status("online", "b0", "1.2.3"))
+    assert StatusPayload.model_validate(online) == StatusPayload(state="online", boot_id="b0",
+                                                                 version="1.2.3")  # fmt: skip
+    assert json.loads(encode_status("offline", "b0")) == {"v": 1, "state": "offline",
+                                                         "boot_id": "b0"}  # fmt: skip
