@@ -28,6 +28,7 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from edge._mqtt_hooks import connection_end, outstanding, paho_client, ping_times
 from edge._mqtt_settings import broker_settings, read_password, tls_context
 from edge.errors import StreetlightError
 
@@ -280,7 +281,7 @@ class MqttSession:
                 log.exception("mqtt %s:%d: on-connect step failed", self.host, self.port)
         # aiomqtt exposes the end of a connection only to a message iterator; our workers
         # read the queue directly, so wait on the future its iterator waits on.
-        disconnected: asyncio.Future[None] = client._disconnected
+        disconnected = connection_end(client)
         while not disconnected.done():
             await asyncio.wait([disconnected], timeout=_LIVENESS_CHECK_S)
             if not disconnected.done() and self._ping_overdue(client):
@@ -295,14 +296,11 @@ class MqttSession:
         paho itself gives up only a whole keepalive after its ping (up to 2x keepalive of
         silence); a blackholed link (no FIN, no RST) is found here within ~1.25x keepalive.
         A link that keeps delivering (a flood queued ahead of the PINGRESP) is alive, however
-        late the PINGRESP. paho keeps the ping time in ``_ping_t`` (0 when none is out) and
-        the last packet's arrival in ``_last_bytes_received`` (both monotonic).
+        late the PINGRESP.
         """
-        paho = client._client
-        ping_t = float(getattr(paho, "_ping_t", 0) or 0)
+        ping_t, heard = ping_times(paho_client(client))
         if ping_t <= 0:
             return False
-        heard = float(getattr(paho, "_last_bytes_received", 0) or 0)
         now, grace = time.monotonic(), self.keepalive_s / 4
         return now - ping_t > grace and now - heard > grace
 
@@ -313,7 +311,7 @@ class MqttSession:
             "mqtt %s:%d: no answer to a ping within %.1f s; the link is dead, reconnecting",
             self.host, self.port, self.keepalive_s / 4,
         )  # fmt: skip
-        sock = client._client.socket()
+        sock = paho_client(client).socket()
         if isinstance(sock, socket.socket):  # an SSLSocket is one too
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
@@ -392,11 +390,11 @@ class MqttSession:
         # QoS 1 messages wait in paho until acknowledged: past ``max_outstanding`` refuse more
         # (their message ids would wrap at 65,535, and each holds memory), and let the caller
         # send them again later.
-        if qos > 0 and len(client._client._out_messages) >= self.max_outstanding:
+        if qos > 0 and outstanding(paho_client(client)) >= self.max_outstanding:
             self.stats.backpressure += 1
             return False
         # aiomqtt has no fire-and-forget publish; paho's is the non-waiting half of its own.
-        info = client._client.publish(
+        info = paho_client(client).publish(
             topic, payload, qos, retain, _properties(expiry_s, None, None)
         )
         if info.rc != 0:
@@ -419,4 +417,4 @@ class MqttSession:
         if client is not None:
             self._closing = True
             with contextlib.suppress(Exception):
-                client._client.disconnect()
+                paho_client(client).disconnect()
