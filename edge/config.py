@@ -17,10 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     ConfigDict,
     Field,
-    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -28,6 +26,18 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from edge._config_checks import semantic_issues
+from edge._config_gateway import (
+    ID_PATTERN,
+    HomeAssistantConfig,
+    MetricsConfig,
+    MqttConfig,
+    SecurityConfig,
+    SerialPortConfig,
+    StorageConfig,
+    Strict,
+    TelemetryConfig,
+    TlsConfig,
+)
 from edge._config_load import issues_from_validation, read_yaml
 from edge.control import LIGHTING_CLASSES
 from edge.errors import ConfigError, ConfigIssue
@@ -44,13 +54,13 @@ __all__ = [
     "ResolvedLamp",
     "SensorConfig",
     "SiteConfig",
+    "TlsConfig",
     "example_config_path",
     "load_config",
     "parse_config",
 ]
 
 DEFAULT_CONFIG_PATH = Path("/etc/streetlight/config.yaml")
-_ID = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 
 
 def _known_class(value: str) -> str:
@@ -62,10 +72,6 @@ def _known_class(value: str) -> str:
 
 
 LightingClass = Annotated[str, AfterValidator(_known_class)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _hhmm(value: object) -> object:
@@ -82,7 +88,7 @@ def _hhmm(value: object) -> object:
     return value
 
 
-class SiteLocation(_Strict):
+class SiteLocation(Strict):
     """Where the cabinet is: the sun times and the local clock come from here."""
 
     name: str = ""
@@ -103,72 +109,7 @@ class SiteLocation(_Strict):
         return value
 
 
-class TlsConfig(_Strict):
-    """TLS to the broker; hostname verification stays on unless a test turns it off."""
-
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
-    verify_hostname: bool = True
-
-
-class MqttConfig(_Strict):
-    """Broker connection and topic root."""
-
-    host: str = "127.0.0.1"
-    port: int = Field(default=1883, ge=1, le=65535)
-    root: str = "streetlight/v1"
-    client_id: str | None = None
-    username: str | None = None
-    password: SecretStr | None = None
-    password_file: Path | None = None
-    tls: TlsConfig | None = None
-    keepalive_s: int = Field(default=30, ge=5, le=3600)
-    max_payload_bytes: int = Field(default=65536, ge=256)
-    queue_size: int = Field(default=10000, ge=10)
-    reconnect_min_s: float = Field(default=0.5, gt=0)
-    reconnect_max_s: float = Field(default=30.0, gt=0)
-    # After a reconnect the outbox drains in order at no more than this many records a second.
-    drain_per_s: float = Field(default=500.0, gt=0)
-    # Behind a bridge (config/mosquitto/bridge.conf): the bridge's notification topic. The
-    # outbox drains only while it says "1"; when the bridge goes down or reconnects, records
-    # the cabinet broker took in the last upstream_replay_s are sent again (it may have lost
-    # them). Longer than the longest silent outage to ride out (docs/scaling.md).
-    upstream_state_topic: str | None = None
-    upstream_replay_s: float = Field(default=3600.0, gt=0)
-
-    @field_validator("upstream_state_topic")
-    @classmethod
-    def _plain_topic(cls, value: str | None) -> str | None:
-        if value is not None and (not value or any(c in value for c in "#+")):
-            raise ValueError(f"upstream_state_topic {value!r} must be a topic without wildcards")
-        return value
-
-    @field_validator("root")
-    @classmethod
-    def _clean_root(cls, value: str) -> str:
-        if (
-            not value
-            or any(c in value for c in "#+")
-            or value.startswith("/")
-            or value.endswith("/")
-        ):
-            raise ValueError(
-                f"topic root {value!r} must be non-empty, without wildcards or edge slashes"
-            )
-        return value
-
-
-class SerialPortConfig(_Strict):
-    """One serial line to sensor/lamp node firmware (device path or pyserial URL)."""
-
-    name: str = Field(pattern=_ID)
-    url: str
-    baudrate: int = Field(default=115200, gt=0)
-    heartbeat_s: float = Field(default=5.0, gt=0)
-
-
-class NightConfig(_Strict):
+class NightConfig(Strict):
     """When the street is lit: by sun times (default) or by a lux sensor with hysteresis."""
 
     mode: Literal["sun", "lux"] = "sun"
@@ -189,7 +130,7 @@ class NightConfig(_Strict):
         return self
 
 
-class PresenceConfig(_Strict):
+class PresenceConfig(Strict):
     """ "Light follows you": at which level, how far ahead and behind a road user, and how
     long (docs/policy.md)."""
 
@@ -222,7 +163,7 @@ class PresenceConfig(_Strict):
         return data
 
 
-class ControllerConfig(_Strict):
+class ControllerConfig(Strict):
     """The dimming policy's parameters (DESIGN.md, "The control policy")."""
 
     tick_s: float = Field(default=1.0, gt=0, le=60)
@@ -262,7 +203,7 @@ class ControllerConfig(_Strict):
         return self
 
 
-class ScheduleStep(_Strict):
+class ScheduleStep(Strict):
     """From ``start`` (local time) on, the fixed-schedule baseline runs at ``level``."""
 
     start: time
@@ -279,7 +220,7 @@ def _default_schedule() -> list[ScheduleStep]:
     ]
 
 
-class EnergyConfig(_Strict):
+class EnergyConfig(Strict):
     """Driver curve, standby power, the fixed-schedule baseline, and the report's factors."""
 
     standby_w: float = Field(default=0.5, ge=0)
@@ -309,12 +250,12 @@ class EnergyConfig(_Strict):
         return value
 
 
-class LampConfig(_Strict):
+class LampConfig(Strict):
     """One lamp; unset fields take the cluster's defaults. An ``mqtt`` lamp node (the default)
     takes its leases on ``<root>/lamp/<id>/set``; a ``serial`` one is a lamp node at ``node``
     on serial port ``port`` and takes them as SET_LEVEL frames (firmware_bridge/PROTOCOL.md)."""
 
-    id: str = Field(pattern=_ID)
+    id: str = Field(pattern=ID_PATTERN)
     position_m: float = Field(ge=0)
     nominal_w: float | None = Field(default=None, gt=0)
     floor: float | None = Field(default=None, ge=0, le=1)
@@ -325,7 +266,7 @@ class LampConfig(_Strict):
     node: int | None = Field(default=None, ge=1, le=65534)
 
 
-class LampArrayConfig(_Strict):
+class LampArrayConfig(Strict):
     """Compact form: ``count`` lamps every ``spacing_m`` from ``start_m``, ids prefix-NNN."""
 
     count: int = Field(ge=1, le=100_000)
@@ -335,12 +276,12 @@ class LampArrayConfig(_Strict):
     first_number: int = Field(default=1, ge=0)
 
 
-class SensorConfig(_Strict):
+class SensorConfig(Strict):
     """A road-user counter at ``position_m`` along its cluster's road. A ``radar`` counts
     each road user's kind and direction and measures speed; a ``pir`` counts kinds only
     (its counts' direction fields are ignored: it lights both ways)."""
 
-    id: str = Field(pattern=_ID)
+    id: str = Field(pattern=ID_PATTERN)
     position_m: float
     type: Literal["radar", "pir"] = "radar"
     source: Literal["serial", "mqtt"]
@@ -352,10 +293,10 @@ class SensorConfig(_Strict):
     max_per_s: float = Field(default=20.0, gt=0, le=1000)
 
 
-class ClusterConfig(_Strict):
+class ClusterConfig(Strict):
     """A straight road segment and the lamps along it."""
 
-    id: str = Field(pattern=_ID)
+    id: str = Field(pattern=ID_PATTERN)
     name: str = ""
     road_type: str = ""
     length_m: float = Field(gt=0)
@@ -405,7 +346,7 @@ class ClusterConfig(_Strict):
         return out
 
 
-class ResolvedLamp(_Strict):
+class ResolvedLamp(Strict):
     """A lamp with every default applied: what the controller is built from."""
 
     id: str
@@ -417,10 +358,10 @@ class ResolvedLamp(_Strict):
     clo_factor: float
 
 
-class ProfileConfig(_Strict):
+class ProfileConfig(Strict):
     """A calendar layer: between ``start`` and ``end`` local time apply ``op`` at ``level``."""
 
-    id: str = Field(pattern=_ID)
+    id: str = Field(pattern=ID_PATTERN)
     target: str = "all"
     op: Literal["set", "max", "min"]
     level: float = Field(ge=0, le=1)
@@ -431,7 +372,7 @@ class ProfileConfig(_Strict):
     _parse_times = field_validator("start", "end", mode="before")(_hhmm)
 
 
-class QuietHoursConfig(_Strict):
+class QuietHoursConfig(Strict):
     """A declared reduction: between ``start`` and ``end`` local time the target cluster
     (``all``: every cluster of the class's family) is lit at most at ``class`` (presence
     included), for the stated ``reason``.
@@ -440,7 +381,7 @@ class QuietHoursConfig(_Strict):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    id: str = Field(pattern=_ID)
+    id: str = Field(pattern=ID_PATTERN)
     target: str = "all"
     lighting_class: LightingClass = Field(alias="class")
     start: time
@@ -449,56 +390,6 @@ class QuietHoursConfig(_Strict):
     reason: str = Field(min_length=3)
 
     _parse_times = field_validator("start", "end", mode="before")(_hhmm)
-
-
-class StorageConfig(_Strict):
-    """Where state lives (outbox, checkpoints, overrides)."""
-
-    state_dir: Path = Path("/var/lib/streetlight")
-    outbox_max_bytes: int = Field(default=64 * 1024 * 1024, ge=64 * 1024)
-    synchronous: Literal["FULL", "NORMAL"] = "FULL"
-
-
-class TelemetryConfig(_Strict):
-    """How often the outbox gets an energy and a traffic record."""
-
-    energy_s: float = Field(default=60.0, gt=0)
-    traffic_s: float = Field(default=60.0, gt=0)
-
-
-class SecurityConfig(_Strict):
-    """Command authentication and rate limit (docs/security.md)."""
-
-    # A file (mode 0600) holding the shared HMAC key; when set, every command must be signed.
-    command_key_file: Path | None = None
-    # A signed command is valid this long after it was signed (and no longer).
-    command_ttl_s: float = Field(default=60.0, gt=0, le=3600)
-    # Token bucket over every command received (signed or not): rate and burst.
-    commands_per_s: float = Field(default=2.0, gt=0)
-    command_burst: int = Field(default=10, ge=1)
-    # The field-engineer CLI's own broker account (its ACL allows commands, not setpoints);
-    # unset, the CLI logs in with mqtt.username like the daemon.
-    cli_username: str | None = None
-    cli_password_file: Path | None = None
-
-
-class HomeAssistantConfig(_Strict):
-    """MQTT discovery for Home Assistant (off by default; docs/operations.md)."""
-
-    enabled: bool = False
-    discovery_prefix: str = "homeassistant"
-    lamps: bool = False  # every lamp as a light too, besides each cluster
-    # A brightness set from Home Assistant is an override for this long (never below the floor).
-    override_for_s: float = Field(default=3600.0, gt=0, le=7 * 86400)
-    state_s: float = Field(default=60.0, gt=0)  # republish states at least this often
-
-
-class MetricsConfig(_Strict):
-    """The Prometheus endpoint."""
-
-    enabled: bool = True
-    host: str = "127.0.0.1"
-    port: int = Field(default=9478, ge=0, le=65535)
 
 
 class SiteConfig(BaseSettings):
@@ -512,7 +403,7 @@ class SiteConfig(BaseSettings):
         case_sensitive=False,
     )
 
-    gateway_id: str = Field(pattern=_ID)
+    gateway_id: str = Field(pattern=ID_PATTERN)
     site: SiteLocation
     mqtt: MqttConfig = MqttConfig()
     serial: list[SerialPortConfig] = Field(default_factory=list)
