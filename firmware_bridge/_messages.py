@@ -6,16 +6,23 @@ Pure: each message packs to and parses from its body bytes; framing lives in ``f
 from __future__ import annotations
 
 import struct
-from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
 
+from firmware_bridge._wire import (
+    LEVEL_SCALE,
+    SENSOR_FAULT_CODES,
+    SPEED_UNKNOWN,
+    Message,
+    check_level,
+    check_u16,
+    check_u32,
+    unpack,
+)
 from firmware_bridge.errors import FrameError
 
 __all__ = [
-    "KINDS",
     "MESSAGE_TYPES",
-    "SENSOR_FAULT_CODES",
     "TYPE_NAMES",
     "Ack",
     "Counts",
@@ -24,80 +31,12 @@ __all__ = [
     "Hello",
     "LampStatus",
     "Lux",
-    "Message",
     "Nack",
     "Ping",
     "Pong",
     "SensorFaultReport",
     "SetLevel",
 ]
-
-KINDS = ("car", "bike", "pedestrian")
-SPEED_UNKNOWN = 0xFFFF
-LEVEL_SCALE = 10000  # levels travel as 1/10000 (0.01 %)
-
-# Capability bits in HELLO.
-CAP_COUNTS, CAP_SPEED, CAP_LAMP, CAP_LUX, CAP_METERING = 1, 2, 4, 8, 16
-# Flag bits in LAMP_STATUS.
-FLAG_LAMP_FAILURE, FLAG_DRIVER_FAULT, FLAG_FAILSAFE, FLAG_DAY_BURNING, FLAG_OVERTEMP = (
-    1,
-    2,
-    4,
-    8,
-    16,
-)
-#: SENSOR_FAULT codes (PROTOCOL.md section 4 has the same table; a test holds them equal).
-SENSOR_FAULT_CODES = {
-    0: "healthy again",
-    1: "blinded or obstructed",
-    2: "tamper",
-    3: "hardware fault",
-}
-# NACK reasons.
-NACK_UNKNOWN_TYPE, NACK_BAD_FIELD, NACK_UNKNOWN_NODE, NACK_BUSY, NACK_VERSION = 1, 2, 3, 4, 5
-
-
-class Message(ABC):
-    """Base of every message: ``TYPE`` on the wire, ``NEEDS_ACK`` for the retry rule."""
-
-    __slots__ = ()
-    TYPE: ClassVar[int]
-    NEEDS_ACK: ClassVar[bool] = False
-
-    @abstractmethod
-    def body(self) -> bytes:
-        """The message's body bytes (after the 4-byte header)."""
-
-    @classmethod
-    @abstractmethod
-    def parse(cls, body: bytes) -> Message:
-        """The message from its body bytes; FrameError when malformed."""
-
-
-def _u16(name: str, v: int) -> int:
-    if not 0 <= v <= 0xFFFF:
-        raise ValueError(f"{name} {v} outside 0..65535")
-    return v
-
-
-def _u32(name: str, v: int) -> int:
-    if not 0 <= v <= 0xFFFFFFFF:
-        raise ValueError(f"{name} {v} outside 0..4294967295")
-    return v
-
-
-def _level(v: float) -> int:
-    if not 0.0 <= v <= 1.0:
-        raise ValueError(f"level {v} outside [0, 1]")
-    return round(v * LEVEL_SCALE)
-
-
-def _unpack(fmt: str, body: bytes, what: str) -> tuple[int, ...]:
-    if len(body) != struct.calcsize(fmt):
-        raise FrameError(
-            "bad_field", f"{what} body is {len(body)} bytes, expected {struct.calcsize(fmt)}"
-        )
-    return struct.unpack(fmt, body)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -118,11 +57,11 @@ class Hello(Message):
         return (
             struct.pack(
                 "<HBBBHB",
-                _u16("node", self.node),
+                check_u16("node", self.node),
                 major,
                 minor,
                 patch,
-                _u16("capabilities", self.capabilities),
+                check_u16("capabilities", self.capabilities),
                 len(model),
             )
             + model
@@ -157,7 +96,7 @@ class Discover(Message):
 
     @classmethod
     def parse(cls, body: bytes) -> Discover:
-        _unpack("<", body, "DISCOVER")
+        unpack("<", body, "DISCOVER")
         return cls()
 
 
@@ -169,11 +108,11 @@ class _Token(Message):
     token: int
 
     def body(self) -> bytes:
-        return struct.pack("<HI", _u16("node", self.node), _u32("token", self.token))
+        return struct.pack("<HI", check_u16("node", self.node), check_u32("token", self.token))
 
     @classmethod
     def parse(cls, body: bytes) -> _Token:
-        node, token = _unpack("<HI", body, cls.__name__.upper())
+        node, token = unpack("<HI", body, cls.__name__.upper())
         return cls(node=node, token=token)
 
 
@@ -200,11 +139,13 @@ class Heartbeat(Message):
     uptime_s: int
 
     def body(self) -> bytes:
-        return struct.pack("<HI", _u16("node", self.node), _u32("uptime_s", self.uptime_s))
+        return struct.pack(
+            "<HI", check_u16("node", self.node), check_u32("uptime_s", self.uptime_s)
+        )
 
     @classmethod
     def parse(cls, body: bytes) -> Heartbeat:
-        node, uptime = _unpack("<HI", body, "HEARTBEAT")
+        node, uptime = unpack("<HI", body, "HEARTBEAT")
         return cls(node=node, uptime_s=uptime)
 
 
@@ -219,17 +160,17 @@ class Ack(Message):
     node: int | None = None
 
     def body(self) -> bytes:
-        head = struct.pack("<HB", _u16("acked_seq", self.acked_seq), self.acked_type)
-        return head if self.node is None else head + struct.pack("<H", _u16("node", self.node))
+        head = struct.pack("<HB", check_u16("acked_seq", self.acked_seq), self.acked_type)
+        return head if self.node is None else head + struct.pack("<H", check_u16("node", self.node))
 
     @classmethod
     def parse(cls, body: bytes) -> Ack:
-        seq, typ = _unpack("<HB", body, "ACK")
+        seq, typ = unpack("<HB", body, "ACK")
         return cls(acked_seq=seq, acked_type=typ)
 
     @classmethod
     def parse_v2(cls, body: bytes) -> Ack:
-        seq, typ, node = _unpack("<HBH", body, "ACK")
+        seq, typ, node = unpack("<HBH", body, "ACK")
         return cls(acked_seq=seq, acked_type=typ, node=node)
 
 
@@ -244,17 +185,19 @@ class Nack(Message):
     node: int | None = None
 
     def body(self) -> bytes:
-        head = struct.pack("<HBB", _u16("acked_seq", self.acked_seq), self.acked_type, self.reason)
-        return head if self.node is None else head + struct.pack("<H", _u16("node", self.node))
+        head = struct.pack(
+            "<HBB", check_u16("acked_seq", self.acked_seq), self.acked_type, self.reason
+        )
+        return head if self.node is None else head + struct.pack("<H", check_u16("node", self.node))
 
     @classmethod
     def parse(cls, body: bytes) -> Nack:
-        seq, typ, reason = _unpack("<HBB", body, "NACK")
+        seq, typ, reason = unpack("<HBB", body, "NACK")
         return cls(acked_seq=seq, acked_type=typ, reason=reason)
 
     @classmethod
     def parse_v2(cls, body: bytes) -> Nack:
-        seq, typ, reason, node = _unpack("<HBBH", body, "NACK")
+        seq, typ, reason, node = unpack("<HBBH", body, "NACK")
         return cls(acked_seq=seq, acked_type=typ, reason=reason, node=node)
 
 
@@ -281,14 +224,14 @@ class Counts(Message):
             raise ValueError(f"mean speed {speed} cm/s outside 0..65534")
         head = struct.pack(
             "<HBIHB",
-            _u16("node", self.node),
+            check_u16("node", self.node),
             self.sensor,
-            _u32("interval_ms", self.interval_ms),
+            check_u32("interval_ms", self.interval_ms),
             speed,
             len(self.forward),
         )
         pairs = b"".join(
-            struct.pack("<HH", _u16("count", f), _u16("count", b))
+            struct.pack("<HH", check_u16("count", f), check_u16("count", b))
             for f, b in zip(self.forward, self.backward, strict=True)
         )
         return head + pairs
@@ -331,17 +274,17 @@ class LampStatus(Message):
         power = round(self.power_w * 10)
         return struct.pack(
             "<HHHIHI",
-            _u16("node", self.node),
-            _level(self.level),
-            _u16("power", power),
-            _u32("energy_wh", self.energy_wh),
-            _u16("flags", self.flags),
-            _u32("lease_left_ms", self.lease_left_ms),
+            check_u16("node", self.node),
+            check_level(self.level),
+            check_u16("power", power),
+            check_u32("energy_wh", self.energy_wh),
+            check_u16("flags", self.flags),
+            check_u32("lease_left_ms", self.lease_left_ms),
         )
 
     @classmethod
     def parse(cls, body: bytes) -> LampStatus:
-        node, level, power, energy, flags, left = _unpack("<HHHIHI", body, "LAMP_STATUS")
+        node, level, power, energy, flags, left = unpack("<HHHIHI", body, "LAMP_STATUS")
         if level > LEVEL_SCALE:
             raise FrameError("bad_field", f"LAMP_STATUS level {level} above {LEVEL_SCALE}")
         return cls(
@@ -363,11 +306,13 @@ class Lux(Message):
     lux: float
 
     def body(self) -> bytes:
-        return struct.pack("<HI", _u16("node", self.node), _u32("lux", round(self.lux * 10)))
+        return struct.pack(
+            "<HI", check_u16("node", self.node), check_u32("lux", round(self.lux * 10))
+        )
 
     @classmethod
     def parse(cls, body: bytes) -> Lux:
-        node, dlx = _unpack("<HI", body, "LUX")
+        node, dlx = unpack("<HI", body, "LUX")
         return cls(node=node, lux=dlx / 10)
 
 
@@ -384,11 +329,11 @@ class SensorFaultReport(Message):
     def body(self) -> bytes:
         if self.code not in SENSOR_FAULT_CODES:
             raise ValueError(f"sensor fault code {self.code} is not one of {SENSOR_FAULT_CODES}")
-        return struct.pack("<HBB", _u16("node", self.node), self.sensor, self.code)
+        return struct.pack("<HBB", check_u16("node", self.node), self.sensor, self.code)
 
     @classmethod
     def parse(cls, body: bytes) -> SensorFaultReport:
-        node, sensor, code = _unpack("<HBB", body, "SENSOR_FAULT")
+        node, sensor, code = unpack("<HBB", body, "SENSOR_FAULT")
         if code not in SENSOR_FAULT_CODES:
             raise FrameError("bad_field", f"SENSOR_FAULT code {code} is not defined")
         return cls(node=node, sensor=sensor, code=code)
@@ -408,15 +353,15 @@ class SetLevel(Message):
     def body(self) -> bytes:
         return struct.pack(
             "<HHII",
-            _u16("node", self.node),
-            _level(self.level),
-            _u32("lease_ms", self.lease_ms),
-            _u32("lease_seq", self.lease_seq),
+            check_u16("node", self.node),
+            check_level(self.level),
+            check_u32("lease_ms", self.lease_ms),
+            check_u32("lease_seq", self.lease_seq),
         )
 
     @classmethod
     def parse(cls, body: bytes) -> SetLevel:
-        node, level, lease, seq = _unpack("<HHII", body, "SET_LEVEL")
+        node, level, lease, seq = unpack("<HHII", body, "SET_LEVEL")
         if level > LEVEL_SCALE:
             raise FrameError("bad_field", f"SET_LEVEL level {level} above {LEVEL_SCALE}")
         return cls(node=node, level=level / LEVEL_SCALE, lease_ms=lease, lease_seq=seq)

@@ -19,6 +19,22 @@ from dataclasses import dataclass, field
 from cobs import cobs
 
 from firmware_bridge._messages import (
+    MESSAGE_TYPES,
+    TYPE_NAMES,
+    Ack,
+    Counts,
+    Discover,
+    Heartbeat,
+    Hello,
+    LampStatus,
+    Lux,
+    Nack,
+    Ping,
+    Pong,
+    SensorFaultReport,
+    SetLevel,
+)
+from firmware_bridge._wire import (
     CAP_COUNTS,
     CAP_LAMP,
     CAP_LUX,
@@ -31,7 +47,6 @@ from firmware_bridge._messages import (
     FLAG_OVERTEMP,
     KINDS,
     LEVEL_SCALE,
-    MESSAGE_TYPES,
     NACK_BAD_FIELD,
     NACK_BUSY,
     NACK_UNKNOWN_NODE,
@@ -39,20 +54,7 @@ from firmware_bridge._messages import (
     NACK_VERSION,
     SENSOR_FAULT_CODES,
     SPEED_UNKNOWN,
-    TYPE_NAMES,
-    Ack,
-    Counts,
-    Discover,
-    Heartbeat,
-    Hello,
-    LampStatus,
-    Lux,
     Message,
-    Nack,
-    Ping,
-    Pong,
-    SensorFaultReport,
-    SetLevel,
 )
 from firmware_bridge.errors import FrameError
 
