@@ -44,6 +44,7 @@ from edge.daemon._publish import (
 )
 from edge.daemon._sdnotify import SystemdNotifier
 from edge.daemon._serial_lamps import SerialLamps
+from edge.daemon._steps import StepTimer
 from edge.errors import ConfigError
 from edge.metrics import Metrics, Snapshot
 from edge.mqtt import (
@@ -125,7 +126,7 @@ class Daemon:
             upstream_topic=site.mqtt.upstream_state_topic, count=self.count_ingest,
         )  # fmt: skip
         self._last_energy = self._last_traffic = self._last_checkpoint = -math.inf
-        self._times: tuple[float, float] | None = None  # (control time, monotonic) last tick
+        self._step_timer = StepTimer(self.clock)
         self._store_problems()
 
     # ----------------------------------------------------------------- building
@@ -357,24 +358,14 @@ class Daemon:
             await clock.sleep(next_at - clock.monotonic())
 
     def _control_time(self) -> float:
-        """The wall clock for this step, with its steps taken out of the intervals: the time
-        that passed since the last step is the monotonic clock's, at most two ticks (a stall
-        or a step is not drawn energy nor elapsed holds); whatever the wall clock moved
-        beyond that is a step (NTP at a boot without RTC, a manual set), shifted out of
-        everything the controller and this loop keep."""
-        wall, mono = self.clock.time(), self.clock.monotonic()
-        last, self._times = self._times, (wall, mono)
-        if last is None:
-            return wall
-        tick = self.site.controller.tick_s
-        elapsed = mono - last[1]
-        allowed = min(max(elapsed, 0.0), 2.0 * tick)
-        if elapsed > allowed:
+        """The wall clock for this step; a step of the wall clock is shifted out of everything
+        the controller and this loop keep, a stall counted (``StepTimer``)."""
+        t = self._step_timer.read(self.site.controller.tick_s)
+        if t.clamped:
             self.metrics.tick_interval_clamps.inc()
-        delta = wall - (last[0] + allowed)
-        if abs(delta) > 0.25 * tick:
-            self._shift(delta)
-        return wall
+        if t.step_s:
+            self._shift(t.step_s)
+        return t.now
 
     def _shift(self, delta: float) -> None:
         self.controller.shift(delta)
