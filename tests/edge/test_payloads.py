@@ -139,3 +139,45 @@ def test_the_status_payloads_are_the_models() -> None:
                                                                  version="1.2.3")  # fmt: skip
     assert json.loads(encode_status("offline", "b0")) == {"v": 1, "state": "offline",
                                                          "boot_id": "b0"}  # fmt: skip
+
+
+def _doc_examples() -> list[dict[str, object]]:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "mqtt.md").read_text()
+    blocks = text.split("```json\n")[1:]
+    return [json.loads(b.split("```", 1)[0]) for b in blocks]
+
+
+def test_the_examples_in_mqtt_md_are_what_the_models_and_encoders_make() -> None:
+    """docs/mqtt.md's JSON, example by example: each inbound one parses; each outbound one is
+    its model, or has exactly the fields the daemon's record has."""
+    import dataclasses
+
+    from edge.config import example_config_path, load_config
+    from edge.daemon._publish import energy_record, traffic_record
+    from edge.metrics import ClusterSnapshot
+    from edge.site import build_controller
+
+    counts, lux, state, lease, status, event, energy, traffic = _doc_examples()
+    assert isinstance(parse("counts", json.dumps(counts).encode()), CountsPayload)
+    assert parse("lux", json.dumps(lux).encode()).lux == 12.5  # type: ignore[attr-defined]
+    assert isinstance(parse("lamp_state", json.dumps(state).encode()), LampStatePayload)
+    assert json.loads(encode_lease(lease["level"], lease["valid_for_s"], lease["seq"])) == lease  # type: ignore[arg-type]
+    assert StatusPayload.model_validate(status).model_dump(exclude_none=True) == status
+    from edge.payloads import EventPayload
+
+    assert EventPayload.model_validate(event).model_dump() == event
+    snap = ClusterSnapshot(id="arterial", lamps=20, level=0.41, flow_per_h=212.0, class_step=2,
+                           class_level=0.4, failsafe=False, power_w=812.5, faulty_lamps=0,
+                           energy_j=1.0, baseline_full_j=1.0, baseline_schedule_j=1.0)  # fmt: skip
+    made = energy_record(1795900000.0, (snap,))
+    outbox_fields = {"gateway_id", "boot_id", "seq"}  # added by the outbox
+    assert set(energy) == set(made) | outbox_fields
+    assert set(energy["clusters"]["arterial"]) == set(made["clusters"]["arterial"])  # type: ignore[index]
+    site = load_config(example_config_path())
+    ctrl = build_controller(site, start=1795900000.0)
+    snaps = tuple(dataclasses.replace(snap, id=c.id) for c in site.clusters)
+    made = traffic_record(1795900000.0, ctrl, snaps)
+    assert set(traffic) == set(made) | outbox_fields
+    assert set(traffic["clusters"]["arterial"]) == set(made["clusters"]["arterial"])  # type: ignore[index]
