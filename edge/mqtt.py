@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import inspect
 import logging
 import random
@@ -25,10 +24,9 @@ from dataclasses import dataclass
 from typing import cast
 
 import aiomqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from edge._mqtt_hooks import connection_end, outstanding, paho_client, ping_times
+from edge._mqtt_props import publish_properties
 from edge._mqtt_settings import broker_settings, read_password, tls_context
 from edge.errors import StreetlightError
 
@@ -106,32 +104,6 @@ class MqttStats:
     backpressure: int = 0  # fire-and-forget publishes refused: too many awaiting PUBACK
     last_error: str = ""
     connected_since: float = 0.0
-
-
-@functools.lru_cache(maxsize=64)
-def _expiry_properties(seconds: int) -> Properties:
-    """One shared Properties per expiry: a tick's leases all carry the same one (paho only
-    reads it when it packs each message)."""
-    props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-    props.MessageExpiryInterval = seconds
-    return props
-
-
-def _properties(
-    expiry_s: float | None, response_topic: str | None, correlation: bytes | None
-) -> Properties | None:
-    if expiry_s is None and response_topic is None and correlation is None:
-        return None
-    if response_topic is None and correlation is None and expiry_s is not None:
-        return _expiry_properties(max(1, round(expiry_s)))
-    props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-    if expiry_s is not None:
-        props.MessageExpiryInterval = max(1, round(expiry_s))
-    if response_topic is not None:
-        props.ResponseTopic = response_topic
-    if correlation is not None:
-        props.CorrelationData = correlation
-    return props
 
 
 class MqttSession:
@@ -361,7 +333,7 @@ class MqttSession:
     ) -> None:
         """Publish and, for QoS 1, wait for the broker's PUBACK."""
         client = self._connected_client()
-        props = _properties(expiry_s, response_topic, correlation)
+        props = publish_properties(expiry_s, response_topic, correlation)
         wait = self.timeout_s if timeout_s is None else timeout_s
         try:
             await client.publish(topic, payload, qos=qos, retain=retain, properties=props,
@@ -395,7 +367,7 @@ class MqttSession:
             return False
         # aiomqtt has no fire-and-forget publish; paho's is the non-waiting half of its own.
         info = paho_client(client).publish(
-            topic, payload, qos, retain, _properties(expiry_s, None, None)
+            topic, payload, qos, retain, publish_properties(expiry_s, None, None)
         )
         if info.rc != 0:
             self.stats.publish_failures += 1
