@@ -13,16 +13,21 @@ import dataclasses
 import json
 import logging
 import math
-import re
 import time
 from collections.abc import Callable
-from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from edge._version import __version__
 from edge.auth import AuthError, TokenBucket, Verifier, read_key
 from edge.control import Override, explain, layer_problem
+from edge.daemon._command_args import (
+    MAX_OVERRIDE_S,
+    CommandError,
+    iso_time,
+    number,
+    parse_since,
+)
 from edge.daemon._publish import (
     ENERGY_COLUMNS,
     FULL,
@@ -33,63 +38,15 @@ from edge.daemon._publish import (
     SCHEDULE,
     energy_row,
 )
-from edge.errors import StreetlightError, UnknownIdError
+from edge.errors import UnknownIdError
 from edge.mqtt import Inbound, NotConnectedError, PublishTimeoutError
 
 if TYPE_CHECKING:
     from edge.daemon._daemon import Daemon
 
-__all__ = ["MAX_OVERRIDE_S", "CommandError", "Commands"]
+__all__ = ["Commands"]
 
 log = logging.getLogger("streetlight.daemon")
-
-#: Overrides always expire; a week is the longest a field engineer can ask for.
-MAX_OVERRIDE_S = 7 * 24 * 3600.0
-
-
-class CommandError(StreetlightError):
-    """A command the daemon refused; ``code`` goes back in the reply."""
-
-    def __init__(self, code: str, message: str, suggestions: list[str] | None = None) -> None:
-        self.code, self.message, self.suggestions = code, message, suggestions or []
-        super().__init__(message)
-
-
-def _num(args: dict[str, Any], key: str, *, default: float | None = None) -> float:
-    value = args.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise CommandError("invalid", f"{key} must be a number, not {value!r}")
-    return float(value)
-
-
-_SINCE_UNITS = {"w": 604800.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
-
-
-def parse_since(text: str, now: float, tz: ZoneInfo) -> float:
-    """``7d``/``24h``/``1d12h`` ago, a date (local midnight) or an ISO time (local if naive)."""
-    text = text.strip()
-    parts = re.findall(r"(\d+(?:\.\d+)?)([wdhms])", text)
-    if parts and "".join(n + u for n, u in parts) == text:
-        return now - sum(float(n) * _SINCE_UNITS[u] for n, u in parts)
-    try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            when = datetime.combine(date.fromisoformat(text), datetime.min.time(), tz)
-        else:
-            when = datetime.fromisoformat(text)
-            when = when if when.tzinfo else when.replace(tzinfo=tz)
-    except ValueError:
-        raise CommandError(
-            "invalid",
-            f"since {text!r} is not a duration (7d, 24h), a date (2026-11-01) or an ISO time",
-        ) from None
-    t = when.timestamp()
-    if t > now:
-        raise CommandError("invalid", f"since {text!r} is in the future")
-    return t
-
-
-def _iso(t: float, tz: ZoneInfo) -> str:
-    return datetime.fromtimestamp(t, tz).isoformat(timespec="seconds")
 
 
 class Commands:
@@ -308,8 +265,8 @@ class Commands:
             if snap is None:  # nothing recorded yet: everything so far is "since"
                 snap = (now, current)
             t0, before = snap
-            since_label = _iso(t0, tz)
-            extra = {"requested_since": _iso(asked, tz), "history_starts_later": t0 > asked}
+            since_label = iso_time(t0, tz)
+            extra = {"requested_since": iso_time(asked, tz), "history_starts_later": t0 > asked}
             current = {
                 c: [a - b for a, b in zip(v, energy_row(before.get(c)), strict=True)]
                 for c, v in current.items()
@@ -351,9 +308,9 @@ class Commands:
         d = self.d
         ctrl = d.controller
         target = str(args.get("target", ""))
-        level = _num(args, "level")
+        level = number(args, "level")
         op = str(args.get("op", "set"))
-        for_s = _num(args, "for_s")
+        for_s = number(args, "for_s")
         allow_dark = bool(args.get("allow_dark", False))
         problem = layer_problem(op, level)
         if problem is not None:

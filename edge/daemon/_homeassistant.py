@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edge._version import __version__
-from edge.daemon._commands import CommandError
+from edge.daemon._command_args import CommandError
 from edge.daemon._publish import cluster_snapshots
 from edge.metrics import ClusterSnapshot
 

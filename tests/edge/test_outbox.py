@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from edge.daemon import SystemdNotifier
-from edge.daemon._commands import CommandError, parse_since
+from edge.daemon._command_args import CommandError, parse_since
 from edge.outbox import PRIORITY, Outbox
 from edge.state import StateStore
 
