@@ -246,20 +246,28 @@ class MqttSession:
         self.stats.connected_since = time.time()
         self.connected.set()
         log.info("mqtt %s:%d: connected as %s", self.host, self.port, self.client_id)
-        if self.on_connect is not None:
-            try:
-                await self.on_connect()
-            except Exception:  # e.g. the status publish timed out: the session goes on
-                log.exception("mqtt %s:%d: on-connect step failed", self.host, self.port)
-        # aiomqtt exposes the end of a connection only to a message iterator; our workers
-        # read the queue directly, so wait on the future its iterator waits on.
+        # The on-connect step runs beside the watch: a connection lost while it waits is seen.
+        step = asyncio.create_task(self._on_connect_step()) if self.on_connect else None
+        # aiomqtt shows a connection's end only to its iterator: wait on what that waits on.
         disconnected = connection_end(client)
-        while not disconnected.done():
-            await asyncio.wait([disconnected], timeout=_LIVENESS_CHECK_S)
-            if not disconnected.done() and self._ping_overdue(client):
-                self._abort(client)
+        try:
+            while not disconnected.done():
+                await asyncio.wait([disconnected], timeout=_LIVENESS_CHECK_S)
+                if not disconnected.done() and self._ping_overdue(client):
+                    self._abort(client)
+        finally:
+            if step is not None and not step.done():
+                step.cancel()
+                await asyncio.gather(step, return_exceptions=True)
         if disconnected.exception() is not None:
             self.stats.last_error = str(disconnected.exception())
+
+    async def _on_connect_step(self) -> None:
+        assert self.on_connect is not None
+        try:
+            await self.on_connect()
+        except Exception:  # e.g. the status publish timed out: the session goes on
+            log.exception("mqtt %s:%d: on-connect step failed", self.host, self.port)
 
     def _ping_overdue(self, client: aiomqtt.Client) -> bool:
         """A PINGREQ unanswered, and nothing else heard either, for a quarter of the keepalive:
