@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -132,34 +134,48 @@ async def _ingest_counts(link: SerialLink, into: list[Counts]) -> None:
             into.append(frame.message)
 
 
+@contextlib.asynccontextmanager
+async def _on_one_line(
+    *nodes: FakeNode, discover_on_open: bool = True
+) -> AsyncIterator[tuple[SerialLink, list[Counts]]]:
+    """A link on a pty with ``nodes`` on its far end; the COUNTS it ingests, in order."""
+    pair = PtyPair.open()
+    link = SerialLink(url=pair.device, discover_on_open=discover_on_open)
+    got: list[Counts] = []
+    tasks = [asyncio.create_task(link.run(), name="link"),
+             asyncio.create_task(FakeBus(*nodes).serve_pty(pair.node_fd), name="bus"),
+             asyncio.create_task(_ingest_counts(link, got), name="ingest")]  # fmt: skip
+    try:
+        yield link, got
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        pair.close()
+
+
+async def _all_acked(*nodes: FakeNode, timeout_s: float, poll_s: float, settle_s: float) -> None:
+    """Until every node's frames are ACKed or given up on, then ``settle_s`` more."""
+    async with asyncio.timeout(timeout_s):
+        while any(node._unacked for node in nodes):
+            await asyncio.sleep(poll_s)
+    await asyncio.sleep(settle_s)
+
+
 async def test_a_lossy_line_with_retransmissions_ingests_exactly_what_was_sent() -> None:
     """1 % of the node's frames and 1 % of the gateway's ACKs lost: the node retransmits while it
     goes on sending newer COUNTS, so retransmissions arrive after newer frames. Every one is
     ingested once."""
-    pair = PtyPair.open()
-    link = SerialLink(url=pair.device, discover_on_open=False)
     node = _DeafNode(0.01, seed=2, node=9, line=_Lossy(0.01, seed=1))
-    got: list[Counts] = []
     sent = 1500
-    try:
-        async with asyncio.TaskGroup() as tg:
-            tasks = [tg.create_task(link.run(), name="link"),
-                     tg.create_task(node.serve_pty(pair.node_fd), name="node"),
-                     tg.create_task(_ingest_counts(link, got), name="ingest")]  # fmt: skip
-            async with asyncio.timeout(5):
-                await link.connected.wait()
-            for k in range(sent):
-                node.send_counts((1, 0, 0), (0, 0, 0))
-                if k % 10 == 9:
-                    await asyncio.sleep(0.01)
-            async with asyncio.timeout(20):  # every frame ACKed or given up on
-                while node._unacked:
-                    await asyncio.sleep(0.05)
-            await asyncio.sleep(0.3)
-            for task in tasks:
-                task.cancel()
-    finally:
-        pair.close()
+    async with _on_one_line(node, discover_on_open=False) as (link, got):
+        async with asyncio.timeout(5):
+            await link.connected.wait()
+        for k in range(sent):
+            node.send_counts((1, 0, 0), (0, 0, 0))
+            if k % 10 == 9:
+                await asyncio.sleep(0.01)
+        await _all_acked(node, timeout_s=20, poll_s=0.05, settle_s=0.3)
     assert isinstance(node.line, _Lossy)
     assert node.line.lost > 0
     assert node.ears.lost > 0
@@ -170,33 +186,19 @@ async def test_a_lossy_line_with_retransmissions_ingests_exactly_what_was_sent()
 async def test_a_rebooted_nodes_first_counts_are_not_lost() -> None:
     """A node that reboots numbers its frames from 1 again; after its HELLO those seqs are
     new frames, not retransmissions of the ones it sent before."""
-    pair = PtyPair.open()
-    link = SerialLink(url=pair.device, discover_on_open=False)
     node = FakeNode(node=9)
-    got: list[Counts] = []
-    try:
-        async with asyncio.TaskGroup() as tg:
-            tasks = [tg.create_task(link.run(), name="link"),
-                     tg.create_task(node.serve_pty(pair.node_fd), name="node"),
-                     tg.create_task(_ingest_counts(link, got), name="ingest")]  # fmt: skip
-            async with asyncio.timeout(5):
-                await link.connected.wait()
-            node.send_counts((1, 0, 0), (0, 0, 0))  # seq 1
-            node.send_counts((1, 0, 0), (0, 0, 0))  # seq 2
-            async with asyncio.timeout(5):
-                while len(got) < 2:
-                    await asyncio.sleep(0.02)
-            node.reboot()  # HELLO (seq 1), then COUNTS from seq 2 again
-            for _ in range(10):
-                node.send_counts((1, 0, 0), (0, 0, 0))
-            async with asyncio.timeout(5):
-                while node._unacked:
-                    await asyncio.sleep(0.02)
-            await asyncio.sleep(0.2)
-            for task in tasks:
-                task.cancel()
-    finally:
-        pair.close()
+    async with _on_one_line(node, discover_on_open=False) as (link, got):
+        async with asyncio.timeout(5):
+            await link.connected.wait()
+        node.send_counts((1, 0, 0), (0, 0, 0))  # seq 1
+        node.send_counts((1, 0, 0), (0, 0, 0))  # seq 2
+        async with asyncio.timeout(5):
+            while len(got) < 2:
+                await asyncio.sleep(0.02)
+        node.reboot()  # HELLO (seq 1), then COUNTS from seq 2 again
+        for _ in range(10):
+            node.send_counts((1, 0, 0), (0, 0, 0))
+        await _all_acked(node, timeout_s=5, poll_s=0.02, settle_s=0.2)
     assert len(got) == 12
     assert link.stats.duplicates == 0
 
@@ -219,31 +221,17 @@ async def test_two_nodes_on_one_bus_with_the_same_seq_get_their_own_acks(version
     node 12 does not take it for its own, retransmits, and both counts arrive. In version 1 the
     ACK names no node: node 12 takes node 11's ACK and its counts are lost, which is why
     version 2 exists."""
-    pair = PtyPair.open()
-    link = SerialLink(url=pair.device)
     a = FakeNode(node=11, version=version)
     b = FakeNode(node=12, version=version, line=_LoseWrite(2))  # HELLO passes, COUNTS lost
-    got: list[Counts] = []
-    try:
-        async with asyncio.TaskGroup() as tg:
-            tasks = [tg.create_task(link.run(), name="link"),
-                     tg.create_task(FakeBus(a, b).serve_pty(pair.node_fd), name="bus"),
-                     tg.create_task(_ingest_counts(link, got), name="ingest")]  # fmt: skip
-            async with asyncio.timeout(5):
-                while len(link.versions) < 2:  # both HELLOs in: the gateway knows their versions
-                    await asyncio.sleep(0.02)
-            assert link.versions == {11: version, 12: version}
-            seq_a = a.send_counts((1, 0, 0), (0, 0, 0))
-            seq_b = b.send_counts((0, 1, 0), (0, 0, 0))
-            assert seq_a == seq_b == 2
-            async with asyncio.timeout(5):
-                while a._unacked or b._unacked:
-                    await asyncio.sleep(0.02)
-            await asyncio.sleep(0.3)
-            for task in tasks:
-                task.cancel()
-    finally:
-        pair.close()
+    async with _on_one_line(a, b) as (link, got):
+        async with asyncio.timeout(5):
+            while len(link.versions) < 2:  # both HELLOs in: the gateway knows their versions
+                await asyncio.sleep(0.02)
+        assert link.versions == {11: version, 12: version}
+        seq_a = a.send_counts((1, 0, 0), (0, 0, 0))
+        seq_b = b.send_counts((0, 1, 0), (0, 0, 0))
+        assert seq_a == seq_b == 2
+        await _all_acked(a, b, timeout_s=5, poll_s=0.02, settle_s=0.3)
     assert a.acked == b.acked == {2}  # each believes its COUNTS arrived
     if version == 2:
         assert sorted(c.node for c in got) == [11, 12]  # and both did
