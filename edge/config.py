@@ -108,6 +108,12 @@ class SiteLocation(Strict):
             ) from None
         return value
 
+    @property
+    def zone(self) -> ZoneInfo:
+        """The local time zone: what wall-clock times in the config (profiles, quiet hours,
+        schedules) and the local dates in reports mean."""
+        return ZoneInfo(self.timezone)
+
 
 class NightConfig(Strict):
     """When the street is lit: by sun times (default) or by a lux sensor with hysteresis."""

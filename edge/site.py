@@ -1,7 +1,10 @@
-"""Build the pure control core's inputs (SiteSpec, PolicyParams, profiles) from a SiteConfig."""
+"""The site as the pure control core takes it (SiteSpec, PolicyParams, profiles), translated
+once from a SiteConfig; the daemon, the simulator and the scripts all build through here."""
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from datetime import time
 
 from edge.config import SiteConfig
@@ -19,7 +22,7 @@ from edge.control import (
     class_ratio,
 )
 
-__all__ = ["build_controller", "policy_params", "profiles_from_config", "site_spec"]
+__all__ = ["CoreSite", "build_controller"]
 
 
 def _minute(t: time) -> int:
@@ -30,7 +33,7 @@ def _minute(t: time) -> int:
 _WEEKDAY = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 
 
-def site_spec(site: SiteConfig) -> SiteSpec:
+def _site_spec(site: SiteConfig) -> SiteSpec:
     """The street as arrays: lamps grouped by cluster, in config order."""
     clusters = tuple(
         ClusterSpec(
@@ -71,7 +74,7 @@ def site_spec(site: SiteConfig) -> SiteSpec:
     return SiteSpec(clusters=clusters, sensors=sensors, lamps=table)
 
 
-def policy_params(site: SiteConfig) -> PolicyParams:
+def _policy_params(site: SiteConfig) -> PolicyParams:
     """The controller's parameters from the config's controller, site and energy sections."""
     c, n, e = site.controller, site.controller.night, site.energy
     return PolicyParams(
@@ -110,7 +113,7 @@ def policy_params(site: SiteConfig) -> PolicyParams:
     )
 
 
-def profiles_from_config(site: SiteConfig) -> list[Profile]:
+def _profiles(site: SiteConfig) -> tuple[Profile, ...]:
     """The calendar profiles, then the declared quiet hours as a Min layer per cluster at
     their class's level relative to the cluster's rated class."""
     quiet = [
@@ -129,7 +132,7 @@ def profiles_from_config(site: SiteConfig) -> list[Profile]:
         for c in site.clusters
         if q.target == c.id or (q.target == "all" and c.rated_class[0] == q.lighting_class[0])
     ]
-    return [
+    return tuple(
         Profile(
             id=p.id,
             target=p.target,
@@ -140,15 +143,38 @@ def profiles_from_config(site: SiteConfig) -> list[Profile]:
             days=frozenset(_WEEKDAY[d] for d in p.days) if p.days is not None else None,
         )
         for p in site.profiles
-    ] + quiet
+    ) + tuple(quiet)
+
+
+@dataclass(frozen=True)
+class CoreSite:
+    """The control core's inputs for one site: the street as arrays, the policy's parameters
+    and the calendar (profiles, then quiet hours)."""
+
+    spec: SiteSpec
+    params: PolicyParams
+    profiles: tuple[Profile, ...]
+
+    @classmethod
+    def of(cls, site: SiteConfig) -> CoreSite:
+        return cls(_site_spec(site), _policy_params(site), _profiles(site))
+
+    def without_presence(self) -> CoreSite:
+        """The same site with no presence boost at all (the broken policy, for comparison)."""
+        params = dataclasses.replace(self.params, presence=PresenceParams.off())
+        return dataclasses.replace(self, params=params)
+
+    def controller(self, *, start: float, seq_base: int = 0) -> DimmingController:
+        """A controller for the whole site, its clock starting at ``start`` (epoch seconds)."""
+        return DimmingController(
+            site=self.spec,
+            params=self.params,
+            start=start,
+            profiles=self.profiles,
+            seq_base=seq_base,
+        )
 
 
 def build_controller(site: SiteConfig, *, start: float, seq_base: int = 0) -> DimmingController:
     """A controller for the whole site, its clock starting at ``start`` (epoch seconds)."""
-    return DimmingController(
-        site=site_spec(site),
-        params=policy_params(site),
-        start=start,
-        profiles=profiles_from_config(site),
-        seq_base=seq_base,
-    )
+    return CoreSite.of(site).controller(start=start, seq_base=seq_base)

@@ -34,8 +34,8 @@ import numpy as np  # noqa: E402
 
 from edge.config import SiteConfig, parse_config  # noqa: E402
 from scripts._benchdoc import machine_line, replace_section  # noqa: E402
-from simulator.broker import MosquittoBroker, free_port  # noqa: E402
-from simulator.daemonproc import DaemonProcess, metric, scrape_metrics, write_config  # noqa: E402
+from simulator.harness.broker import MosquittoBroker, free_port  # noqa: E402
+from simulator.harness.daemonproc import DaemonProcess, metric, scrape_metrics, write_config  # noqa: E402
 from simulator.sites import generate_site  # noqa: E402
 
 NIGHT = "2026-11-28T23:30"  # UTC at the generated site: dark

@@ -34,8 +34,8 @@ sys.path.insert(0, str(REPO))
 from edge.config import example_config_path  # noqa: E402
 from firmware_bridge.frames import Ack, Counts, encode_frame  # noqa: E402
 from scripts._benchdoc import machine_line, replace_section  # noqa: E402
-from simulator.broker import MosquittoBroker, free_port  # noqa: E402
-from simulator.daemonproc import DaemonProcess  # noqa: E402
+from simulator.harness.broker import MosquittoBroker, free_port  # noqa: E402
+from simulator.harness.daemonproc import DaemonProcess  # noqa: E402
 
 LINE_BYTES_PER_S = 1_000_000 / 10  # 1 Mbaud, 8N1: 10 bits a byte
 SENSORS = [(1, 0), (2, 0), (3, 0)]  # (node, channel) of the example site's serial sensors

@@ -31,8 +31,8 @@ import aiomqtt  # noqa: E402
 from edge.config import SiteConfig, parse_config  # noqa: E402
 from scripts._benchdoc import machine_line, replace_section  # noqa: E402
 from scripts.bench_daemon import mqtt_sensors, start_daemon  # noqa: E402
-from simulator.broker import MosquittoBroker, free_port  # noqa: E402
-from simulator.daemonproc import DaemonProcess, cpu_seconds, scrape_metrics  # noqa: E402
+from simulator.harness.broker import MosquittoBroker, free_port  # noqa: E402
+from simulator.harness.daemonproc import DaemonProcess, cpu_seconds, scrape_metrics  # noqa: E402
 from simulator.sites import generate_site  # noqa: E402
 
 SENSOR_PERIOD_S = 10.0  # docs/mqtt.md: sensors publish every 10 s, zeros included

@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 
 from edge.config import SiteConfig, example_config_path, parse_config  # noqa: E402
 from edge.control import REFERENCE_SCHEDULE, CountsBatch, schedule_level  # noqa: E402
-from edge.site import profiles_from_config, site_spec  # noqa: E402
+from edge.site import CoreSite  # noqa: E402
 from scripts._benchdoc import machine_line  # noqa: E402
 from simulator.engine import simulate  # noqa: E402
 from simulator.scenario import Scenario, bundled_scenarios, load_scenario  # noqa: E402
@@ -120,12 +120,10 @@ class OldPolicy:
         ladders = {
             c["id"]: (c["rated_class"], *c.get("adapt_classes", [])) for c in old["clusters"]
         }
-        spec = site_spec(site)
+        core = CoreSite.of(site)
+        spec, params = core.spec, core.params
         c, p = old["controller"], old["controller"]["presence"]
         new_params = dataclasses.asdict
-        from edge.site import policy_params
-
-        params = policy_params(site)
         self.oc = oc
         self.ctrl = oc.DimmingController(
             site=oc.SiteSpec(
@@ -156,7 +154,7 @@ class OldPolicy:
             profiles=[
                 oc.Profile(id=q.id, target=q.target, op=q.op, level=q.level,
                            start_min=q.start_min, end_min=q.end_min, days=q.days)
-                for q in profiles_from_config(site) if q.quiet_class is None
+                for q in core.profiles if q.quiet_class is None
             ],
         )  # fmt: skip
         self.pir = np.array([not s.directional for s in spec.sensors])

@@ -14,7 +14,7 @@ sys.path.insert(0, str(REPO))
 
 from edge.config import example_config_path  # noqa: E402
 from scripts._benchdoc import machine_line, replace_section  # noqa: E402
-from simulator.soak import run_soak  # noqa: E402
+from simulator.harness.soak import run_soak  # noqa: E402
 
 
 def main() -> None:

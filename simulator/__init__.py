@@ -1,1 +1,3 @@
-"""The street model: traffic, sensors, lamp nodes, fake firmware, scenarios and reports."""
+"""The street model: traffic, road users, sensors, lamp nodes, scenarios, the night engine,
+KPIs and reports. It depends on the control core and the site config only; ``harness``
+holds what runs the real daemon against it (brokers, fake firmware, processes, soak, demo)."""

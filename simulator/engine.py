@@ -3,30 +3,27 @@ time, scoring energy against the baselines and every road user against the requi
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import time as wallclock
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
-import astral
-import astral.sun
 import numpy as np
 import numpy.typing as npt
 
 from edge.config import SiteConfig
-from edge.control import DimmingController, PolicyParams, PresenceParams, SiteSpec
+from edge.control import DimmingController, SiteSpec
 from edge.errors import ConfigError, ConfigIssue, UnknownIdError
-from edge.site import policy_params, profiles_from_config, site_spec
-from simulator.kpis import night_kpis
+from edge.site import CoreSite
+from simulator.kpis import energy_kpis
 from simulator.requirement import RequirementScorer
 from simulator.scenario import Scenario
 from simulator.street import LampNodes, SensorBank
 from simulator.traffic import Arrivals, generate_arrivals
 from simulator.users import RoadUsers
+from simulator.window import NightWindow, night_window
 
 __all__ = [
     "ControllerFactory",
@@ -44,32 +41,12 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
 
 
-@dataclass(frozen=True)
-class NightWindow:
-    start: float
-    end: float
-    sunset: float
-    sunrise: float
-
-
-def night_window(site: SiteConfig, day: date, margin_s: float = 900.0) -> NightWindow:
-    """From ``margin_s`` before sunset on ``day`` to ``margin_s`` after sunrise the next day."""
-    tz = ZoneInfo(site.site.timezone)
-    obs = astral.Observer(site.site.latitude, site.site.longitude, site.site.elevation_m)
-    try:
-        sunset = astral.sun.sunset(obs, day, tzinfo=tz).timestamp()
-        sunrise = astral.sun.sunrise(obs, day + timedelta(days=1), tzinfo=tz).timestamp()
-    except ValueError:  # polar day or night: simulate 18:00 to 06:00 local
-        sunset = datetime.combine(day, datetime.min.time(), tz).timestamp() + 18 * 3600
-        sunrise = sunset + 12 * 3600
-    return NightWindow(sunset - margin_s, sunrise + margin_s, sunset, sunrise)
-
-
 @dataclass
 class SimResult:
     """KPIs, plus the series a report draws."""
 
     kpis: dict[str, Any]
+    window: NightWindow
     cluster_ids: list[str]
     series_t: FloatArray
     series_level: FloatArray  # (T', C) mean node output
@@ -84,13 +61,6 @@ class SimResult:
     # per road user counted at night: seconds from the count to the requirement met
     latencies: FloatArray = field(default_factory=lambda: np.zeros(0))
     record: dict[str, Any] | None = None
-
-
-def _policy(site: SiteConfig, presence: bool) -> PolicyParams:
-    params = policy_params(site)
-    if not presence:  # the broken policy, for comparison: no presence boost at all
-        params = dataclasses.replace(params, presence=PresenceParams.off())
-    return params
 
 
 def nearest_lamps(spec: SiteSpec) -> Callable[[IntArray, FloatArray], IntArray]:
@@ -128,17 +98,17 @@ class _Night:
         arrivals: Arrivals | None, record: bool, presence: bool,
         controller: ControllerFactory | None = None,
     ) -> None:  # fmt: skip
+        self.site, self.scenario, self.seed = site, scenario, seed
         self.window = window = night_window(site, day)
         self.tick_s = tick = site.controller.tick_s
         self.n_ticks = int((window.end - window.start) / tick)
-        self.spec = spec = site_spec(site)
+        core = CoreSite.of(site)
+        self.spec = spec = core.spec
         if controller is not None:
             self.ctrl: DimmingController = controller(site, window.start)
         else:
-            self.ctrl = DimmingController(
-                site=spec, params=_policy(site, presence), start=window.start,
-                profiles=profiles_from_config(site),
-            )  # fmt: skip
+            core = core if presence else core.without_presence()
+            self.ctrl = core.controller(start=window.start)
         if arrivals is None:
             arrivals = generate_arrivals(site, start=window.start, duration_s=self.n_ticks * tick,
                                          seed=seed, model=scenario.traffic_model())  # fmt: skip
@@ -149,7 +119,7 @@ class _Night:
                                   model=scenario.sensor_model(), users=len(arrivals))  # fmt: skip
         lamps = spec.lamps
         self.nodes = LampNodes(nominal_w=lamps.nominal_w.copy(), curve=self.ctrl.energy.curve)
-        _apply_faults(scenario, site, window, self.sensors, self.nodes, self.ctrl)
+        _apply_faults(scenario, window, self.sensors, self.nodes, self.ctrl)
         self.nearest = nearest_lamps(spec)
         self.scorer = RequirementScorer(
             site=spec, entry_s=arrivals.t_s, entry_cluster=arrivals.cluster
@@ -191,7 +161,7 @@ class _Night:
         self.nodes.tick(now, self.tick_s)
         # scored between sunset and sunrise whatever the policy thinks is night (its offsets
         # and lux switching are its own settings)
-        if self.window.sunset < now <= self.window.sunrise:
+        if self.window.dark(now):
             self._score(now, rel)
         self._pictures(i, now)
 
@@ -223,6 +193,37 @@ class _Night:
             self.rec_level[i] = nodes.commanded
             self.rec_power[i] = nodes.power_w
 
+    def kpis(self, began: float) -> dict[str, Any]:
+        """The night's figures: energy against the baselines, safety, fail-safe time."""
+        ctrl, nodes, window = self.ctrl, self.nodes, self.window
+        return {
+            "site": self.site.gateway_id,
+            "scenario": self.scenario.name,
+            "date": window.day.isoformat(),
+            "seed": self.seed,
+            "night": {
+                "start": window.local(window.start).isoformat(timespec="minutes"),
+                "end": window.local(window.end).isoformat(timespec="minutes"),
+                "dark_hours": round(self.night_s / 3600.0, 2),
+            },
+            "ticks": self.n_ticks,
+            "tick_s": self.tick_s,
+            "lamps": len(ctrl.site.lamps),
+            **energy_kpis(
+                self.site,
+                nodes.energy_wh / 1000.0,
+                full=float(ctrl.baseline_full_wh.sum()) / 1000.0,
+                sched=float(ctrl.baseline_schedule_wh.sum()) / 1000.0,
+                ref=float(ctrl.baseline_reference_wh.sum()) / 1000.0,
+            ),
+            "safety": self.scorer.kpis(self.sensors.seen_at),
+            "failsafe": {
+                "cluster_hours": round(self.failsafe_cluster_s / 3600.0, 3),
+                "lamp_node_hours_without_lease": round(nodes.failsafe_lamp_s / 3600.0, 3),
+            },
+            "wall_s": round(wallclock.perf_counter() - began, 2),
+        }
+
     def result(self, kpis: dict[str, Any]) -> SimResult:
         spec, tick = self.spec, self.tick_s
         rec = None
@@ -240,6 +241,7 @@ class _Night:
         window = self.window
         return SimResult(
             kpis=kpis,
+            window=window,
             cluster_ids=[c.id for c in spec.clusters],
             series_t=(
                 window.start + np.arange(n_series, dtype=np.float64) * self.per_series * tick
@@ -282,34 +284,16 @@ def simulate(
             progress((i + 1) / night.n_ticks)
     if progress is not None:
         progress(1.0)
-    kpis = night_kpis(
-        site,
-        night.ctrl,
-        night.nodes,
-        night.window,
-        n_ticks=night.n_ticks,
-        tick=night.tick_s,
-        safety=night.scorer.kpis(night.sensors.seen_at),
-        failsafe_cluster_s=night.failsafe_cluster_s,
-        night_total_s=night.night_s,
-        seed=seed,
-        scenario=scenario,
-        began=began,
-        day=day,
-    )
-    return night.result(kpis)
+    return night.result(night.kpis(began))
 
 
 def _apply_faults(
     scenario: Scenario,
-    site: SiteConfig,
     window: NightWindow,
     sensors: SensorBank,
     nodes: LampNodes,
     ctrl: DimmingController,
 ) -> None:
-    tz = ZoneInfo(site.site.timezone)
-    start_local = datetime.fromtimestamp(window.start, tz)
     problems = []
     for i, fault in enumerate(scenario.faults):
         if fault.kind.startswith("sensor") and fault.sensor not in sensors.ids:
@@ -325,13 +309,7 @@ def _apply_faults(
     if problems:
         raise ConfigError(scenario.source or scenario.name, problems)
     for fault in scenario.faults:
-        if fault.at is None:
-            at = window.start
-        else:
-            when = datetime.combine(start_local.date(), fault.at, tz)
-            if when < start_local:
-                when += timedelta(days=1)
-            at = when.timestamp()
+        at = window.start if fault.at is None else window.at(fault.at)
         if fault.kind.startswith("sensor"):
             sensors.set_fault(fault.kind, sensors.index(str(fault.sensor)), at,
                               delay_s=fault.delay_s, rate_per_h=fault.rate_per_h)  # fmt: skip

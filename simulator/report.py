@@ -141,10 +141,10 @@ def _plots(result: SimResult, out: Path, tz: ZoneInfo) -> list[str]:
     return made
 
 
-def write_report(result: SimResult, out: Path, *, timezone: str) -> Path:
+def write_report(result: SimResult, out: Path) -> Path:
     """Write report.md, kpis.json and the PNG plots into ``out``; returns report.md's path."""
     out.mkdir(parents=True, exist_ok=True)
-    tz = ZoneInfo(timezone)
+    tz = result.window.zone
     k = result.kpis
     (out / "kpis.json").write_text(json.dumps(k, indent=2))
     plots = _plots(result, out, tz)

@@ -188,7 +188,7 @@ def generate_arrivals(
     local hour; reproducible from ``seed``."""
     model = model or TrafficModel()
     rng = np.random.default_rng(seed)
-    tz = ZoneInfo(site.site.timezone)
+    tz = site.site.zone
     spans = _local_hours(start, start + duration_s, tz)
     weights = np.array([hourly_weight(model, local) for _, _, local in spans])  # (spans, kinds)
     lengths = np.array([b - a for a, b, _ in spans])

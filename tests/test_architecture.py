@@ -127,3 +127,49 @@ def test_the_import_graph_has_no_cycle() -> None:
     assert cycles == [], "\n".join(" <-> ".join(c) for c in cycles)
     assert len(graph) > 50  # the walk found the project
     assert "edge.control" in graph["edge.site"]  # and its imports
+
+
+def _reach(graph: dict[str, set[str]], start: str) -> set[str]:
+    """Every project module ``start`` runs, directly or through others."""
+    seen, todo = set(), [start]
+    while todo:
+        for target in graph[todo.pop()] - seen:
+            seen.add(target)
+            todo.append(target)
+    return seen
+
+
+def _layer(module: str) -> str:
+    if module == "edge.control" or module.startswith("edge.control."):
+        return "core"
+    if module == "edge.errors":  # the project's error types, which import nothing
+        return "errors"
+    if module in ("edge.config", "edge.site") or module.startswith("edge._config"):
+        return "site config"
+    if module.startswith("simulator.harness"):
+        return "harness"
+    if module.startswith("simulator"):
+        return "street model"
+    return module
+
+
+def test_the_core_and_the_street_model_stand_on_the_layers_below_only() -> None:
+    """The control core uses nothing else of the project; the street model (the simulator
+    without its harness) uses the core and the site config only: no daemon, no MQTT, no
+    serial, so a policy can be scored with nothing else installed or running."""
+    graph = _graph()
+    allowed = {
+        "core": {"core", "errors"},
+        "street model": {"core", "errors", "site config", "street model"},
+    }
+    bad = sorted(
+        (name, target)
+        for name in graph
+        if _layer(name) in allowed
+        for target in _reach(graph, name)
+        if _layer(target) not in allowed[_layer(name)]
+    )
+    assert bad == [], "\n".join(f"{a} runs {b}" for a, b in bad)
+    street = [m for m in graph if _layer(m) == "street model"]
+    assert "simulator.engine" in street
+    assert "simulator.harness.demo" in graph

@@ -6,7 +6,6 @@ import asyncio
 import logging
 from datetime import datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Group
@@ -26,18 +25,18 @@ _BARS = " ▁▂▃▄▅▆▇█"
 
 def _default_start(site: SiteConfig) -> float:
     """21:30 tonight at the site: the evening traffic thins out as the demo runs."""
-    tz = ZoneInfo(site.site.timezone)
+    tz = site.site.zone
     today = datetime.now(tz).date()
     return datetime(today.year, today.month, today.day, 21, 30, tzinfo=tz).timestamp()
 
 
 def _render(view: object) -> Group:
-    from simulator.demo import DemoView
+    from simulator.harness.demo import DemoView
 
     assert isinstance(view, DemoView)
     d, fleet, street = view.daemon, view.fleet, view.street
     ctrl = d.controller
-    tz = ZoneInfo(d.site.site.timezone)
+    tz = d.site.site.zone
     now = datetime.fromtimestamp(view.clock.time(), tz)
     head = Text(
         f"{d.site.site.name}  {now:%a %H:%M:%S}  "
@@ -90,7 +89,7 @@ def demo(
     seed: int = typer.Option(1, "--seed", help="Traffic seed."),
 ) -> None:
     """Private broker + the real daemon + a simulated street, in fast time, live."""
-    from simulator.demo import DEMO_FLOW_WINDOW_S, run_demo
+    from simulator.harness.demo import DEMO_FLOW_WINDOW_S, run_demo
 
     site = load_config(config or example_config_path())
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
@@ -98,7 +97,7 @@ def demo(
     live = console.is_terminal
     console.print(
         f"demo: {site.site.name}, {sum(len(c.resolved_lamps()) for c in site.clusters)} lamps, "
-        f"from {datetime.fromtimestamp(begin, ZoneInfo(site.site.timezone)):%H:%M} for "
+        f"from {datetime.fromtimestamp(begin, site.site.zone):%H:%M} for "
         f"{timedelta(seconds=round(duration * speed))} of street time at x{speed:g} "
         f"(flow window shortened to {DEMO_FLOW_WINDOW_S / 60:.0f} min so it settles quickly)"
     )
@@ -113,7 +112,7 @@ def demo(
             )  # fmt: skip
 
     summary = asyncio.run(main())
-    from simulator.demo import DemoSummary
+    from simulator.harness.demo import DemoSummary
 
     assert isinstance(summary, DemoSummary)
     s = summary

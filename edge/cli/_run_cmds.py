@@ -36,7 +36,6 @@ def parse_start(value: str | None, site: SiteConfig) -> float | None:
     """``--virtual-start``: an ISO time in the site's zone (a naive one is local to the site)."""
     if value is None:
         return None
-    from zoneinfo import ZoneInfo
 
     try:
         when = datetime.fromisoformat(value)
@@ -45,7 +44,7 @@ def parse_start(value: str | None, site: SiteConfig) -> float | None:
             "--virtual-start", [ConfigIssue("", f"{value!r} is not an ISO date-time")]
         ) from None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=ZoneInfo(site.site.timezone))
+        when = when.replace(tzinfo=site.site.zone)
     return when.timestamp()
 
 

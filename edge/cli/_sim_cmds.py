@@ -8,7 +8,6 @@ from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import typer
@@ -98,7 +97,7 @@ def sim(
         scen = scen.model_copy(update={"sensors": sensors})
     site_path = config or (Path(scen.config) if scen.config else example_config_path())
     site = load_config(site_path)
-    tz = ZoneInfo(site.site.timezone)
+    tz = site.site.zone
     if day is not None:
         try:
             night = date.fromisoformat(day)
@@ -132,7 +131,7 @@ def sim(
         record.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(record, **result.record)
     if report is not None:
-        write_report(result, report, timezone=site.site.timezone)
+        write_report(result, report)
     if as_json:
         typer.echo(json.dumps(result.kpis, indent=2))
         return

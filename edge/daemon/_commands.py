@@ -16,7 +16,6 @@ import math
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from edge._version import __version__
 from edge.auth import AuthError, TokenBucket, Verifier, read_key
@@ -254,7 +253,7 @@ class Commands:
         d = self.d
         e = d.site.energy
         now = d.clock.time()
-        tz = ZoneInfo(d.site.site.timezone)
+        tz = d.site.site.zone
         # Clusters removed from the config keep their history but are not reported.
         current = {c: v for c, v in d.energy.as_dict().items() if c in d.energy.clusters}
         since_label = "first boot"

@@ -16,7 +16,7 @@ import aiomqtt
 import pytest
 
 from firmware_bridge.frames import Counts
-from simulator.daemonproc import metric, scrape_metrics
+from simulator.harness.daemonproc import metric, scrape_metrics
 from tests.helpers.broker import MosquittoBroker
 from tests.helpers.gateway import Gateway, Recorder, running_gateway, write_site
 from tests.helpers.pty_pair import PtyPair

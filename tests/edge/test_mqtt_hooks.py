@@ -9,7 +9,7 @@ import aiomqtt
 import paho.mqtt.client as paho
 
 from edge._mqtt_hooks import connection_end, outstanding, paho_client, ping_times
-from simulator.broker import MosquittoBroker
+from simulator.harness.broker import MosquittoBroker
 
 
 async def test_every_hook_reads_what_it_says_on_a_live_connection(

@@ -7,7 +7,7 @@ import asyncio
 import time
 
 from edge.mqtt import MqttSession
-from simulator.broker import MosquittoBroker
+from simulator.harness.broker import MosquittoBroker
 
 
 async def test_a_connection_lost_during_the_on_connect_step_is_seen_at_once(

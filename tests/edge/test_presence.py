@@ -230,12 +230,12 @@ def test_explain_names_the_requirement_and_how_the_lamp_meets_it() -> None:
 
 
 def test_quiet_hours_for_all_apply_to_the_roads_of_the_class_family() -> None:
-    from edge.site import profiles_from_config
+    from edge.site import CoreSite
 
     doc = yaml.safe_load(EXAMPLE.read_text())
     quiet = {"id": "q", "class": "P5", "start": "01:00", "end": "05:00", "reason": "test"}
     site = parse_config({**doc, "quiet_hours": [quiet]})  # target "all": P roads only
-    targets = [p.target for p in profiles_from_config(site) if p.quiet_class]
+    targets = [p.target for p in CoreSite.of(site).profiles if p.quiet_class]
     assert targets == ["residential", "cyclepath"]
     with pytest.raises(ConfigError) as info:
         parse_config({**doc, "quiet_hours": [{**quiet, "clas": "P5"}]})

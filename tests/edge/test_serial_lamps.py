@@ -14,7 +14,7 @@ from edge.config import example_config_path, load_config
 from edge.daemon import Clock
 from edge.daemon._serial_lamps import SEQ_MAX, SerialLamps
 from firmware_bridge.frames import FLAG_FAILSAFE
-from simulator.firmware import FakeNode, LampState
+from simulator.harness.firmware import FakeNode, LampState
 from tests.conftest import run_cli
 from tests.helpers.broker import MosquittoBroker
 from tests.helpers.gateway import NIGHT, Recorder, running_gateway, write_site

@@ -15,7 +15,7 @@ import pytest
 
 from firmware_bridge.frames import Counts, Frame, Hello, Message, SetLevel, encode_frame
 from firmware_bridge.link import NODE_GONE_S, AckTimeoutError, NackError, SerialLink
-from simulator.firmware import FakeBus, FakeNode
+from simulator.harness.firmware import FakeBus, FakeNode
 from tests.helpers.pty_pair import PtyPair
 
 

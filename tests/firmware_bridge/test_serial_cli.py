@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from simulator.firmware import FakeBus, FakeNode
+from simulator.harness.firmware import FakeBus, FakeNode
 from tests.helpers.pty_pair import PtyPair
 
 CLI = str(Path(sys.executable).with_name("streetlight"))

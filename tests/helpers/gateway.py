@@ -17,8 +17,8 @@ import aiomqtt
 
 from edge.config import SiteConfig, example_config_path, load_config
 from edge.daemon import Clock, Daemon
-from simulator.firmware import FakeBus, FakeNode
-from simulator.live import LampFleet
+from simulator.harness.firmware import FakeBus, FakeNode
+from simulator.harness.live import LampFleet
 
 #: A winter night at the example site: always dark, whatever time the test runs.
 NIGHT = datetime(2026, 11, 28, 23, 30, tzinfo=ZoneInfo("Europe/Amsterdam")).timestamp()

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from simulator.broker import free_port
+from simulator.harness.broker import free_port
 
 __all__ = ["INSTALL_HINT", "PrometheusServer", "find_prometheus"]
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from simulator.daemonproc import DaemonProcess, metric, scrape_metrics
-from simulator.faultproxy import FaultProxy
-from simulator.upstream import Upstream, missing_seqs
+from simulator.harness.daemonproc import DaemonProcess, metric, scrape_metrics
+from simulator.harness.faultproxy import FaultProxy
+from simulator.harness.upstream import Upstream, missing_seqs
 from tests.conftest import REPO, run_cli
 from tests.helpers.broker import MosquittoBroker, free_port
 from tests.helpers.gateway import write_site

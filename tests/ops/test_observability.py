@@ -22,9 +22,9 @@ import yaml
 
 from edge.config import load_config
 from edge.daemon import Clock
-from simulator.broker import free_port
-from simulator.daemonproc import DaemonProcess, scrape_metrics
-from simulator.live import LampFleet
+from simulator.harness.broker import free_port
+from simulator.harness.daemonproc import DaemonProcess, scrape_metrics
+from simulator.harness.live import LampFleet
 from tests.conftest import REPO
 from tests.helpers.broker import MosquittoBroker
 from tests.helpers.gateway import NIGHT, write_site

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from simulator.upstream import Upstream, missing_seqs
+from simulator.harness.upstream import Upstream, missing_seqs
 from tests.helpers.broker import MosquittoBroker
 from tests.helpers.gateway import running_gateway, write_site
 from tests.reliability.conftest import Figures

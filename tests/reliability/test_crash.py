@@ -15,8 +15,8 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from simulator.daemonproc import DaemonProcess
-from simulator.upstream import Upstream, missing_seqs
+from simulator.harness.daemonproc import DaemonProcess
+from simulator.harness.upstream import Upstream, missing_seqs
 from tests.helpers.broker import MosquittoBroker
 from tests.helpers.gateway import write_site
 from tests.reliability.conftest import Figures, outbox_rows

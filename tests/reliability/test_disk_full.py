@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from simulator.upstream import Upstream
+from simulator.harness.upstream import Upstream
 from tests.helpers.broker import MosquittoBroker
 from tests.helpers.gateway import running_gateway, write_site
 from tests.reliability.conftest import Figures, mounted_tmpfs

@@ -41,9 +41,9 @@ from edge.config import load_config
 from edge.daemon import Clock, Daemon
 from edge.daemon._publish import LEDGER
 from edge.state import StateStore
-from simulator.daemonproc import DaemonProcess
-from simulator.live import LampFleet
-from simulator.upstream import Upstream, missing_seqs
+from simulator.harness.daemonproc import DaemonProcess
+from simulator.harness.live import LampFleet
+from simulator.harness.upstream import Upstream, missing_seqs
 from tests.helpers.broker import MosquittoBroker
 from tests.helpers.gateway import NIGHT, SteppedClock, write_site
 from tests.reliability.conftest import Figures, outbox_rows

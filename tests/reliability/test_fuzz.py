@@ -35,7 +35,7 @@ from firmware_bridge.frames import (
     SensorFaultReport,
     encode_frame,
 )
-from simulator.live import LampFleet
+from simulator.harness.live import LampFleet
 from tests.helpers.gateway import NIGHT
 
 SITE = load_config(example_config_path())

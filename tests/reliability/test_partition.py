@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator.faultproxy import FaultProxy
-from simulator.upstream import Upstream
+from simulator.harness.faultproxy import FaultProxy
+from simulator.harness.upstream import Upstream
 from tests.helpers.broker import MosquittoBroker
 from tests.helpers.gateway import Gateway, running_gateway, write_site
 from tests.reliability.conftest import Figures

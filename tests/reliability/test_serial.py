@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from firmware_bridge.frames import Counts, Frame, encode_frame
-from simulator.firmware import BitErrors, FakeNode
+from simulator.harness.firmware import BitErrors, FakeNode
 from tests.helpers.broker import MosquittoBroker
 from tests.helpers.gateway import Gateway, running_gateway, write_site
 from tests.helpers.pty_pair import PtyPair

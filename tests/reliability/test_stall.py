@@ -18,8 +18,8 @@ import pytest
 
 from edge.config import load_config
 from edge.daemon import Clock
-from simulator.daemonproc import DaemonProcess
-from simulator.live import LampFleet
+from simulator.harness.daemonproc import DaemonProcess
+from simulator.harness.live import LampFleet
 from tests.helpers.broker import MosquittoBroker
 from tests.helpers.gateway import NIGHT, write_site
 from tests.reliability.conftest import Figures

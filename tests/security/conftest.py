@@ -7,7 +7,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from simulator.broker import MosquittoBroker, free_port
+from simulator.harness.broker import MosquittoBroker, free_port
 from tests.conftest import REPO
 
 SHIPPED = REPO / "config" / "mosquitto"

@@ -14,8 +14,8 @@ import aiomqtt
 
 from edge.config import example_config_path, load_config
 from edge.daemon import Clock
-from simulator.broker import MosquittoBroker
-from simulator.live import MAX_LEASE_S, SEQ_WINDOW, LampFleet
+from simulator.harness.broker import MosquittoBroker
+from simulator.harness.live import MAX_LEASE_S, SEQ_WINDOW, LampFleet
 from tests.helpers.gateway import NIGHT
 
 SITE = load_config(example_config_path())

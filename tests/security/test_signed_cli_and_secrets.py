@@ -16,9 +16,9 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from simulator.broker import free_port
-from simulator.daemonproc import DaemonProcess
-from simulator.upstream import Upstream
+from simulator.harness.broker import free_port
+from simulator.harness.daemonproc import DaemonProcess
+from simulator.harness.upstream import Upstream
 from tests.conftest import run_cli
 from tests.helpers.gateway import write_site
 from tests.security.conftest import secured_broker

@@ -17,19 +17,18 @@ import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from edge.config import SiteConfig, load_config
 from edge.daemon import Clock
-from simulator.broker import MosquittoBroker, free_port
-from simulator.daemonproc import DaemonProcess, metric, scrape_metrics, write_config
-from simulator.demo import demo_site, street_rig
-from simulator.firmware import FakeNode
-from simulator.live import LampFleet, LiveStreet
+from simulator.harness.broker import MosquittoBroker, free_port
+from simulator.harness.daemonproc import DaemonProcess, metric, scrape_metrics, write_config
+from simulator.harness.demo import demo_site, street_rig
+from simulator.harness.firmware import FakeNode
+from simulator.harness.live import LampFleet, LiveStreet
+from simulator.harness.upstream import Upstream, missing_seqs
 from simulator.traffic import generate_arrivals
-from simulator.upstream import Upstream, missing_seqs
 
 __all__ = ["run_soak"]
 
@@ -74,7 +73,7 @@ async def _soak(
     site = site.model_copy(
         update={"metrics": site.metrics.model_copy(update={"port": metrics_port})}
     )
-    tz = ZoneInfo(site.site.timezone)
+    tz = site.site.zone
     start_dt = datetime(2026, 12, 15, 18, 0, tzinfo=tz)
     start = start_dt.timestamp()
     duration = minutes * 60.0

@@ -21,9 +21,9 @@ import numpy as np
 from edge.config import SiteConfig
 from edge.control import REQUIREMENT_MARGIN
 from edge.daemon import Clock, Daemon
-from simulator.broker import INSTALL_HINT, MosquittoBroker, find_mosquitto
-from simulator.firmware import FakeNode
-from simulator.live import LampFleet, LiveStreet
+from simulator.harness.broker import INSTALL_HINT, MosquittoBroker, find_mosquitto
+from simulator.harness.firmware import FakeNode
+from simulator.harness.live import LampFleet, LiveStreet
 from simulator.requirement import RequirementScorer
 from simulator.traffic import generate_arrivals
 

@@ -31,9 +31,9 @@ from edge.control import DriverCurve
 from edge.daemon import Clock
 from edge.mqtt import Inbound, MqttSession
 from edge.payloads import LeasePayload, PayloadError
-from edge.site import policy_params, site_spec
+from edge.site import CoreSite
 from firmware_bridge.frames import Counts
-from simulator.firmware import FakeNode
+from simulator.harness.firmware import FakeNode
 from simulator.street import LampNodes, SensorBank, SensorModel
 from simulator.traffic import Arrivals
 from simulator.users import RoadUsers
@@ -64,7 +64,8 @@ class LampFleet:
         failsafe_level: float = 1.0,
         meters: bool = True,
     ) -> None:
-        spec = site_spec(site)
+        core = CoreSite.of(site)
+        spec = core.spec
         self.clock, self.report_s, self.root = clock, report_s, site.topic_root
         self.epoch = clock.time() - clock.monotonic()
         serial = {lamp.id for c in site.clusters for lamp in c.lamps if lamp.source == "serial"}
@@ -76,7 +77,7 @@ class LampFleet:
         self.floor = (spec.lamps.floor * spec.lamps.clo)[mqtt]
         self.nodes = LampNodes(
             nominal_w=spec.lamps.nominal_w[mqtt],
-            curve=DriverCurve(policy_params(site).energy),
+            curve=DriverCurve(core.params.energy),
             failsafe_level=failsafe_level,
         )
         self.lease_seq = np.full(len(self.ids), -1, dtype=np.int64)
@@ -206,7 +207,7 @@ class LiveStreet:
         report_s: float = 10.0,
     ) -> None:
         self.site, self.clock, self.arrivals, self.start = site, clock, arrivals, start
-        self.spec = site_spec(site)
+        self.spec = CoreSite.of(site).spec
         self.root = site.topic_root
         # ideal sensors: what the daemon is sent is exactly who passed (the tests count on it)
         self.sensors = SensorBank(
