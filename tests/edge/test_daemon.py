@@ -38,41 +38,42 @@ async def test_presence_follows_road_users_and_telemetry_flows(
     private_broker: MosquittoBroker, tmp_path: Path, pty_pair: PtyPair
 ) -> None:
     config = write_site(tmp_path, port=private_broker.port, device=pty_pair.device)
-    async with (
-        Recorder(private_broker.host, private_broker.port, "streetlight/v1/cabinet-0417/#") as rec,
-        running_gateway(config, node_fd=pty_pair.node_fd) as gw,
-    ):
-        await _settled_dim(gw)
-        assert gw.node is not None
-        # A car passes the mid-road radar (serial, node 2) heading east at 12 m/s. The boost
-        # lasts hold_s (10 virtual s: 1 real s), so the check reads the nodes' peak lease
-        # rather than hoping to poll within that second on a loaded machine.
-        gw.fleet.reset_peak()
-        gw.node.send(Counts(node=2, sensor=0, interval_ms=1000, forward=(1, 0, 0),
-                            backward=(0, 0, 0), mean_speed_cms=1200))  # fmt: skip
-        await gw.until(lambda: all(gw.lamp_peak(lamp) > 0.99 for lamp in ART_AHEAD), 5)
-        assert all(gw.lamp_level(lamp) < 0.35 for lamp in ART_FAR)
-        assert all(gw.lamp_peak(lamp) < 0.35 for lamp in ART_FAR)  # never lifted meanwhile
-        # After hold_s (10 virtual s) the boost is released and the lamps ramp back down.
-        await gw.until(lambda: all(gw.lamp_level(lamp) < 0.35 for lamp in ART_AHEAD), 8)
+    root = "streetlight/v1/cabinet-0417/#"
+    async with Recorder(private_broker.host, private_broker.port, root) as rec:
+        async with running_gateway(config, node_fd=pty_pair.node_fd) as gw:
+            await _settled_dim(gw)
+            assert gw.node is not None
+            # A car passes the mid-road radar (serial, node 2) heading east at 12 m/s. The boost
+            # lasts hold_s (10 virtual s: 1 real s), so the check reads the nodes' peak lease
+            # rather than hoping to poll within that second on a loaded machine.
+            gw.fleet.reset_peak()
+            gw.node.send(Counts(node=2, sensor=0, interval_ms=1000, forward=(1, 0, 0),
+                                backward=(0, 0, 0), mean_speed_cms=1200))  # fmt: skip
+            await gw.until(lambda: all(gw.lamp_peak(lamp) > 0.99 for lamp in ART_AHEAD), 5)
+            assert all(gw.lamp_level(lamp) < 0.35 for lamp in ART_FAR)
+            assert all(gw.lamp_peak(lamp) < 0.35 for lamp in ART_FAR)  # never lifted meanwhile
+            # After hold_s (10 virtual s) the boost is released and the lamps ramp back down.
+            await gw.until(lambda: all(gw.lamp_level(lamp) < 0.35 for lamp in ART_AHEAD), 8)
 
-        # A pedestrian at the north end of the residential street, over MQTT.
-        gw.fleet.reset_peak()
-        async with aiomqtt.Client(private_broker.host, private_broker.port) as client:
-            body = {"v": 1, "interval_s": 1, "forward": {"pedestrian": 1}}
-            await client.publish(
-                "streetlight/v1/cabinet-0417/sensor/res-radar-north/counts",
-                json.dumps(body).encode(),
-                qos=1,
-            )
-        await gw.until(lambda: all(gw.lamp_peak(lamp) > 0.99 for lamp in RES_AHEAD), 5)
-        assert gw.lamp_level("res-020") < 0.99
-        assert gw.lamp_peak("res-020") < 0.99
+            # A pedestrian at the north end of the residential street, over MQTT.
+            gw.fleet.reset_peak()
+            async with aiomqtt.Client(private_broker.host, private_broker.port) as client:
+                body = {"v": 1, "interval_s": 1, "forward": {"pedestrian": 1}}
+                await client.publish(
+                    "streetlight/v1/cabinet-0417/sensor/res-radar-north/counts",
+                    json.dumps(body).encode(),
+                    qos=1,
+                )
+            await gw.until(lambda: all(gw.lamp_peak(lamp) > 0.99 for lamp in RES_AHEAD), 5)
+            assert gw.lamp_level("res-020") < 0.99
+            assert gw.lamp_peak("res-020") < 0.99
 
-        port = gw.daemon.metrics_port
-        assert port is not None
-        metrics = await asyncio.to_thread(_scrape, port)
-        boot = gw.daemon.boot_id
+            port = gw.daemon.metrics_port
+            assert port is not None
+            metrics = await asyncio.to_thread(_scrape, port)
+            boot = gw.daemon.boot_id
+        # stopped: its last word, the offline status, may still be on its way through the broker
+        await rec.until(lambda: rec.of("/status")[-1]["state"] == "offline")
 
     # Metrics: parsed by prometheus_client's own parser.
     assert _value(metrics, "streetlight_ingest_messages_total", source="serial", kind="counts",
@@ -262,8 +263,7 @@ async def test_sighup_keeps_a_broken_config_applies_a_good_one_and_sigterm_exits
             proc.send_signal(signal.SIGTERM)
             async with asyncio.timeout(10):
                 assert await proc.wait() == 0
-            await asyncio.sleep(0.3)
-            assert rec.of("/status")[-1]["state"] == "offline"
+            await rec.until(lambda: rec.of("/status")[-1]["state"] == "offline")
         finally:
             if proc.returncode is None:
                 proc.kill()

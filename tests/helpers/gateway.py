@@ -171,3 +171,10 @@ class Recorder:
 
     def of(self, suffix: str) -> list[dict[str, Any]]:
         return [b for t, b, _ in self.messages if t.endswith(suffix) and isinstance(b, dict)]
+
+    async def until(self, check: Any, timeout: float = 10.0) -> None:
+        """Poll ``check()`` until true (real seconds): what was published may still be on its
+        way through the broker."""
+        async with asyncio.timeout(timeout):
+            while not check():
+                await asyncio.sleep(0.05)

@@ -97,7 +97,7 @@ async def test_discovery_states_commands_and_availability_as_home_assistant_sees
             await gw.until(
                 lambda: next(o for o in ctrl.overrides if o.id == override.id).level < 0.9
             )
-            floor = float(ctrl.site.lamps.floor[ctrl._index.select("arterial")].max())
+            floor = float(ctrl.site.lamps.floor[ctrl.select("arterial")].max())
             assert next(o for o in ctrl.overrides if o.id == override.id).level == floor
             # "ON" without a brightness: adaptive again.
             await client.publish(arterial["command_topic"], b'{"state": "ON"}')
