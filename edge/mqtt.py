@@ -28,6 +28,7 @@ import aiomqtt
 from edge._mqtt_hooks import connection_end, outstanding, paho_client, ping_times
 from edge._mqtt_props import publish_properties
 from edge._mqtt_settings import broker_settings, read_password, tls_context
+from edge.clock import Clock
 from edge.errors import StreetlightError
 
 __all__ = [
@@ -130,8 +131,12 @@ class MqttSession:
         max_inflight: int = 1000,
         max_outstanding: int = 5_000,
         timeout_s: float = 10.0,
+        clock: Clock | None = None,
     ) -> None:
         self.host, self.port, self.client_id = host, port, client_id
+        # Reconnect backoff and connection times; a ping's liveness stays on paho's own
+        # monotonic clock, which is what it stamps its pings with.
+        self.clock = clock or Clock()
         self.subscriptions = list(subscriptions)
         self.handler, self.on_connect, self.will = handler, on_connect, will
         self._username, self._password, self._tls = username, password, tls
@@ -206,7 +211,7 @@ class MqttSession:
         backoff = self.reconnect_min_s
         while True:
             client = self._new_client()
-            started = time.monotonic()
+            started = self.clock.monotonic()
             try:
                 async with client:
                     await self._serve(client)
@@ -230,11 +235,11 @@ class MqttSession:
                     else:
                         log.warning("mqtt %s:%d: connection lost", self.host, self.port)
                     # A connection that lasted resets the backoff; a flapping one does not.
-                    if time.monotonic() - started > 10 * self.reconnect_min_s + 5:
+                    if self.clock.monotonic() - started > 10 * self.reconnect_min_s + 5:
                         backoff = self.reconnect_min_s
                 self._client = None
                 self.connected.clear()
-            await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
+            await self.clock.sleep(backoff * random.uniform(0.5, 1.0))
             backoff = min(backoff * 2, self.reconnect_max_s)
 
     async def _serve(self, client: aiomqtt.Client) -> None:
@@ -243,7 +248,7 @@ class MqttSession:
         self._client = client
         self._closing = False
         self.stats.connects += 1
-        self.stats.connected_since = time.time()
+        self.stats.connected_since = self.clock.time()
         self.connected.set()
         log.info("mqtt %s:%d: connected as %s", self.host, self.port, self.client_id)
         # The on-connect step runs beside the watch: a connection lost while it waits is seen.

@@ -4,6 +4,10 @@ The only module that touches pyserial. The session above never sees raw bytes: i
 ``Frame`` objects from ``link.frames`` (a bounded queue) and calls ``await link.send(msg)``.
 A vanished device (USB unplug, EIO) closes the transport; ``run()`` reopens it with
 exponential backoff and jitter, sleeping in between (no busy loop).
+
+Time comes from a ``Clock`` passed in (the system's by default): heartbeats, backoff, a node's
+silence, duplicate memory and log limits all read it, so a test drives them without waiting.
+The ACK timeout alone is real time: it is the wire's round trip, whatever the clock says.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 import serial
 import serial_asyncio_fast
@@ -39,10 +44,12 @@ __all__ = [
     "RECENT_S",
     "REJECT_LOG_S",
     "AckTimeoutError",
+    "Clock",
     "LinkDownError",
     "LinkStats",
     "NackError",
     "SerialLink",
+    "SystemClock",
 ]
 
 log = logging.getLogger("streetlight.serial")
@@ -78,6 +85,25 @@ REJECT_LOG_S = 10.0
 RECENT_S = 2.0
 
 
+class Clock(Protocol):
+    """What the link reads time from: monotonic seconds, and a sleep in the same seconds.
+    (The gateway's ``edge.clock.Clock`` is one.)"""
+
+    def monotonic(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    """The system's monotonic clock and asyncio's sleep."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
 class _Recent:
     """The seqs seen in the last RECENT_S seconds, in arrival order, with a set to look them up."""
 
@@ -110,7 +136,7 @@ class _Protocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         link = self._link
-        link.last_rx = time.monotonic()
+        link.last_rx = link.clock.monotonic()
         for frame in link.deframer.feed(data):
             try:
                 link._on_frame(frame)
@@ -143,17 +169,19 @@ class SerialLink:
         backoff_max_s: float = 5.0,
         discover_on_open: bool = True,
         auto_ack: bool = True,
+        clock: Clock | None = None,
     ) -> None:
         self.url, self.baudrate = url, baudrate
         self.heartbeat_s, self.ack_timeout_s, self.retries = heartbeat_s, ack_timeout_s, retries
         self.backoff_min_s, self.backoff_max_s = backoff_min_s, backoff_max_s
         self.discover_on_open, self.auto_ack = discover_on_open, auto_ack
+        self.clock: Clock = clock or SystemClock()
         self.frames: asyncio.Queue[Frame] = asyncio.Queue(maxsize=queue_size)
         self.connected = asyncio.Event()
         self.deframer = Deframer()
         self.stats = LinkStats()
         self.last_rx = 0.0
-        self._started = time.monotonic()
+        self._started = self.clock.monotonic()
         self._transport: asyncio.Transport | None = None
         self._seq = random.randrange(0x10000)
         self._pending: dict[tuple[int, int], tuple[int, asyncio.Future[Message]]] = {}
@@ -179,7 +207,7 @@ class SerialLink:
                 self.stats.last_error = f"open: {exc}"
                 if self.stats.open_failures in (1, 10) or self.stats.open_failures % 100 == 0:
                     log.warning("serial %s: cannot open (%s); retrying", self.url, exc)
-                await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
+                await self.clock.sleep(backoff * random.uniform(0.8, 1.2))
                 backoff = min(backoff * 2, self.backoff_max_s)
                 continue
             backoff = self.backoff_min_s
@@ -189,7 +217,7 @@ class SerialLink:
                 await self._close(protocol)
             self.stats.disconnects += 1
             log.warning("serial %s: device lost (%s); reopening", self.url, self.stats.last_error)
-            await asyncio.sleep(self.backoff_min_s)
+            await self.clock.sleep(self.backoff_min_s)
 
     async def _open(self) -> _Protocol:
         loop = asyncio.get_running_loop()
@@ -200,7 +228,7 @@ class SerialLink:
         self._transport = transport
         self.deframer._buf.clear()  # a partial frame from before the unplug is garbage
         self.stats.opens += 1
-        self.last_rx = time.monotonic()
+        self.last_rx = self.clock.monotonic()
         log.info("serial %s: open at %d baud", self.url, self.baudrate)
         return protocol
 
@@ -231,9 +259,10 @@ class SerialLink:
 
     async def _heartbeat(self) -> None:
         while True:
-            await asyncio.sleep(self.heartbeat_s)
-            if time.monotonic() - self._last_tx >= self.heartbeat_s * 0.9:
-                uptime = int(time.monotonic() - self._started)
+            await self.clock.sleep(self.heartbeat_s)
+            now = self.clock.monotonic()
+            if now - self._last_tx >= self.heartbeat_s * 0.9:
+                uptime = int(now - self._started)
                 try:
                     self._write(Heartbeat(node=0, uptime_s=uptime))
                 except LinkDownError:
@@ -242,7 +271,7 @@ class SerialLink:
     @property
     def silent_s(self) -> float:
         """Seconds since anything arrived on this link."""
-        return time.monotonic() - self.last_rx
+        return self.clock.monotonic() - self.last_rx
 
     # ------------------------------------------------------------------ sending
     def _next_seq(self) -> int:
@@ -256,7 +285,7 @@ class SerialLink:
             raise LinkDownError(self.url)
         seq = self._next_seq() if seq is None else seq
         transport.write(encode_frame(message, seq, self.versions.get(node, 1) if node else 1))
-        self._last_tx = time.monotonic()
+        self._last_tx = self.clock.monotonic()
         self.stats.frames_out += 1
         return seq
 
@@ -294,10 +323,10 @@ class SerialLink:
                 fut.cancel()
 
     # ----------------------------------------------------------------- liveness
-    def check_nodes(self, now: float | None = None) -> tuple[list[int], list[int]]:
+    def check_nodes(self) -> tuple[list[int], list[int]]:
         """The nodes that fell silent for NODE_GONE_S since the last call, and those heard
         again after they had gone."""
-        now = time.monotonic() if now is None else now
+        now = self.clock.monotonic()
         gone = [n for n, t in self.nodes.items() if now - t > NODE_GONE_S and n not in self.gone]
         back = [n for n in self.gone if now - self.nodes[n] <= NODE_GONE_S]
         self.gone.difference_update(back)
@@ -307,7 +336,7 @@ class SerialLink:
 
     def _log_rejections(self) -> None:
         """A line for rejected frames: at most one per REJECT_LOG_S, saying how many."""
-        now = time.monotonic()
+        now = self.clock.monotonic()
         if now - self._reject_log_at < REJECT_LOG_S:
             return
         d = self.deframer

@@ -62,7 +62,8 @@ def run(
     speed: float = typer.Option(1.0, "--speed", hidden=True, help="Virtual clock speed."),
 ) -> None:
     """Run the gateway daemon in the foreground until SIGTERM (SIGHUP reloads the config)."""
-    from edge.daemon import Clock, Daemon
+    from edge.clock import Clock
+    from edge.daemon import Daemon
 
     site = load_config(config)
     if metrics_port is not None:

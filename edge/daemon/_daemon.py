@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 
 from edge._version import __version__
+from edge.clock import Clock
 from edge.config import SiteConfig, load_config
 from edge.control import Event, Override
-from edge.daemon._clock import Clock
 from edge.daemon._commands import Commands
 from edge.daemon._delivery import Delivery
 from edge.daemon._homeassistant import HomeAssistant
@@ -212,6 +212,7 @@ class Daemon:
             handler=self._on_message,
             on_connect=self._on_connect,
             will=(f"{self.root}/status", offline),
+            clock=self.clock,
         )
 
     # ---------------------------------------------------------------- lifecycle

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edge.daemon._clock import Clock
+from edge.clock import Clock
 
 __all__ = ["StepTime", "StepTimer"]
 

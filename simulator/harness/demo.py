@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.clock import Clock
 from edge.config import SiteConfig
 from edge.control import REQUIREMENT_MARGIN
-from edge.daemon import Clock, Daemon
+from edge.daemon import Daemon
 from simulator.harness.broker import INSTALL_HINT, MosquittoBroker, find_mosquitto
 from simulator.harness.firmware import FakeNode
 from simulator.harness.live import LampFleet, LiveStreet

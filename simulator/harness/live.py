@@ -26,9 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge.clock import Clock
 from edge.config import SiteConfig
 from edge.control import DriverCurve
-from edge.daemon import Clock
 from edge.mqtt import Inbound, MqttSession
 from edge.payloads import LeasePayload, PayloadError
 from edge.site import CoreSite

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from edge.clock import Clock
 from edge.config import SiteConfig, load_config
-from edge.daemon import Clock
 from simulator.harness.broker import MosquittoBroker, free_port
 from simulator.harness.daemonproc import DaemonProcess, metric, scrape_metrics, write_config
 from simulator.harness.demo import demo_site, street_rig

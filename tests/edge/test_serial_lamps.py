@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.clock import Clock
 from edge.config import example_config_path, load_config
-from edge.daemon import Clock
 from edge.daemon._serial_lamps import SEQ_MAX, SerialLamps
 from firmware_bridge.frames import FLAG_FAILSAFE
 from simulator.harness.firmware import FakeNode, LampState

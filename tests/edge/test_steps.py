@@ -3,7 +3,7 @@ clock the test sets, no waiting."""
 
 from __future__ import annotations
 
-from edge.daemon import Clock
+from edge.clock import Clock
 from edge.daemon._steps import StepTime, StepTimer
 
 

@@ -13,9 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from firmware_bridge.frames import Counts, Frame, Hello, Message, SetLevel, encode_frame
+from firmware_bridge.frames import (
+    Counts,
+    Frame,
+    Heartbeat,
+    Hello,
+    Message,
+    SetLevel,
+    encode_frame,
+)
 from firmware_bridge.link import NODE_GONE_S, AckTimeoutError, NackError, SerialLink
 from simulator.harness.firmware import FakeBus, FakeNode
+from tests.helpers.clock import ManualClock
 from tests.helpers.pty_pair import PtyPair
 
 
@@ -285,14 +294,21 @@ async def test_socket_url_is_accepted() -> None:
 
 
 async def test_missing_device_backs_off_without_spinning(tmp_path: Path) -> None:
-    link = SerialLink(url=str(tmp_path / "absent"), backoff_min_s=0.05, backoff_max_s=0.4)
+    clock = ManualClock()
+    link = SerialLink(url=str(tmp_path / "absent"), backoff_min_s=0.05, backoff_max_s=0.4,
+                      clock=clock)  # fmt: skip
     cpu0 = time.process_time()
     task = asyncio.create_task(link.run(), name="link")
-    await asyncio.sleep(1.5)
+    await clock.asleep()
+    await clock.advance(10.0)  # ten seconds of the link's time, without the wait
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-    assert 3 <= link.stats.open_failures <= 12  # 0.05, 0.1, 0.2, 0.4, 0.4 ... not thousands
-    assert time.process_time() - cpu0 < 0.5
+    # Each failed open sleeps twice the last, with +-20 % jitter, up to the cap.
+    assert link.stats.open_failures == len(clock.slept) > 20
+    for k, slept in enumerate(clock.slept):
+        step = min(0.05 * 2**k, 0.4)
+        assert 0.8 * step <= slept <= 1.2 * step, (k, slept)
+    assert time.process_time() - cpu0 < 1.0  # slept between tries, no spinning
     assert "open" in link.stats.last_error
 
 
@@ -300,27 +316,31 @@ async def test_a_silent_node_is_gone_and_back_when_heard_and_bad_frames_are_logg
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     pair = PtyPair.open()
-    link = SerialLink(url=pair.device, heartbeat_s=0.5)
-    node = FakeNode(node=31, heartbeat_s=0.2)
+    clock = ManualClock()  # the link and the node keep one time, which the test moves on
+    link = SerialLink(url=pair.device, heartbeat_s=5.0, clock=clock)
+    node = FakeNode(node=31, heartbeat_s=1.0, clock=clock.monotonic)
     try:
         async with asyncio.TaskGroup() as tg:
             tasks = [tg.create_task(link.run(), name="link")]
             serve = tg.create_task(node.serve_pty(pair.node_fd), name="node")
             await next_of(link, Hello)
             heard = link.nodes[31]
-            await asyncio.sleep(0.5)
+            await clock.asleep()  # the link's heartbeat
+            await clock.advance(2.0)
+            await next_of(link, Heartbeat)  # the node's, after a second of silence
             assert link.nodes[31] > heard  # its heartbeats keep it heard
             assert link.check_nodes() == ([], [])
             serve.cancel()
             await asyncio.gather(serve, return_exceptions=True)
-            later = time.monotonic() + NODE_GONE_S + 1  # 16 s of silence, without the wait
-            assert link.check_nodes(later) == ([31], [])
-            assert link.check_nodes(later) == ([], [])  # gone once, not every time
+            await clock.advance(NODE_GONE_S + 1)  # 16 s of silence, without the wait
+            assert link.check_nodes() == ([31], [])
+            assert link.check_nodes() == ([], [])  # gone once, not every time
             assert link.stats.nodes_gone == 1
             # Heard again: back. A corrupted frame on the way is logged with its first bytes.
             with caplog.at_level(logging.WARNING, logger="streetlight.serial"):
                 os.write(pair.node_fd, b"\x05\xde\xad\xbe\xef\x00")
                 serve = tg.create_task(node.serve_pty(pair.node_fd), name="node-again")
+                await asyncio.sleep(0)  # it serves (the node writes to the line again)
                 node.send_counts((1, 0, 0), (0, 0, 0))
                 await next_of(link, Counts)
             assert link.check_nodes() == ([], [31])

@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo
 
 import aiomqtt
 
+from edge.clock import Clock
 from edge.config import SiteConfig, example_config_path, load_config
-from edge.daemon import Clock, Daemon
+from edge.daemon import Daemon
 from simulator.harness.firmware import FakeBus, FakeNode
 from simulator.harness.live import LampFleet
 

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 import yaml
 
+from edge.clock import Clock
 from edge.config import load_config
-from edge.daemon import Clock
 from simulator.harness.broker import free_port
 from simulator.harness.daemonproc import DaemonProcess, scrape_metrics
 from simulator.harness.live import LampFleet

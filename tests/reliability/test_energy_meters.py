@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from edge.clock import Clock
 from edge.config import load_config
-from edge.daemon import Clock
 from edge.daemon._publish import LEDGER, METERED, MODELLED
 from edge.state import StateStore
 from simulator.harness.daemonproc import DaemonProcess

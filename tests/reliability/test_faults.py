@@ -37,8 +37,9 @@ import aiomqtt
 import pytest
 
 from edge.auth import sign
+from edge.clock import Clock
 from edge.config import load_config
-from edge.daemon import Clock, Daemon
+from edge.daemon import Daemon
 from edge.daemon._publish import LEDGER
 from edge.state import StateStore
 from simulator.harness.daemonproc import DaemonProcess

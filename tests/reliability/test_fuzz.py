@@ -20,9 +20,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from edge.clock import Clock
 from edge.config import example_config_path, load_config
 from edge.control import Override
-from edge.daemon import Clock, Daemon
+from edge.daemon import Daemon
 from edge.daemon._ingest import Ingest
 from edge.mqtt import Inbound
 from edge.payloads import LeasePayload

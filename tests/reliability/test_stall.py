@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from edge.clock import Clock
 from edge.config import load_config
-from edge.daemon import Clock
 from simulator.harness.daemonproc import DaemonProcess
 from simulator.harness.live import LampFleet
 from tests.helpers.broker import MosquittoBroker

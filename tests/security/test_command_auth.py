@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from edge.auth import TokenBucket, Verifier, _message, read_key, sign
+from edge.clock import Clock
 from edge.config import SiteConfig, example_config_path, load_config
-from edge.daemon import Clock, Daemon
+from edge.daemon import Daemon
 from edge.errors import ConfigError
 from edge.mqtt import Inbound
 from tests.conftest import REPO

@@ -12,8 +12,8 @@ import json
 
 import aiomqtt
 
+from edge.clock import Clock
 from edge.config import example_config_path, load_config
-from edge.daemon import Clock
 from simulator.harness.broker import MosquittoBroker
 from simulator.harness.live import MAX_LEASE_S, SEQ_WINDOW, LampFleet
 from tests.helpers.gateway import NIGHT

@@ -1,4 +1,12 @@
-"""The daemon's clock: wall time for the cabinet, a faster one for the demo."""
+"""The one clock the gateway reads: wall time for the cabinet, a faster one for the demo.
+
+The daemon's ticks, events, overrides and leases, and the MQTT session's reconnect backoff,
+read time only through a ``Clock`` passed in (``time()`` epoch seconds, ``monotonic()`` for
+intervals, ``sleep()``), so a test can drive one it sets by hand and the demo runs them at one
+speed. The serial links take a clock too but the daemon leaves them the system's: a node's
+heartbeat and ACK timers are the firmware's real seconds. What is about the wire stays in real
+time on purpose: a broker's PUBACK and pings, the backhaul's drain rate, a signed command's
+timestamp, the lease seq base. The control core takes ``now`` and reads no clock at all."""
 
 from __future__ import annotations
 
