@@ -96,10 +96,11 @@ class _Night:
     def __init__(
         self, site: SiteConfig, *, scenario: Scenario, day: date, seed: int,
         arrivals: Arrivals | None, record: bool, presence: bool,
-        controller: ControllerFactory | None = None,
+        controller: ControllerFactory | None = None, span_s: float | None = None,
     ) -> None:  # fmt: skip
         self.site, self.scenario, self.seed = site, scenario, seed
-        self.window = window = night_window(site, day)
+        window = night_window(site, day)
+        self.window = window = window if span_s is None else window.first(span_s)
         self.tick_s = tick = site.controller.tick_s
         self.n_ticks = int((window.end - window.start) / tick)
         core = CoreSite.of(site)
@@ -272,12 +273,14 @@ def simulate(
     presence: bool = True,
     progress: Callable[[float], None] | None = None,
     controller: ControllerFactory | None = None,
+    span_s: float | None = None,
 ) -> SimResult:
     """Simulate one night of ``site`` (sunset of ``day`` to sunrise) at the configured tick,
-    with its own policy (or ``controller``'s)."""
+    with its own policy (or ``controller``'s); with ``span_s``, only its first seconds."""
     began = wallclock.perf_counter()
     night = _Night(site, scenario=scenario, day=day, seed=seed, arrivals=arrivals,
-                   record=record, presence=presence, controller=controller)  # fmt: skip
+                   record=record, presence=presence, controller=controller,
+                   span_s=span_s)  # fmt: skip
     for i in range(night.n_ticks):
         night.tick(i)
         if progress is not None and i % 600 == 0:

@@ -3,6 +3,7 @@ local time, so the engine, the traffic, the faults and the KPIs read one clock."
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -38,6 +39,11 @@ class NightWindow:
         if when < begin:
             when += timedelta(days=1)
         return when.timestamp()
+
+    def first(self, seconds: float) -> NightWindow:
+        """Only the first ``seconds`` of this night (a short scenario): scored as far as it
+        goes, sunset and sunrise where they are."""
+        return dataclasses.replace(self, end=min(self.end, self.start + seconds))
 
     def dark(self, t: float) -> bool:
         """Between sunset and sunrise (the span scored for safety)."""

@@ -1,0 +1,83 @@
+"""The real `streetlight sim` CLI: a night with no arguments, records and reports, several
+nights and a year, bad input. Whole nights: in a file of their own, so a test worker runs them
+beside the model's tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.conftest import run_cli
+from tests.simulator.sites import small_site
+
+
+@pytest.mark.timeout(300)  # a whole night of the example site: the README's main job
+def test_cli_sim_with_no_arguments_prints_the_kpis() -> None:
+    result = run_cli("sim", timeout=280)
+    assert result.returncode == 0, result.stderr
+    for phrase in ("saved vs full power", "under-lit (requirement)", "kWh", "cabinet-0417"):
+        assert phrase in result.stdout
+
+
+def test_cli_record_and_report(tmp_path: Path) -> None:
+    cfg = tmp_path / "site.yaml"
+    cfg.write_text(yaml.safe_dump(small_site().model_dump(mode="json")))
+    out = tmp_path / "night.npz"
+    rep = tmp_path / "report"
+    result = run_cli("sim", "--config", str(cfg), "--date", "2026-06-21", "--seed", "3",
+                     "--record", str(out), "--report", str(rep), "--json")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    kpis = json.loads(result.stdout)
+    assert kpis["seed"] == 3
+    data = np.load(out)
+    t, n = kpis["ticks"], kpis["lamps"]
+    assert data["level"].shape == (t, n)
+    assert data["level"].dtype == np.float32
+    assert data["power_w"].shape == (t, n)
+    assert data["t"].shape == (t,)
+    assert list(data["lamp_ids"][:2]) == ["road-001", "road-002"]
+    assert set(data["cluster_ids"]) == {"road"}
+    assert float(data["level"].min()) >= 0.0
+    assert float(data["level"].max()) <= 1.0
+    assert (rep / "report.md").read_text().startswith("# Night report")
+    assert json.loads((rep / "kpis.json").read_text())["energy_kwh"] == kpis["energy_kwh"]
+    assert (rep / "clusters.png").stat().st_size > 10_000
+    assert (rep / "space_time.png").stat().st_size > 10_000
+
+
+def test_cli_bad_trace_exits_2_with_the_line(tmp_path: Path) -> None:
+    trace = tmp_path / "t.csv"
+    trace.write_text("t_s,cluster,kind,direction,speed_mps\n1,nowhere,car,1,10\n")
+    result = run_cli("sim", "--trace", str(trace), "--json")
+    assert result.returncode == 2
+    assert "line 2" in result.stderr
+    assert "unknown cluster 'nowhere'" in result.stderr
+
+
+@pytest.mark.timeout(300)  # four whole nights, two at a time
+def test_cli_several_nights_and_a_year(tmp_path: Path) -> None:
+    cfg = tmp_path / "site.yaml"
+    cfg.write_text(yaml.safe_dump(small_site().model_dump(mode="json")))
+    result = run_cli("sim", "--config", str(cfg), "--dates", "2026-06-21,2026-06-22",
+                     "--json", "--jobs", "2", timeout=140)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert [k["date"] for k in out["nights"]] == ["2026-06-21", "2026-06-22"]
+    total = out["total"]
+    assert total["energy_kwh"] == pytest.approx(sum(k["energy_kwh"] for k in out["nights"]))
+    assert total["safety"]["road_users"] == sum(k["safety"]["road_users"] for k in out["nights"])
+    year = run_cli("sim", "--config", str(cfg), "--year", "2026", "--every", "200",
+                   "--jobs", "2", timeout=140)  # fmt: skip
+    assert year.returncode == 0, year.stderr
+    for phrase in ("2026-01-01", "2026-07-20", "total", "2026 (from 2 nights)", "vs ref"):
+        assert phrase in year.stdout
+    stray = run_cli("sim", "--dates", "2026-06-21", "--every", "3")
+    assert stray.returncode == 2
+    assert "--every goes with --year" in stray.stderr
+    bad = run_cli("sim", "--dates", "2026-06-21,tomorrow")
+    assert bad.returncode == 2
+    assert "'tomorrow' is not YYYY-MM-DD" in bad.stderr
