@@ -15,7 +15,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from edge._version import __version__
 from edge.auth import AuthError, TokenBucket, Verifier, read_key
@@ -37,11 +37,9 @@ from edge.daemon._publish import (
     SCHEDULE,
     energy_row,
 )
+from edge.daemon._seams import CommandHost
 from edge.errors import UnknownIdError
 from edge.mqtt import Inbound, NotConnectedError, PublishTimeoutError
-
-if TYPE_CHECKING:
-    from edge.daemon._daemon import Daemon
 
 __all__ = ["Commands"]
 
@@ -51,7 +49,7 @@ log = logging.getLogger("streetlight.daemon")
 class Commands:
     """The verbs a running daemon answers."""
 
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: CommandHost) -> None:
         self.d = daemon
         sec = daemon.site.security
         self.bucket = TokenBucket(sec.commands_per_s, sec.command_burst)

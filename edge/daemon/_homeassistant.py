@@ -17,17 +17,15 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from edge._version import __version__
 from edge.daemon._command_args import CommandError
 from edge.daemon._publish import cluster_snapshots
+from edge.daemon._seams import HomeAssistantHost
 from edge.metrics import ClusterSnapshot
-
-if TYPE_CHECKING:
-    from edge.daemon._daemon import Daemon
 
 __all__ = ["HomeAssistant"]
 
@@ -37,7 +35,7 @@ log = logging.getLogger("streetlight.homeassistant")
 class HomeAssistant:
     """The adapter for one daemon; ``publish_all`` on connect, ``tick`` each control tick."""
 
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: HomeAssistantHost) -> None:
         self.d = daemon
         self.cfg = daemon.site.home_assistant
         self.prefix = self.cfg.discovery_prefix
