@@ -52,8 +52,9 @@ def bench_site(lamps: int, port: int, work: Path, *, gateway: str, **controller:
     doc = generate_site(lamps=lamps, gateway_id=gateway, mqtt_port=port)
     ctrl = {
         "flow_window_s": 60, "flow_bins": 6, "ramp_down_per_s": 1.0,
-        "presence": {"level": 1.0, "lead_s": 8, "min_lamps_ahead": 3, "behind_m": 30,
-                     "hold_s": 2, "track_s": 0},
+        # presence lifts to the rated class on every road (the probe waits for a full lease)
+        "presence": {"m_steps_up": 5, "pc_level": 1.0, "lead_s": 8, "min_lamps_ahead": 3,
+                     "behind_m": 30, "hold_s": 2, "track_s": 0},
         **controller,
     }  # fmt: skip
     doc["controller"] = ctrl

@@ -1,5 +1,6 @@
 """scripts/bench_controller.py still runs and fills its table (a smoke run at 1,000 lamps: the
-figures themselves are the benchmark's business, measured on purpose, not in tests)."""
+figures themselves are the benchmark's business, measured on purpose, not in tests), and the
+daemon benchmark's sites are still valid configs."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ import math
 from pathlib import Path
 from types import ModuleType
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_controller.py"
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
 
-def _bench_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_controller", SCRIPT)
+def _bench_module(name: str = "bench_controller") -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -31,3 +32,10 @@ def test_the_controller_bench_measures_every_column_at_1000_lamps() -> None:
     assert line.startswith("| 1,000 |")
     assert line.count("|") == 11
     assert " - " not in line  # every cell filled, the reference's too
+
+
+def test_the_daemon_bench_builds_valid_sites(tmp_path: Path) -> None:
+    bench = _bench_module("bench_daemon")
+    site = bench.bench_site(100, 1883, tmp_path, gateway="smoke", tick_s=0.5)
+    assert len(site.all_lamps()) == 100
+    assert site.controller.presence.m_steps_up == 5
