@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import math
 import signal
 import time
 import uuid
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,28 +23,36 @@ import numpy as np
 
 from edge._version import __version__
 from edge.clock import Clock
-from edge.config import SiteConfig, load_config
-from edge.control import Event, Override
+from edge.config import SiteConfig
+from edge.control import Event
 from edge.daemon._commands import Commands
 from edge.daemon._delivery import Delivery
 from edge.daemon._homeassistant import HomeAssistant
 from edge.daemon._ingest import Ingest
-from edge.daemon._links import link_snapshots, node_events
+from edge.daemon._leases_out import send_leases
+from edge.daemon._links import node_events
+from edge.daemon._persist import (
+    checkpoint,
+    save_overrides,
+    saved_overrides,
+    seq_base,
+    store_problems,
+)
 from edge.daemon._publish import (
     EnergyTotals,
     cluster_snapshots,
     energy_record,
-    lease_payloads,
     meter_readings,
     put_events,
     restore_meters,
     traffic_record,
 )
+from edge.daemon._reload import reread
 from edge.daemon._sdnotify import SystemdNotifier
+from edge.daemon._seams import DaemonStats
 from edge.daemon._serial_lamps import SerialLamps
 from edge.daemon._steps import StepTimer
-from edge.errors import ConfigError
-from edge.metrics import Metrics, Snapshot
+from edge.metrics import Metrics
 from edge.mqtt import (
     Inbound,
     MqttSession,
@@ -61,21 +67,9 @@ from edge.state import StateStore
 from firmware_bridge.frames import Hello
 from firmware_bridge.link import SerialLink
 
-__all__ = ["Daemon", "DaemonStats"]
+__all__ = ["Daemon"]
 
 log = logging.getLogger("streetlight.daemon")
-
-#: Lease seqs reserved ahead of the checkpoint, so a crash never reuses one a node has seen.
-_SEQ_MARGIN = 1_000_000
-
-
-@dataclass
-class DaemonStats:
-    ticks: int = 0
-    overruns: int = 0
-    leases: int = 0
-    lease_failures: int = 0
-    started_at: float = field(default_factory=time.time)
 
 
 class Daemon:
@@ -118,7 +112,7 @@ class Daemon:
             for p in site.serial
         }
         self.serial_lamps: SerialLamps | None = None
-        self._build_policy(site, seq_base=self._seq_base())
+        self._build_policy(site, seq_base=seq_base(self.state))
         self.energy = EnergyTotals([c.id for c in site.clusters], self.state)
         self.mqtt = self._session(site)
         self.delivery = Delivery(
@@ -127,15 +121,10 @@ class Daemon:
         )  # fmt: skip
         self._last_energy = self._last_traffic = self._last_checkpoint = -math.inf
         self._step_timer = StepTimer(self.clock)
-        self._store_problems()
+        for fields in store_problems(self.state, self.outbox, self.metrics):
+            self.record_event(**fields)
 
     # ----------------------------------------------------------------- building
-    def _seq_base(self) -> int:
-        stored = int(self.state.get("lease_seq_next", 0) or 0)
-        base = max(stored, int(time.time() * 1000))
-        self.state.put(lease_seq_next=base + _SEQ_MARGIN)
-        return base
-
     def _build_policy(
         self, site: SiteConfig, *, seq_base: int, meters: dict[str, list[float]] | None = None
     ) -> None:
@@ -158,37 +147,9 @@ class Daemon:
             site, ctrl.site.lamps.ids, self.links, on_lost=self._serial_lease_lost
         )
         self.controller, self.ingest, self._lease_topics = ctrl, ingest, topics
-        for saved in self.state.get("overrides", []) or []:
+        for override in saved_overrides(self.state, self.clock.time()):
             with contextlib.suppress(Exception):  # a target gone from the config: dropped
-                override = Override(**saved)
-                if override.expires_at > self.clock.time():
-                    ctrl.add_override(override)
-
-    def _store_problems(self) -> None:
-        """Say what opening the state and the outbox took: a damaged file moved aside (and
-        what was restored), a directory that cannot be used (no persistence)."""
-        for name, store in (("state", self.state), ("outbox", self.outbox)):
-            opened = store.opened
-            self.metrics.store_persistent.labels(name).set(float(opened.persistent))
-            if not opened.problem:
-                continue
-            self.metrics.store_problems.labels(name, opened.problem).inc()
-            data: dict[str, Any] = {"path": str(store.path), "detail": opened.detail}
-            if opened.problem == "damaged":
-                data["moved_to"] = str(opened.moved_to)
-                kept = ""
-                if name == "state":
-                    data["restored_keys"] = self.state.restored
-                    kept = f"; {self.state.restored} values restored from {self.state.mirror}"
-                message = (f"{name} store {store.path} was damaged ({opened.detail}): moved "
-                           f"aside to {opened.moved_to}, started afresh{kept}")  # fmt: skip
-                severity = "warning"
-            else:
-                message = (f"{name} store {store.path} cannot be used ({opened.detail}): "
-                           "lamp control runs, without persistence")  # fmt: skip
-                severity = "critical"
-            self.record_event(kind=f"store_{opened.problem}", subject=name, severity=severity,
-                              message=message, data=data)  # fmt: skip
+                ctrl.add_override(override)
 
     def count_ingest(self, source: str, kind: str, result: str) -> None:
         self.metrics.ingest.labels(source, kind, result).inc()
@@ -297,7 +258,7 @@ class Daemon:
 
     def overrides_changed(self) -> None:
         """Persist the overrides (they outlive a restart; expired ones are dropped on load)."""
-        self.state.put(overrides=[dataclasses.asdict(o) for o in self.controller.overrides])
+        save_overrides(self.state, self.controller)
 
     def record_event(self, **fields: Any) -> None:
         """An event the daemon itself raises (commands, not the control core)."""
@@ -390,22 +351,10 @@ class Daemon:
         self.stats.ticks += 1
         self.energy.add(result)
         if len(result.send):
-            lamps, levels = result.send, result.send_levels
-            sent, unsent = 0, np.empty(0, dtype=np.intp)
-            if self.serial_lamps:
-                serial = self.serial_lamps.mask[lamps]
-                if serial.any():
-                    unsent = self.serial_lamps.send(lamps[serial], levels[serial], result.lease_s)
-                    sent += int(serial.sum()) - len(unsent)
-                    lamps, levels = lamps[~serial], levels[~serial]
-            expiry = result.lease_s / self.clock.speed
-            payloads = lease_payloads(result, lamps, levels, self._lease_topics)
-            for k, (topic, payload) in enumerate(payloads):
-                if not self.mqtt.publish_nowait(topic, payload, qos=1, expiry_s=expiry):
-                    # No connection, or the session is full: the rest wait for the next tick.
-                    unsent = np.concatenate([unsent, lamps[k:]])
-                    break
-                sent += 1
+            sent, unsent = send_leases(
+                result, serial_lamps=self.serial_lamps, mqtt=self.mqtt,
+                topics=self._lease_topics, speed=self.clock.speed,
+            )  # fmt: skip
             failed = len(unsent)
             if failed:  # not handed to the broker or a link: again next tick, at the level then
                 ctrl.resend(unsent)
@@ -442,41 +391,11 @@ class Daemon:
             self.home_assistant.tick(now, clusters)
         for fields in node_events(self.links):
             self.record_event(**fields)
-        self.metrics.snapshot = self._snapshot(result.night, clusters)
+        self.metrics.snapshot = self.delivery.snapshot(result.night, clusters, self.links)
 
     def _checkpoint(self) -> None:
         self._last_checkpoint = self.clock.time()
-        seq_next = self.controller.lease_seq + _SEQ_MARGIN
-        stored = int(self.state.get("lease_seq_next", 0) or 0)
-        totals = self.energy.as_dict()
-        self.state.put(
-            energy=totals,
-            meters=meter_readings(self.controller),
-            lease_seq_next=max(seq_next, stored),
-        )
-        e = self.site.energy
-        now = self._last_checkpoint
-        last = self.state.last_energy_time()
-        if last is None or now // e.history_s > last // e.history_s or now < last:
-            self.state.record_energy(now, totals, keep_s=e.history_keep_days * 86400)
-
-    def _snapshot(self, night: bool, clusters: tuple[object, ...]) -> Snapshot:
-        s, delivery = self.mqtt.stats, self.delivery
-        return Snapshot(
-            night=night,
-            clusters=clusters,  # type: ignore[arg-type]
-            links=link_snapshots(self.links),
-            mqtt_connected=self.mqtt.is_connected,
-            mqtt_connects=s.connects,
-            mqtt_dropped=s.dropped_in,
-            mqtt_queued=self.mqtt.queued,
-            outbox_depth=self.outbox.depth,
-            outbox_bytes=self.outbox.bytes,
-            outbox_dropped=self.outbox.dropped,
-            outbox_delivered=self.outbox.delivered,
-            outbox_replayed=self.outbox.replayed,
-            upstream_up=None if delivery.upstream_topic is None else delivery.upstream.is_set(),
-        )
+        checkpoint(self.state, self.site, self.controller, self.energy, self._last_checkpoint)
 
     # ------------------------------------------------------------------ reload
     def request_reload(self) -> None:
@@ -485,36 +404,14 @@ class Daemon:
 
     def reload(self) -> bool:
         """Re-validate the config file; swap the policy in, or keep the running one."""
-        if self.config_path is None:
-            log.warning("reload: no config file to reload (started without --config)")
-            self.metrics.config_reloads.labels("skipped").inc()
+        outcome, site = reread(self.config_path, self.site)
+        if site is None:
+            self.metrics.config_reloads.labels(outcome).inc()
             return False
-        try:
-            site = load_config(self.config_path)
-        except ConfigError as err:
-            log.error(
-                "reload: %s is invalid, keeping the running config:\n%s", self.config_path, err
-            )
-            self.metrics.config_reloads.labels("invalid").inc()
-            return False
-        except OSError as exc:
-            log.error(
-                "reload: cannot read %s (%s), keeping the running config", self.config_path, exc
-            )
-            self.metrics.config_reloads.labels("invalid").inc()
-            return False
-        fixed = ("gateway_id", "mqtt", "serial", "storage", "metrics", "security", "home_assistant")
-        changed = [k for k in fixed if getattr(site, k) != getattr(self.site, k)]
-        if changed:
-            log.warning(
-                "reload: %s changed; those take effect at the next restart", ", ".join(changed)
-            )
-        # What needs a restart stays as it runs, so topics and links keep matching.
-        site = site.model_copy(update={k: getattr(self.site, k) for k in fixed})
         old = self.controller
         self._build_policy(site, seq_base=old.lease_seq + 1, meters=meter_readings(old))
         self.energy.rekey([c.id for c in site.clusters])
         self.site = site
-        self.metrics.config_reloads.labels("applied").inc()
+        self.metrics.config_reloads.labels(outcome).inc()
         log.info("reload: applied %s (%d lamps)", self.config_path, self.controller.n_lamps)
         return True

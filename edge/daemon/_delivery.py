@@ -7,10 +7,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
+from edge.daemon._links import link_snapshots
+from edge.metrics import ClusterSnapshot, Snapshot
 from edge.mqtt import MqttSession
 from edge.outbox import Outbox
+from firmware_bridge.link import SerialLink
 
 __all__ = ["Delivery"]
 
@@ -59,6 +62,28 @@ class Delivery:
                 continue
             # At most ``rate`` records a second after a reconnect: the backhaul is shared.
             await asyncio.sleep(max(0.0, delivered / rate - (time.monotonic() - started)))
+
+    def snapshot(
+        self, night: bool, clusters: tuple[ClusterSnapshot, ...], links: Mapping[str, SerialLink]
+    ) -> Snapshot:
+        """What the metrics show after a tick: the street, the serial links, and the broker
+        session and the outbox as delivery sees them."""
+        s, mqtt, outbox = self.mqtt.stats, self.mqtt, self.outbox
+        return Snapshot(
+            night=night,
+            clusters=clusters,
+            links=link_snapshots(links),
+            mqtt_connected=mqtt.is_connected,
+            mqtt_connects=s.connects,
+            mqtt_dropped=s.dropped_in,
+            mqtt_queued=mqtt.queued,
+            outbox_depth=outbox.depth,
+            outbox_bytes=outbox.bytes,
+            outbox_dropped=outbox.dropped,
+            outbox_delivered=outbox.delivered,
+            outbox_replayed=outbox.replayed,
+            upstream_up=None if self.upstream_topic is None else self.upstream.is_set(),
+        )
 
     async def final(self, budget_s: float) -> None:
         """On SIGTERM: deliver what can be delivered within ``budget_s``."""

@@ -9,16 +9,13 @@ next reading counts from the last one saved).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from edge.control import DimmingController, Event, StepResult
 from edge.metrics import ClusterSnapshot
 from edge.outbox import PRIORITY, Outbox
-from edge.payloads import encode_lease
 from edge.state import StateStore
 
 __all__ = [
@@ -34,7 +31,6 @@ __all__ = [
     "energy_record",
     "energy_row",
     "event_record",
-    "lease_payloads",
     "meter_readings",
     "put_events",
     "restore_meters",
@@ -121,19 +117,6 @@ def restore_meters(ctrl: DimmingController, saved: dict[str, list[float]]) -> in
     if idx:
         ctrl.energy.restore_meters(np.array(idx, dtype=np.intp), np.array(wh), np.array(t))
     return len(idx)
-
-
-def lease_payloads(
-    result: StepResult,
-    lamps: npt.NDArray[np.intp],
-    levels: npt.NDArray[np.float64],
-    topics: list[str],
-) -> Iterator[tuple[str, bytes]]:
-    """(topic, payload) for each of ``lamps`` (at ``levels``) of the step's leases, in order,
-    made one at a time (the publisher may stop early when the session is full)."""
-    lease_s, seq = result.lease_s, result.seq
-    for j, lvl in zip(lamps.tolist(), levels.tolist(), strict=True):
-        yield topics[j], encode_lease(lvl, lease_s, seq)
 
 
 def event_record(event: Event) -> tuple[dict[str, Any], int]:

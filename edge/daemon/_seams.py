@@ -4,6 +4,8 @@ the daemon, and the daemon can change behind them."""
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from edge.auth import TokenBucket
@@ -17,10 +19,23 @@ from edge.mqtt import MqttSession
 from edge.outbox import Outbox
 from edge.state import StateStore
 
-__all__ = ["CommandHost", "CommandSink", "HomeAssistantHost", "RunStats"]
+__all__ = ["CommandHost", "CommandSink", "DaemonStats", "HomeAssistantHost", "RunStats"]
+
+
+@dataclass
+class DaemonStats:
+    """The run's own counters (what ``status`` reports; the metrics carry the same)."""
+
+    ticks: int = 0
+    overruns: int = 0
+    leases: int = 0
+    lease_failures: int = 0
+    started_at: float = field(default_factory=time.time)
 
 
 class RunStats(Protocol):
+    """The run's counters as a command reads them."""
+
     @property
     def ticks(self) -> int: ...
     @property
