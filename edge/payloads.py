@@ -1,4 +1,9 @@
-"""MQTT payloads: pydantic models at the boundary (docs/mqtt.md is normative).
+"""MQTT payloads: pydantic models at the boundary, in and out (docs/mqtt.md is normative).
+
+Inbound payloads are parsed here; outbound ones are made here: leases (a fast encoder, held
+byte-equal to its model by a test), status, and the outbox's records (events and telemetry),
+which the outbox stamps with gateway_id, boot_id and seq (the ``...Payload`` models are what
+is published).
 
 ``parse(kind, raw)`` turns bytes from the broker into a model or raises ``PayloadError`` with
 a short ``reason`` (for the ingest counter) and a human detail; it never raises anything else.
@@ -16,13 +21,20 @@ from edge.errors import StreetlightError
 __all__ = [
     "MAX_PAYLOAD_BYTES",
     "SCHEMA_VERSION",
+    "ClusterEnergy",
+    "ClusterTraffic",
     "CountsPayload",
+    "EnergyPayload",
+    "EnergyRecord",
     "EventPayload",
+    "EventRecord",
     "LampStatePayload",
     "LeasePayload",
     "LuxPayload",
     "PayloadError",
     "StatusPayload",
+    "TrafficPayload",
+    "TrafficRecord",
     "encode_lease",
     "encode_status",
     "parse",
@@ -110,18 +122,80 @@ class StatusPayload(_Payload):
     boot_id: str | None = None
 
 
-class EventPayload(_Payload):
-    """``<root>/event`` (out, from the outbox)."""
+class _Stamped(BaseModel):
+    """What the outbox adds to a record on its way out: who sent it, which run, and its
+    place in that run's sequence (a gap in seq is a record lost)."""
 
     gateway_id: str
     boot_id: str
     seq: int = Field(ge=0)
+
+
+class _Record(_Payload):
+    """A record as the daemon puts it in its outbox (the outbox stamps it)."""
+
     t: float
+
+
+class EventRecord(_Record):
+    """An event as the daemon raises it."""
+
     kind: str
     subject: str
     severity: Literal["info", "warning", "critical"] = "info"
     message: str
     data: dict[str, Any] = Field(default_factory=dict)
+
+
+class EventPayload(EventRecord, _Stamped):
+    """``<root>/event`` (out, from the outbox)."""
+
+
+class ClusterEnergy(BaseModel):
+    """One cluster's energy since first boot (Wh) and its power now."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    energy_wh: float
+    modelled_wh: float
+    metered_wh: float
+    meter_difference_wh: float
+    metered_lamps: int = Field(ge=0)
+    baseline_full_wh: float
+    baseline_schedule_wh: float
+    power_w: float
+    level: float
+
+
+class EnergyRecord(_Record):
+    clusters: dict[str, ClusterEnergy]
+
+
+class EnergyPayload(EnergyRecord, _Stamped):
+    """``<root>/telemetry/energy`` (out, from the outbox)."""
+
+
+class ClusterTraffic(BaseModel):
+    """One cluster's measured flow, the class it runs at, and fail-safe."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    flow_per_h: float
+    lighting_class: str = Field(alias="class")
+    failsafe: bool
+    level: float
+
+
+class TrafficRecord(_Record):
+    clusters: dict[str, ClusterTraffic]
+
+    def encoded(self) -> dict[str, Any]:
+        """As published: the lighting class under its key, ``class``."""
+        return self.model_dump(by_alias=True)
+
+
+class TrafficPayload(TrafficRecord, _Stamped):
+    """``<root>/telemetry/traffic`` (out, from the outbox)."""
 
 
 def encode_lease(level: float, valid_for_s: float, seq: int) -> bytes:

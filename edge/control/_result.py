@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Event", "Explanation", "LayerEffect", "StepResult"]
+__all__ = ["Event", "Explanation", "LayerEffect", "Severity", "StepResult"]
+
+Severity = Literal["info", "warning", "critical"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -19,7 +21,7 @@ class Event:
     kind: str
     subject: str
     message: str
-    severity: str = "info"  # "info", "warning" or "critical"
+    severity: Severity = "info"
     data: dict[str, Any] = field(default_factory=dict)
 
 

@@ -16,6 +16,13 @@ import numpy as np
 from edge.control import DimmingController, Event, StepResult
 from edge.metrics import ClusterSnapshot
 from edge.outbox import PRIORITY, Outbox
+from edge.payloads import (
+    ClusterEnergy,
+    ClusterTraffic,
+    EnergyRecord,
+    EventRecord,
+    TrafficRecord,
+)
 from edge.state import StateStore
 
 __all__ = [
@@ -123,16 +130,11 @@ def event_record(event: Event) -> tuple[dict[str, Any], int]:
     """The outbox record for an event (gateway_id, boot_id and seq are added by the outbox)."""
     level = _LOG_LEVEL.get(event.severity, logging.INFO)
     log.log(level, "event %s %s: %s", event.kind, event.subject, event.message)
-    record = {
-        "v": 1,
-        "t": event.t,
-        "kind": event.kind,
-        "subject": event.subject,
-        "severity": event.severity,
-        "message": event.message,
-        "data": event.data,
-    }
-    return record, PRIORITY.get(event.severity, 1)
+    record = EventRecord(
+        t=event.t, kind=event.kind, subject=event.subject, severity=event.severity,
+        message=event.message, data=event.data,
+    )  # fmt: skip
+    return record.model_dump(), PRIORITY.get(event.severity, 1)
 
 
 def cluster_snapshots(ctrl: DimmingController, totals: EnergyTotals) -> tuple[ClusterSnapshot, ...]:
@@ -169,20 +171,20 @@ def cluster_snapshots(ctrl: DimmingController, totals: EnergyTotals) -> tuple[Cl
 def energy_record(now: float, clusters: tuple[ClusterSnapshot, ...]) -> dict[str, Any]:
     """``<root>/telemetry/energy``: cumulative Wh since first boot, and power now."""
     per = {
-        c.id: {
-            "energy_wh": round(c.energy_j / 3600.0, 3),
-            "modelled_wh": round(c.modelled_j / 3600.0, 3),
-            "metered_wh": round(c.metered_j / 3600.0, 3),
-            "meter_difference_wh": round((c.metered_j - c.metered_model_j) / 3600.0, 3),
-            "metered_lamps": c.metered_lamps,
-            "baseline_full_wh": round(c.baseline_full_j / 3600.0, 3),
-            "baseline_schedule_wh": round(c.baseline_schedule_j / 3600.0, 3),
-            "power_w": round(c.power_w, 2),
-            "level": round(c.level, 4),
-        }
+        c.id: ClusterEnergy(
+            energy_wh=round(c.energy_j / 3600.0, 3),
+            modelled_wh=round(c.modelled_j / 3600.0, 3),
+            metered_wh=round(c.metered_j / 3600.0, 3),
+            meter_difference_wh=round((c.metered_j - c.metered_model_j) / 3600.0, 3),
+            metered_lamps=c.metered_lamps,
+            baseline_full_wh=round(c.baseline_full_j / 3600.0, 3),
+            baseline_schedule_wh=round(c.baseline_schedule_j / 3600.0, 3),
+            power_w=round(c.power_w, 2),
+            level=round(c.level, 4),
+        )
         for c in clusters
     }
-    return {"v": 1, "t": now, "clusters": per}
+    return EnergyRecord(t=now, clusters=per).model_dump()
 
 
 def traffic_record(
@@ -192,13 +194,13 @@ def traffic_record(
     per = {}
     for k, c in enumerate(clusters):
         ladder = ctrl.site.clusters[k].ladder
-        per[c.id] = {
+        per[c.id] = ClusterTraffic.model_validate({
             "flow_per_h": round(c.flow_per_h, 1),
             "class": ladder[min(c.class_step, len(ladder) - 1)],
             "failsafe": c.failsafe,
             "level": round(c.level, 4),
-        }
-    return {"v": 1, "t": now, "clusters": per}
+        })  # fmt: skip
+    return TrafficRecord(t=now, clusters=per).encoded()
 
 
 def put_events(outbox: Outbox, topic: str, events: tuple[Event, ...]) -> None:

@@ -165,9 +165,11 @@ def test_the_examples_in_mqtt_md_are_what_the_models_and_encoders_make() -> None
     assert isinstance(parse("lamp_state", json.dumps(state).encode()), LampStatePayload)
     assert json.loads(encode_lease(lease["level"], lease["valid_for_s"], lease["seq"])) == lease  # type: ignore[arg-type]
     assert StatusPayload.model_validate(status).model_dump(exclude_none=True) == status
-    from edge.payloads import EventPayload
+    from edge.payloads import EnergyPayload, EventPayload, TrafficPayload
 
     assert EventPayload.model_validate(event).model_dump() == event
+    assert EnergyPayload.model_validate(energy).model_dump() == energy
+    assert TrafficPayload.model_validate(traffic).model_dump(by_alias=True) == traffic
     snap = ClusterSnapshot(id="arterial", lamps=20, level=0.41, flow_per_h=212.0, class_step=2,
                            class_level=0.4, failsafe=False, power_w=812.5, faulty_lamps=0,
                            energy_j=1.0, baseline_full_j=1.0, baseline_schedule_j=1.0)  # fmt: skip
