@@ -12,6 +12,7 @@ a short ``reason`` (for the ingest counter) and a human detail; it never raises 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -37,6 +38,7 @@ __all__ = [
     "TrafficRecord",
     "encode_lease",
     "encode_status",
+    "lease_encoder",
     "parse",
     "unknown_fields",
 ]
@@ -198,12 +200,23 @@ class TrafficPayload(TrafficRecord, _Stamped):
     """``<root>/telemetry/traffic`` (out, from the outbox)."""
 
 
+def lease_encoder(valid_for_s: float, seq: int) -> Callable[[float], bytes]:
+    """The payload of a step's lease at a level: byte for byte
+    ``LeasePayload(...).model_dump_json()`` with the level rounded to 1/10000 (a test holds
+    them equal), made without building the model, and with what a step's leases share made
+    once, because the daemon sends thousands a tick."""
+    head = b'{"v":1,"level":'
+    tail = f',"valid_for_s":{float(valid_for_s)!r},"seq":{seq}}}'.encode()
+
+    def encode(level: float) -> bytes:
+        return head + repr(round(level, 4)).encode() + tail
+
+    return encode
+
+
 def encode_lease(level: float, valid_for_s: float, seq: int) -> bytes:
-    """A lease's payload: byte for byte ``LeasePayload(...).model_dump_json()`` with the level
-    rounded to 1/10000 (a test holds them equal), made without building the model, because
-    the daemon sends thousands a tick."""
-    body = f'"level":{round(level, 4)!r},"valid_for_s":{float(valid_for_s)!r},"seq":{seq}'
-    return b'{"v":1,' + body.encode() + b"}"
+    """One lease's payload (``lease_encoder`` for many of one step)."""
+    return lease_encoder(valid_for_s, seq)(level)
 
 
 def encode_status(state: Literal["online", "offline"], boot_id: str, version: str | None = None

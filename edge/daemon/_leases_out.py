@@ -10,7 +10,7 @@ import numpy.typing as npt
 from edge.control import StepResult
 from edge.daemon._serial_lamps import SerialLamps
 from edge.mqtt import MqttSession
-from edge.payloads import encode_lease
+from edge.payloads import lease_encoder
 
 __all__ = ["lease_payloads", "send_leases"]
 
@@ -25,9 +25,9 @@ def lease_payloads(
 ) -> Iterator[tuple[str, bytes]]:
     """(topic, payload) for each of ``lamps`` (at ``levels``) of the step's leases, in order,
     made one at a time (the publisher may stop early when the session is full)."""
-    lease_s, seq = result.lease_s, result.seq
+    encode = lease_encoder(result.lease_s, result.seq)
     for j, lvl in zip(lamps.tolist(), levels.tolist(), strict=True):
-        yield topics[j], encode_lease(lvl, lease_s, seq)
+        yield topics[j], encode(lvl)
 
 
 def send_leases(

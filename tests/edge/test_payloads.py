@@ -16,6 +16,7 @@ from edge.payloads import (
     StatusPayload,
     encode_lease,
     encode_status,
+    lease_encoder,
     parse,
 )
 
@@ -120,17 +121,19 @@ def test_random_json_objects_never_crash(kind: str, body: dict[str, object]) -> 
 
 @settings(max_examples=300)
 @given(
-    level=st.floats(0.0, 1.0),
+    levels=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=4),
     valid_for_s=st.one_of(st.integers(1, 3600), st.floats(0.001, 3600.0)),
     seq=st.integers(0, 2**53),
 )
 def test_the_lease_encoder_writes_exactly_what_the_model_would(
-    level: float, valid_for_s: float, seq: int
+    levels: list[float], valid_for_s: float, seq: int
 ) -> None:
-    fast = encode_lease(level, valid_for_s, seq)
-    model = LeasePayload(level=round(level, 4), valid_for_s=valid_for_s, seq=seq)
-    assert fast == model.model_dump_json().encode()
-    assert LeasePayload.model_validate_json(fast) == model
+    step = lease_encoder(valid_for_s, seq)  # one step's leases, several levels
+    for level in levels:
+        model = LeasePayload(level=round(level, 4), valid_for_s=valid_for_s, seq=seq)
+        assert step(level) == model.model_dump_json().encode()
+        assert encode_lease(level, valid_for_s, seq) == step(level)
+        assert LeasePayload.model_validate_json(step(level)) == model
 
 
 def test_the_status_payloads_are_the_models() -> None:
