@@ -58,6 +58,10 @@ async def test_a_full_disk_drops_counted_telemetry_and_never_touches_lamp_contro
     ):
         d = gw.daemon
         await gw.until(lambda: d.mqtt.is_connected and d.stats.ticks > 5, 10)
+        # The same machine, the same moment, before the disk fills: what "on time" is here.
+        ticks, overruns = d.stats.ticks, d.stats.overruns
+        await asyncio.sleep(3.0)
+        free_ticks, free_overruns = d.stats.ticks - ticks, d.stats.overruns - overruns
         ballast = tiny_fs / "ballast"
         ballast_bytes = await asyncio.to_thread(_fill, ballast)
         ticks, leases, overruns = d.stats.ticks, gw.fleet.leases, d.stats.overruns
@@ -76,18 +80,23 @@ async def test_a_full_disk_drops_counted_telemetry_and_never_touches_lamp_contro
         await gw.until(lambda: any(r.get("kind") == "outbox_gap" for r in up.records.values()), 10)
         gaps = [r["data"] for r in up.records.values() if r.get("kind") == "outbox_gap"]
         refused_in_all = d.outbox.dropped
-        # A blocked control loop would overrun tick after tick; one or two 0.1 s ticks late
-        # is the shared test machine (3 workers on 2 cores), not the disk.
-        assert d.stats.overruns - overruns <= 2
+        full_overruns = d.stats.overruns - overruns
     figures(
         ballast_mib=round(ballast_bytes / 2**20, 2),
+        ticks_before_full=free_ticks,
+        overruns_before_full=free_overruns,
+        overruns_while_full=full_overruns,
         records_refused=dropped,
         state_write_errors=state_errors,
         ticks_while_full=full_ticks,
         leases_while_full=full_leases,
         integrity=",".join(f"{k}={v}" for k, v in checks.items()),
     )
-    assert full_ticks >= 25  # 1 s ticks at 10x: ~10 a second, on time
+    # A control loop blocked by the disk would tick far less often and overrun tick after
+    # tick; measured against the same loop before the disk filled, not against the clock, so
+    # a loaded machine slows both alike.
+    assert full_ticks >= 0.7 * free_ticks
+    assert full_overruns <= free_overruns + 3
     assert full_leases > 0
     assert checks == {"outbox": "ok", "state": "ok"}
     # Upstream is told how many records the disk refused, and which seqs they had.
