@@ -131,7 +131,13 @@ async def test_through_the_bridge_nothing_is_lost_across_a_blackhole_and_a_broke
             await records_beyond(len(up.records) + 5, 30)
             await nothing_missing(20)
 
-            scrape = scrape_metrics(metrics_port)
+            # Records the daemon published before the bridge's "0" reached it cross once the
+            # bridge is back, maybe before its "1" does: wait for the daemon to see it up.
+            for _ in range(150):
+                scrape = scrape_metrics(metrics_port)
+                if metric(scrape, "streetlight_upstream_up") == 1.0:
+                    break
+                await asyncio.sleep(0.2)
             replayed = metric(scrape, "streetlight_outbox_replayed_total")
             assert metric(scrape, "streetlight_upstream_up") == 1.0
             assert await daemon.stop() == 0  # SIGTERM: the final drain
