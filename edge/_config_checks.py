@@ -6,8 +6,8 @@ import difflib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from edge.control import LIGHTING_CLASSES
 from edge.errors import ConfigIssue
+from edge.lighting import LIGHTING_CLASSES
 
 if TYPE_CHECKING:
     from edge.config import SiteConfig

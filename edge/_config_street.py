@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, ConfigDict, Field, field_validator
 
 from edge._config_gateway import ID_PATTERN, Strict
-from edge.control import LIGHTING_CLASSES
+from edge.lighting import LIGHTING_CLASSES
 
 __all__ = [
     "ClusterConfig",

@@ -49,7 +49,6 @@ from edge._config_street import (
 from edge.errors import ConfigError, ConfigIssue
 
 __all__ = [
-    "DEFAULT_CONFIG_PATH",
     "ClusterConfig",
     "ControllerConfig",
     "EnergyConfig",
@@ -65,8 +64,6 @@ __all__ = [
     "load_config",
     "parse_config",
 ]
-
-DEFAULT_CONFIG_PATH = Path("/etc/streetlight/config.yaml")
 
 
 class SiteLocation(Strict):

@@ -1,7 +1,9 @@
-"""EN 13201-2 lighting classes, their relative light levels, and the fixed requirement.
+"""EN 13201-2 lighting classes, their relative light levels, the fixed requirement, and what a
+lighting layer (a profile or an override) may be.
 
 The requirement is what safety is scored against, whatever the policy's settings: the class
 the road's traffic warrants by CEN/TR 13201-1's traffic-volume parameter (docs/policy.md).
+Plain Python, no numpy: the config, the CLI and the control core all check against it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ __all__ = [
     "REQUIREMENT_WINDOW_S",
     "class_ratio",
     "class_step",
+    "layer_problem",
     "required_class",
     "required_steps",
 ]
@@ -63,3 +66,13 @@ def required_steps(rated: str, ratio: float) -> int:
 def required_class(rated: str, ratio: float) -> str:
     """The class the road's traffic warrants (``required_steps`` below ``rated``)."""
     return class_step(rated, required_steps(rated, ratio))
+
+
+def layer_problem(op: str, level: float) -> str | None:
+    """What is wrong with a layer (profile or override) of ``op`` at ``level``, or None: the
+    one check the config, the CLI, the daemon's commands and Home Assistant all use."""
+    if op not in ("set", "max", "min"):
+        return f"op {op!r} is not set, max or min"
+    if not 0.0 <= level <= 1.0:
+        return f"level {level:g} is outside [0, 1]"
+    return None

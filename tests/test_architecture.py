@@ -142,9 +142,11 @@ def _reach(graph: dict[str, set[str]], start: str) -> set[str]:
 def _layer(module: str) -> str:
     if module == "edge.control" or module.startswith("edge.control."):
         return "core"
-    if module == "edge.errors":  # the project's error types, which import nothing
-        return "errors"
-    if module in ("edge.config", "edge.site") or module.startswith("edge._config"):
+    if module in ("edge.errors", "edge.lighting"):  # plain Python leaves: errors, EN 13201
+        return "leaf"
+    if module == "edge.site":  # the config translated into the core's inputs
+        return "translation"
+    if module == "edge.config" or module.startswith("edge._config"):
         return "site config"
     if module.startswith("simulator.harness"):
         return "harness"
@@ -153,14 +155,16 @@ def _layer(module: str) -> str:
     return module
 
 
-def test_the_core_and_the_street_model_stand_on_the_layers_below_only() -> None:
-    """The control core uses nothing else of the project; the street model (the simulator
-    without its harness) uses the core and the site config only: no daemon, no MQTT, no
-    serial, so a policy can be scored with nothing else installed or running."""
+def test_the_core_the_config_and_the_street_model_stand_on_the_layers_below() -> None:
+    """The control core uses nothing else of the project; the site config uses neither the
+    core nor anything else (so reading a config costs no numpy); the street model (the
+    simulator without its harness) uses the core and the site config only: no daemon, no
+    MQTT, no serial, so a policy can be scored with nothing else installed or running."""
     graph = _graph()
     allowed = {
-        "core": {"core", "errors"},
-        "street model": {"core", "errors", "site config", "street model"},
+        "core": {"core", "leaf"},
+        "site config": {"site config", "leaf"},  # no numpy: the CLI reads configs fast
+        "street model": {"core", "leaf", "site config", "translation", "street model"},
     }
     bad = sorted(
         (name, target)
@@ -173,3 +177,44 @@ def test_the_core_and_the_street_model_stand_on_the_layers_below_only() -> None:
     street = [m for m in graph if _layer(m) == "street model"]
     assert "simulator.engine" in street
     assert "simulator.harness.demo" in graph
+
+
+def _loaded_by(tmp: Path, *argv: str) -> set[str]:
+    """The project's and numpy's modules a CLI run loads, in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom edge.cli import main\n"
+        f"sys.argv = ['streetlight', *{list(argv)!r}]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(' '.join(m for m in sys.modules if m.split('.')[0] in ('edge', 'numpy')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                          text=True, timeout=60, check=True)  # fmt: skip
+    return set(done.stdout.split())
+
+
+def test_help_and_status_load_no_numpy_and_no_control_core(tmp_path: Path) -> None:
+    """A field engineer's `streetlight --help` and `streetlight status` start in a blink:
+    neither loads numpy nor the control core (status loads the config and the MQTT client)."""
+    from tests.simulator.sites import small_site
+
+    config = tmp_path / "site.yaml"
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on: status gives up at once
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    doc = small_site().model_dump(mode="json")
+    doc["mqtt"] = {"host": "127.0.0.1", "port": port}
+    import yaml
+
+    config.write_text(yaml.safe_dump(doc))
+    helped = _loaded_by(tmp_path, "--help")
+    status = _loaded_by(tmp_path, "status", "--config", str(config), "--timeout", "0.5")
+    for loaded in (helped, status):
+        assert "numpy" not in loaded
+        assert not any(m.startswith("edge.control") for m in loaded)
+    assert "edge.config" not in helped  # nor the config's models, for help
+    assert {"edge.config", "edge.mqtt"} <= status  # status did get as far as the broker

@@ -7,20 +7,22 @@ import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-import yaml
 
-from edge.cli._console import console, err_console
-from edge.config import DEFAULT_CONFIG_PATH, SiteConfig, example_config_path, load_config
+from edge.cli._console import DEFAULT_CONFIG, console, err_console
 from edge.errors import ConfigError, ConfigIssue
+
+if TYPE_CHECKING:  # the config's models load with the command
+    from edge.config import SiteConfig
 
 config_app = typer.Typer(help="Validate and inspect site config files.", no_args_is_help=True)
 
 
 @config_app.command("validate")
 def validate(
-    file: Path = typer.Argument(DEFAULT_CONFIG_PATH, help="YAML config file."),
+    file: Path = typer.Argument(DEFAULT_CONFIG, help="YAML config file."),
     strict: bool = typer.Option(
         False, "--strict", help="Secret files that are missing or open to others fail (exit 2)."
     ),
@@ -28,6 +30,8 @@ def validate(
     """Check a config file; exit 0 when valid, 2 with every problem's path otherwise.
     Secret files it names (keys, passwords) are checked too: open to group or others (the
     daemon refuses such a command key) or unreadable is a warning, an error with --strict."""
+    from edge.config import load_config
+
     site = load_config(file)
     lamps = site.all_lamps()
     sensors = sum(len(c.sensors) for c in site.clusters)
@@ -66,11 +70,13 @@ def _secret_file_issues(site: SiteConfig) -> Iterator[ConfigIssue]:
 
 @config_app.command("show")
 def show(
-    file: Path = typer.Argument(DEFAULT_CONFIG_PATH, help="YAML config file."),
+    file: Path = typer.Argument(DEFAULT_CONFIG, help="YAML config file."),
     as_json: bool = typer.Option(False, "--json", help="Plain JSON on stdout."),
     lamps: bool = typer.Option(False, "--lamps", help="Expand every cluster's lamps."),
 ) -> None:
     """Print the resolved config: defaults and STREETLIGHT_* env applied, secrets redacted."""
+    from edge.config import load_config
+
     site = load_config(file)
     data = site.model_dump(mode="json")
     if lamps:
@@ -81,6 +87,8 @@ def show(
     if as_json:
         typer.echo(json.dumps(data, indent=2))
     else:
+        import yaml
+
         typer.echo(yaml.safe_dump(data, sort_keys=False), nl=False)
 
 
@@ -105,6 +113,8 @@ def keygen(
 @config_app.command("example")
 def example() -> None:
     """Print the bundled example site config (a starting point for a new cabinet)."""
+    from edge.config import example_config_path
+
     typer.echo(example_config_path().read_text(encoding="utf-8"), nl=False)
 
 
@@ -115,6 +125,8 @@ def generate(
     gateway_id: str = typer.Option("bench-gw", "--gateway-id"),
 ) -> None:
     """Print a generated site of any size (benchmarks, scale tests)."""
+    import yaml
+
     from simulator.sites import generate_site
 
     data = generate_site(lamps=lamps, clusters=clusters, gateway_id=gateway_id)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Group
@@ -15,7 +16,9 @@ from rich.text import Text
 
 from edge.cli._console import console
 from edge.cli._run_cmds import parse_start
-from edge.config import SiteConfig, example_config_path, load_config
+
+if TYPE_CHECKING:  # the config's models load with the command
+    from edge.config import SiteConfig
 
 #: this module's commands, registered on the root app by ``edge.cli._app``
 cli = typer.Typer()
@@ -89,6 +92,7 @@ def demo(
     seed: int = typer.Option(1, "--seed", help="Traffic seed."),
 ) -> None:
     """Private broker + the real daemon + a simulated street, in fast time, live."""
+    from edge.config import example_config_path, load_config
     from simulator.harness.demo import DEMO_FLOW_WINDOW_S, run_demo
 
     site = load_config(config or example_config_path())

@@ -11,21 +11,21 @@ import contextlib
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
-from edge.cli._console import console, err_console
-from edge.cli.client import call
-from edge.config import SiteConfig, load_config
-from edge.control import layer_problem
+from edge.cli._console import DEFAULT_CONFIG, console, err_console
 from edge.errors import ConfigError, ConfigIssue
+from edge.lighting import layer_problem
+
+if TYPE_CHECKING:  # the config's models and the MQTT client load with a command that uses them
+    from edge.config import SiteConfig
 
 #: this module's commands, registered on the root app by ``edge.cli._app``
 cli = typer.Typer()
 
-DEFAULT_CONFIG = Path("/etc/streetlight/config.yaml")
 
 _CONFIG = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="Site YAML (broker settings).",
                        envvar="STREETLIGHT_CONFIG")  # fmt: skip
@@ -35,6 +35,8 @@ _JSON = typer.Option(False, "--json", help="Plain JSON on stdout, nothing else."
 
 def _complete_ids(ctx: typer.Context, incomplete: str) -> list[str]:
     """Lamp and cluster ids from the config, for shell completion."""
+    from edge.config import load_config
+
     try:
         site = load_config(ctx.params.get("config") or DEFAULT_CONFIG)
     except Exception:  # completion must never print an error into the shell
@@ -57,7 +59,17 @@ def parse_duration(text: str) -> float:
 
 
 def _site(config: Path) -> SiteConfig:
+    from edge.config import load_config
+
     return load_config(config)
+
+
+def _ask(config: Path, verb: str, args: dict[str, Any] | None = None, *, timeout_s: float
+         ) -> Any:  # fmt: skip
+    """Send ``verb`` to the daemon of ``config`` (its broker settings); its result."""
+    from edge.cli.client import call
+
+    return call(_site(config), verb, args, timeout_s=timeout_s)
 
 
 def _print_json(result: Any) -> None:
@@ -74,7 +86,7 @@ def ping(config: Path = _CONFIG, timeout: float = _TIMEOUT, as_json: bool = _JSO
     import time
 
     started = time.monotonic()
-    result = call(_site(config), "ping", timeout_s=timeout)
+    result = _ask(config, "ping", timeout_s=timeout)
     result["round_trip_ms"] = round((time.monotonic() - started) * 1000, 1)
     if as_json:
         _print_json(result)
@@ -97,7 +109,7 @@ def _cluster_table(rows: list[dict[str, Any]]) -> Table:
 @cli.command("status")
 def status(config: Path = _CONFIG, timeout: float = _TIMEOUT, as_json: bool = _JSON) -> None:
     """Gateway, broker, serial links, clusters and outbox at a glance."""
-    result = call(_site(config), "status", timeout_s=timeout)
+    result = _ask(config, "status", timeout_s=timeout)
     if as_json:
         _print_json(result)
         return
@@ -117,7 +129,7 @@ def status(config: Path = _CONFIG, timeout: float = _TIMEOUT, as_json: bool = _J
 @cli.command("clusters")
 def clusters(config: Path = _CONFIG, timeout: float = _TIMEOUT, as_json: bool = _JSON) -> None:
     """Flow, class, level and power per cluster."""
-    result = call(_site(config), "clusters", timeout_s=timeout)
+    result = _ask(config, "clusters", timeout_s=timeout)
     if as_json:
         _print_json(result)
         return
@@ -135,7 +147,7 @@ def lamps(
 ) -> None:
     """Level, target, lease age, power and faults per lamp."""
     args = {"cluster": cluster} if cluster else {}
-    result = call(_site(config), "lamps", args, timeout_s=timeout)
+    result = _ask(config, "lamps", args, timeout_s=timeout)
     if as_json:
         _print_json(result)
         return
@@ -162,7 +174,7 @@ def energy(
     as_json: bool = _JSON,
 ) -> None:
     """Energy used against both baselines, with CO2 and cost saved."""
-    r = call(_site(config), "energy", {"since": since} if since else {}, timeout_s=timeout)
+    r = _ask(config, "energy", {"since": since} if since else {}, timeout_s=timeout)
     if as_json:
         _print_json(r)
         return
@@ -188,7 +200,7 @@ def explain_cmd(
     as_json: bool = _JSON,
 ) -> None:
     """Why is this lamp at its level right now?"""
-    result = call(_site(config), "explain", {"lamp": lamp}, timeout_s=timeout)
+    result = _ask(config, "explain", {"lamp": lamp}, timeout_s=timeout)
     if as_json:
         _print_json(result)
         return
@@ -218,7 +230,7 @@ def override(
         raise typer.BadParameter(problem)
     args = {"target": target, "level": level, "op": op, "for_s": parse_duration(for_),
             "reason": reason, "allow_dark": allow_dark}  # fmt: skip
-    result = call(_site(config), "override", args, timeout_s=timeout)
+    result = _ask(config, "override", args, timeout_s=timeout)
     if as_json:
         _print_json(result)
         return
@@ -230,7 +242,7 @@ def override(
 @cli.command("overrides")
 def overrides(config: Path = _CONFIG, timeout: float = _TIMEOUT, as_json: bool = _JSON) -> None:
     """The manual overrides in force."""
-    result = call(_site(config), "overrides", timeout_s=timeout)
+    result = _ask(config, "overrides", timeout_s=timeout)
     if as_json:
         _print_json(result)
         return
@@ -255,7 +267,7 @@ def clear(
     as_json: bool = _JSON,
 ) -> None:
     """Remove an override (by id) or every override on a target."""
-    result = call(_site(config), "clear", {"key": key}, timeout_s=timeout)
+    result = _ask(config, "clear", {"key": key}, timeout_s=timeout)
     if as_json:
         _print_json(result)
         return

@@ -8,16 +8,18 @@ import os
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from edge.config import SiteConfig, load_config
+from edge.cli._console import DEFAULT_CONFIG
 from edge.errors import ConfigError, ConfigIssue
+
+if TYPE_CHECKING:  # the config's models load with the command
+    from edge.config import SiteConfig
 
 #: this module's commands, registered on the root app by ``edge.cli._app``
 cli = typer.Typer()
-
-DEFAULT_CONFIG = Path("/etc/streetlight/config.yaml")
 
 
 def setup_logging(level: str) -> None:
@@ -63,6 +65,7 @@ def run(
 ) -> None:
     """Run the gateway daemon in the foreground until SIGTERM (SIGHUP reloads the config)."""
     from edge.clock import Clock
+    from edge.config import load_config
     from edge.daemon import Daemon
 
     site = load_config(config)

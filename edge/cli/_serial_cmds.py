@@ -8,15 +8,17 @@ import json
 import random
 import time
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
 from edge.cli._console import console, err_console
 from edge.errors import StreetlightError
-from firmware_bridge.frames import TYPE_NAMES, Discover, Frame, Hello, Ping, Pong
-from firmware_bridge.link import SerialLink
+
+if TYPE_CHECKING:  # pyserial and the codec load with the command that uses them
+    from firmware_bridge.frames import Frame
+    from firmware_bridge.link import SerialLink
 
 serial_app = typer.Typer(
     help="Commission and diagnose serial lines to node firmware.", no_args_is_help=True
@@ -59,6 +61,9 @@ def _link_stats(link: SerialLink) -> dict[str, Any]:
 async def _probe(
     port: str, baud: int, timeout: float
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    from firmware_bridge.frames import Discover, Hello, Ping, Pong
+    from firmware_bridge.link import SerialLink
+
     link = SerialLink(url=port, baudrate=baud, discover_on_open=False, backoff_max_s=0.5)
     nodes: dict[int, dict[str, Any]] = {}
     task = asyncio.create_task(link.run(), name=f"probe {port}")
@@ -138,6 +143,8 @@ def probe(
 async def _monitor(
     port: str, baud: int, as_json: bool, passive: bool, count: int | None, duration: float | None
 ) -> SerialLink:
+    from firmware_bridge.link import SerialLink
+
     link = SerialLink(
         url=port,
         baudrate=baud,
@@ -197,4 +204,4 @@ def monitor(
         )
 
 
-__all__ = ["TYPE_NAMES", "serial_app"]
+__all__ = ["serial_app"]

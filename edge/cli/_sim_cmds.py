@@ -9,7 +9,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import typer
 from rich import box
 from rich.console import Console
@@ -17,7 +16,6 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from edge.cli._console import console, err_console
-from edge.config import example_config_path, load_config
 from edge.errors import ConfigError, ConfigIssue
 
 #: this module's commands, registered on the root app by ``edge.cli._app``
@@ -95,6 +93,8 @@ def sim(
             problem = ConfigIssue("", f"{sensors!r} is not realistic or ideal")
             raise ConfigError("--sensors", [problem])
         scen = scen.model_copy(update={"sensors": sensors})
+    from edge.config import example_config_path, load_config
+
     site_path = config or (Path(scen.config) if scen.config else example_config_path())
     site = load_config(site_path)
     tz = site.site.zone
@@ -129,6 +129,8 @@ def sim(
         result = run(None)
     if record is not None and result.record is not None:
         record.parent.mkdir(parents=True, exist_ok=True)
+        import numpy as np
+
         np.savez_compressed(record, **result.record)
     if report is not None:
         write_report(result, report)

@@ -4,16 +4,6 @@ Build a ``DimmingController`` from a ``SiteSpec`` and ``PolicyParams`` (``edge.s
 makes both from the config), then call ``step(now, observations)`` once per tick.
 """
 
-from edge.control._classes import (
-    LIGHTING_CLASSES,
-    REQUIREMENT_MARGIN,
-    REQUIREMENT_THRESHOLDS,
-    REQUIREMENT_WINDOW_S,
-    class_ratio,
-    class_step,
-    required_class,
-    required_steps,
-)
 from edge.control._controller import DimmingController
 from edge.control._energy import REFERENCE_SCHEDULE, DriverCurve, schedule_level
 from edge.control._explain import explain
@@ -27,7 +17,6 @@ from edge.control._inputs import (
     Profile,
     SensorCounts,
     SensorFault,
-    layer_problem,
 )
 from edge.control._presence import KeyLine
 from edge.control._result import Event, Explanation, LayerEffect, StepResult
@@ -40,6 +29,17 @@ from edge.control._spec import (
     PresenceParams,
     SensorSpec,
     SiteSpec,
+)
+from edge.lighting import (
+    LIGHTING_CLASSES,
+    REQUIREMENT_MARGIN,
+    REQUIREMENT_THRESHOLDS,
+    REQUIREMENT_WINDOW_S,
+    class_ratio,
+    class_step,
+    layer_problem,
+    required_class,
+    required_steps,
 )
 
 __all__ = [

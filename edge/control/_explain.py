@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from edge.control._classes import (
+from edge.control._layers import Selection, op_scalar
+from edge.control._result import Explanation, LayerEffect
+from edge.lighting import (
     REQUIREMENT_MARGIN,
     REQUIREMENT_THRESHOLDS,
     class_ratio,
     required_class,
 )
-from edge.control._layers import Selection, op_scalar
-from edge.control._result import Explanation, LayerEffect
 
 if TYPE_CHECKING:
     from edge.control._controller import DimmingController

@@ -9,6 +9,8 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from edge.lighting import layer_problem
+
 __all__ = [
     "KINDS",
     "KIND_SPEED_BANDS",
@@ -146,16 +148,6 @@ class CountsBatch:
 
 
 Observation = SensorCounts | CountsBatch | SensorFault | LuxReading | LampReport
-
-
-def layer_problem(op: str, level: float) -> str | None:
-    """What is wrong with a layer (profile or override) of ``op`` at ``level``, or None: the
-    one check the config, the CLI, the daemon's commands and Home Assistant all use."""
-    if op not in ("set", "max", "min"):
-        return f"op {op!r} is not set, max or min"
-    if not 0.0 <= level <= 1.0:
-        return f"level {level:g} is outside [0, 1]"
-    return None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

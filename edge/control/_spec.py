@@ -12,7 +12,7 @@ from itertools import pairwise
 import numpy as np
 import numpy.typing as npt
 
-from edge.control._classes import CLASS_FAMILIES, LIGHTING_CLASSES
+from edge.lighting import CLASS_FAMILIES, LIGHTING_CLASSES
 
 __all__ = [
     "ClusterSpec",
