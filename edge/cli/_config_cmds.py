@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -97,6 +96,8 @@ def keygen(
     file: Path = typer.Argument(..., help="Where to write the key (created with mode 0600)."),
 ) -> None:
     """Write a new random command-signing key (security.command_key_file; docs/security.md)."""
+    import secrets
+
     try:
         fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -92,6 +91,8 @@ def demo(
     seed: int = typer.Option(1, "--seed", help="Traffic seed."),
 ) -> None:
     """Private broker + the real daemon + a simulated street, in fast time, live."""
+    import asyncio
+
     from edge.config import example_config_path, load_config
     from simulator.harness.demo import DEMO_FLOW_WINDOW_S, run_demo
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import sys
@@ -64,6 +63,8 @@ def run(
     speed: float = typer.Option(1.0, "--speed", hidden=True, help="Virtual clock speed."),
 ) -> None:
     """Run the gateway daemon in the foreground until SIGTERM (SIGHUP reloads the config)."""
+    import asyncio
+
     from edge.clock import Clock
     from edge.config import load_config
     from edge.daemon import Daemon
