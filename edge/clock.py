@@ -1,12 +1,13 @@
 """The one clock the gateway reads: wall time for the cabinet, a faster one for the demo.
 
-The daemon's ticks, events, overrides and leases, and the MQTT session's reconnect backoff,
-read time only through a ``Clock`` passed in (``time()`` epoch seconds, ``monotonic()`` for
-intervals, ``sleep()``), so a test can drive one it sets by hand and the demo runs them at one
-speed. The serial links take a clock too but the daemon leaves them the system's: a node's
-heartbeat and ACK timers are the firmware's real seconds. What is about the wire stays in real
-time on purpose: a broker's PUBACK and pings, the backhaul's drain rate, a signed command's
-timestamp, the lease seq base. The control core takes ``now`` and reads no clock at all."""
+The daemon's ticks, events, overrides and leases read time only through a ``Clock`` passed in
+(``time()`` epoch seconds, ``monotonic()`` for intervals, ``sleep()``), so a test can drive
+one it sets by hand and the demo runs a night faster than real time. The MQTT session and the
+serial links take a clock too, and a test drives theirs to check a backoff or a timeout; the
+daemon leaves them the system's, because what is on the other end keeps real seconds: a
+broker restarting, a node's heartbeat and ACK timers. So does what is about the wire: a
+broker's PUBACK and pings, the backhaul's drain rate, a signed command's timestamp, the lease
+seq base. The control core takes ``now`` and reads no clock at all."""
 
 from __future__ import annotations
 

@@ -173,7 +173,6 @@ class Daemon:
             handler=self._on_message,
             on_connect=self._on_connect,
             will=(f"{self.root}/status", offline),
-            clock=self.clock,
         )
 
     # ---------------------------------------------------------------- lifecycle
