@@ -166,6 +166,11 @@ class DimmingController:
         return self._leases.last_sent_at
 
     @property
+    def presence_tracks(self) -> int:
+        """Road users followed along their roads now (one per count and kind)."""
+        return self._presence.tracks.size
+
+    @property
     def cluster_sizes(self) -> npt.NDArray[np.intp]:
         return self._index.ends - self._index.starts
 

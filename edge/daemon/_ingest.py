@@ -115,6 +115,8 @@ class Ingest:
             for lamp in c.lamps
             if lamp.source == "serial"
         }
+        # ids that report over a serial node: the same id over MQTT is not theirs
+        self._on_serial = {*self.serial_sensors.values(), *self.serial_lamps.values()}
         self._pending: list[Observation] = []
         self._counts_pending: list[SensorCounts] = []  # packed into one batch at drain
         self._faulty: dict[str, bool] = {}
@@ -157,6 +159,10 @@ class Ingest:
             return
         if not msg.payload:  # someone clearing a retained message: nothing to take in
             self._count("mqtt", kind, "cleared")
+            return
+        if ident in self._on_serial:
+            self._reject("mqtt", kind, "wrong_source",
+                         f"{group} {ident!r} reports over its serial node, not MQTT")  # fmt: skip
             return
         if msg.retain and group == "sensor":
             # counts and lux are what happened then, not now: replayed at every (re)subscribe

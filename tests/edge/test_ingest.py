@@ -84,3 +84,51 @@ def test_a_serial_sensor_fault_is_named_by_the_protocols_table() -> None:
     ingest.on_frame("radar-bus", Frame(2, SensorFaultReport(node=1, sensor=0, code=2)))
     [fault] = ingest.drain()
     assert fault == SensorFault(sensor="art-radar-west", faulty=True, reason="tamper")
+
+
+def test_a_flood_on_one_sensor_leaves_the_tick_a_bounded_amount_of_work() -> None:
+    """10,000 detections a second on one MQTT sensor for 5 s (a faulty or hostile node): what
+    reaches the controller is what the sensor can see (its max_per_s, with its allowance), so
+    the presence tracks, and with them each tick's work, stay bounded; the rest is refused and
+    counted, and every other sensor's counts still get through."""
+    from edge.site import build_controller
+
+    now = [1_795_900_000.0]  # a November night at the example site
+    results: Counter[tuple[str, str, str]] = Counter()
+    ingest = Ingest(SITE, count=lambda *key: results.update([key]), max_payload_bytes=4096,
+                    clock=lambda: now[0])  # fmt: skip
+    ctrl = build_controller(SITE, start=now[0])
+    flood = f"{ROOT}/sensor/art-radar-east/counts"
+    other = f"{ROOT}/sensor/res-radar-north/counts"
+    one_car = json.dumps({"v": 1, "interval_s": 0.01, "forward": {"car": 1}}).encode()
+    walker = json.dumps({"v": 1, "interval_s": 1, "forward": {"pedestrian": 1}}).encode()
+    tracks = []
+    for _tick in range(5):
+        for k in range(100):  # 10 ms apart: 100 reports a tick, of 100 cars each
+            now[0] += 0.01
+            for _ in range(100):
+                ingest.on_mqtt(Inbound(topic=flood, payload=one_car))
+            if k == 50:
+                ingest.on_mqtt(Inbound(topic=other, payload=walker))
+        ctrl.step(now[0], ingest.drain())
+        tracks.append(ctrl.presence_tracks)
+    taken = results[("mqtt", "counts", "ok")]
+    refused = results[("mqtt", "counts", "implausible")]
+    assert taken + refused == 50_000 + 5
+    # 20 a second for 5 s, on top of the 10 s' worth saved up; the walkers all got through
+    assert taken <= 20 * 5 + 20 * 10 + 5
+    assert refused >= 49_600
+    assert max(tracks) <= 20 * 5 + 20 * 10 + 5
+
+
+def test_a_serial_sensor_or_lamp_is_not_taken_over_mqtt() -> None:
+    """A sensor or lamp the config puts behind a serial node reports through that node; the
+    same id on MQTT (a misconfigured node, a hostile account) is refused, named and counted."""
+    ingest, results = _ingest()
+    one_car = json.dumps({"v": 1, "interval_s": 1, "forward": {"car": 1}}).encode()
+    ingest.on_mqtt(Inbound(topic=f"{ROOT}/sensor/art-radar-mid/counts", payload=one_car))
+    assert results[("mqtt", "counts", "wrong_source")] == 1
+    assert ingest.rejections["wrong_source"] == 1
+    assert ingest.drain() == []
+    ingest.on_mqtt(Inbound(topic=f"{ROOT}/sensor/art-radar-east/counts", payload=one_car))
+    assert results[("mqtt", "counts", "ok")] == 1

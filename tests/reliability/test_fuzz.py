@@ -42,6 +42,7 @@ from tests.helpers.gateway import NIGHT
 SITE = load_config(example_config_path())
 ROOT = SITE.topic_root
 SENSORS = sorted({s.id for c in SITE.clusters for s in c.sensors})
+MQTT_SENSORS = sorted({s.id for c in SITE.clusters for s in c.sensors if s.source == "mqtt"})
 LAMPS = sorted(lamp.id for lamp in SITE.all_lamps())
 INGEST_RESULTS = {
     "ok",
@@ -57,6 +58,7 @@ INGEST_RESULTS = {
     "retained",
     "cleared",
     "implausible",
+    "wrong_source",
 }
 COMMAND_RESULTS = {
     "ok",
@@ -147,7 +149,7 @@ def near_valid(draw: st.DrawFn) -> tuple[str, bytes, bool]:
         topic = f"{ROOT}/sensor/{SITE.controller.night.lux_sensor or SENSORS[0]}/lux"
         body = {"v": 1, "lux": draw(gentle)}
     else:
-        topic = f"{ROOT}/sensor/{draw(st.sampled_from(SENSORS))}/counts"
+        topic = f"{ROOT}/sensor/{draw(st.sampled_from(MQTT_SENSORS))}/counts"
         counts = st.dictionaries(st.sampled_from(["car", "bike", "pedestrian"]), gentle, max_size=3)
         body = {
             "v": 1,
