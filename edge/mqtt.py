@@ -134,9 +134,7 @@ class MqttSession:
         clock: Clock | None = None,
     ) -> None:
         self.host, self.port, self.client_id = host, port, client_id
-        # Reconnect backoff and connection times; a ping's liveness stays on paho's own
-        # monotonic clock, which is what it stamps its pings with.
-        self.clock = clock or Clock()
+        self.clock = clock or Clock()  # backoff, connection times (pings: paho's own clock)
         self.subscriptions = list(subscriptions)
         self.handler, self.on_connect, self.will = handler, on_connect, will
         self._username, self._password, self._tls = username, password, tls

@@ -6,7 +6,14 @@ imports a module runs (those under ``if TYPE_CHECKING:`` are annotations only, n
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
+
+import yaml
+
+from simulator.harness.broker import free_port
+from tests.simulator.sites import small_site
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGES = ("edge", "firmware_bridge", "simulator", "scripts")
@@ -179,11 +186,8 @@ def test_the_core_the_config_and_the_street_model_stand_on_the_layers_below() ->
     assert "simulator.harness.demo" in graph
 
 
-def _loaded_by(tmp: Path, *argv: str) -> set[str]:
+def _loaded_by(*argv: str) -> set[str]:
     """The project's and numpy's modules a CLI run loads, in a fresh interpreter."""
-    import subprocess
-    import sys
-
     code = (
         "import sys\nfrom edge.cli import main\n"
         f"sys.argv = ['streetlight', *{list(argv)!r}]\n"
@@ -198,21 +202,13 @@ def _loaded_by(tmp: Path, *argv: str) -> set[str]:
 def test_help_and_status_load_no_numpy_and_no_control_core(tmp_path: Path) -> None:
     """A field engineer's `streetlight --help` and `streetlight status` start in a blink:
     neither loads numpy nor the control core (status loads the config and the MQTT client)."""
-    from tests.simulator.sites import small_site
-
     config = tmp_path / "site.yaml"
-    import socket
-
-    with socket.socket() as s:  # a port nobody listens on: status gives up at once
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     doc = small_site().model_dump(mode="json")
-    doc["mqtt"] = {"host": "127.0.0.1", "port": port}
-    import yaml
-
+    # a port nobody listens on: status gives up after --timeout
+    doc["mqtt"] = {"host": "127.0.0.1", "port": free_port()}
     config.write_text(yaml.safe_dump(doc))
-    helped = _loaded_by(tmp_path, "--help")
-    status = _loaded_by(tmp_path, "status", "--config", str(config), "--timeout", "0.5")
+    helped = _loaded_by("--help")
+    status = _loaded_by("status", "--config", str(config), "--timeout", "0.5")
     for loaded in (helped, status):
         assert "numpy" not in loaded
         assert not any(m.startswith("edge.control") for m in loaded)
