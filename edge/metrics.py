@@ -202,6 +202,11 @@ class Metrics:
         self.tick_overruns = Counter(
             "streetlight_tick_overruns", "Ticks that ran past their period", registry=r
         )
+        self.presence_steps = Counter(
+            "streetlight_presence_steps",
+            "Control steps run between ticks to light road users just counted",
+            registry=r,
+        )
         self.ingest = Counter(
             "streetlight_ingest_messages",
             "Inbound messages by source, kind and result (ok or the rejection reason)",

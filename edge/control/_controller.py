@@ -435,15 +435,18 @@ class DimmingController:
             np.multiply(tgt, self._clo, out=tgt)
 
     def _ramp(self, dt: float, night: bool) -> npt.NDArray[np.bool_]:
-        """Move levels toward the target within the ramp rates; returns which lamps moved."""
+        """Move levels toward the target within the ramp rates; returns which lamps moved.
+        A rise may take a whole tick's worth of the up-ramp even in a shorter step: a step
+        run early for a road user brings the next tick's rise forward (more light, sooner)."""
         level, nxt = self.level, self._next
         np.subtract(level, self.params.ramp_down_per_s * dt, out=nxt)  # the lowest it may go
-        if self.params.ramp_up_per_s * dt >= self._max_cmd:
+        rise = self.params.ramp_up_per_s * max(dt, self.params.tick_s)
+        if rise >= self._max_cmd:
             # the up-ramp covers any rise within this tick (levels are >= 0): no upper limit
             np.maximum(nxt, self.target, out=nxt)
         else:
             upper = self._upper
-            np.add(level, self.params.ramp_up_per_s * dt, out=upper)
+            np.add(level, rise, out=upper)
             np.minimum(upper, self.target, out=upper)
             np.maximum(nxt, upper, out=nxt)
         if night and self._floor_check:

@@ -61,9 +61,10 @@ class LeaseBook:
         level: npt.NDArray[np.float64],
         target: npt.NDArray[np.float64],
     ) -> npt.NDArray[np.intp]:
-        """Lamps whose setpoint must go out, marked sent, in lamp order: lease due or forced,
-        or (of the ``changed``, now at ``new_levels``) moved past the deadband or settled at
-        the target."""
+        """Lamps whose setpoint must go out, marked sent: lease due or forced, or (of the
+        ``changed``, now at ``new_levels``) moved past the deadband or settled at the target.
+        Those going up above what they were last sent come first, then the rest, each in lamp
+        order: a rise never waits behind a batch of refreshes."""
         due = self._due
         if self._force_all:
             due.fill(True)
@@ -82,6 +83,9 @@ class LeaseBook:
             go |= (new == target.take(changed)) > (new == sent)
             due[changed.compress(go)] = True  # compress: several times faster on a mixed mask
         send = due.nonzero()[0]
+        up = level[send] > self.last_sent[send]  # never sent (NaN): not a rise
+        if 0 < np.count_nonzero(up) < len(send):
+            send = np.concatenate((send[up], send[~up]))
         self.step_seq += 1
         self.last_sent[send] = level[send]
         self.next_refresh[send] = now + self._refresh_every[send]

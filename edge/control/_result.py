@@ -32,7 +32,7 @@ class StepResult:
     now: float
     night: bool
     levels: npt.NDArray[np.float64]
-    send: npt.NDArray[np.intp]  # lamps whose lease goes out, each once, in no set order
+    send: npt.NDArray[np.intp]  # lamps whose lease goes out, each once: rises first
     send_levels: npt.NDArray[np.float64]
     seq: int  # the seq of every lease this step sends
     lease_s: float

@@ -211,6 +211,7 @@ class Commands:
             "clusters": self.clusters(args)["clusters"],
             "outbox_depth": d.outbox.depth,
             "ticks": d.stats.ticks,
+            "presence_steps": d.stats.presence_steps,
             "tick_overruns": d.stats.overruns,
             "overrides": len(d.controller.overrides),
         }

@@ -84,10 +84,12 @@ class Ingest:
         lamp_ids: Iterable[str] | None = None,
         unknown_field: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        road_user: Callable[[], None] | None = None,
     ) -> None:
         """``lamp_ids``: the controller's (shared strings); else resolved from ``site``.
         ``unknown_field(kind)``: a payload used despite a field this version does not know.
-        ``clock``: seconds, for each sensor's allowance of road users."""
+        ``clock``: seconds, for each sensor's allowance of road users.
+        ``road_user()``: a count of at least one road user was taken (light it at once)."""
         self.root = site.topic_root
         self.max_payload_bytes = max_payload_bytes
         self._count = count
@@ -102,6 +104,7 @@ class Ingest:
         # Each sensor's allowance: max_per_s a second, at most ALLOWANCE_S seconds' worth saved
         # up, so many plausible reports cannot add up to more than the sensor can see.
         self._clock = clock
+        self._road_user = road_user
         self._allowance = {s: (rate * ALLOWANCE_S, clock()) for s, rate in self.max_per_s.items()}
         self.serial_sensors = {
             (s.port, s.node, s.channel): s.id
@@ -217,15 +220,14 @@ class Ingest:
             self._faulty[sensor] = p.faulty
             self._pending.append(SensorFault(sensor=sensor, faulty=p.faulty, reason="node says"))
         f, b = p.forward, p.backward
-        self._counts_pending.append(
-            SensorCounts(
-                sensor=sensor,
-                interval_s=p.interval_s,
-                forward=(f.car, f.bike, f.pedestrian),
-                backward=(b.car, b.bike, b.pedestrian),
-                mean_speed_mps=p.mean_speed_mps,
-            )
-        )
+        forward, backward = (f.car, f.bike, f.pedestrian), (b.car, b.bike, b.pedestrian)
+        self._take(SensorCounts(sensor=sensor, interval_s=p.interval_s, forward=forward,
+                                backward=backward, mean_speed_mps=p.mean_speed_mps))  # fmt: skip
+
+    def _take(self, counts: SensorCounts) -> None:
+        self._counts_pending.append(counts)
+        if self._road_user is not None and (any(counts.forward) or any(counts.backward)):
+            self._road_user()
 
     # ----------------------------------------------------------------- serial
     def on_frame(self, port: str, frame: Frame) -> None:
@@ -248,7 +250,7 @@ class Ingest:
                 if not self._plausible("serial", sensor, total, msg.interval_ms / 1000):
                     return
                 speed = msg.mean_speed_cms
-                self._counts_pending.append(
+                self._take(
                     SensorCounts(
                         sensor=sensor,
                         interval_s=msg.interval_ms / 1000,

@@ -27,6 +27,7 @@ class DaemonStats:
     """The run's own counters (what ``status`` reports; the metrics carry the same)."""
 
     ticks: int = 0
+    presence_steps: int = 0  # steps between ticks for road users just counted
     overruns: int = 0
     leases: int = 0
     lease_failures: int = 0
@@ -38,6 +39,8 @@ class RunStats(Protocol):
 
     @property
     def ticks(self) -> int: ...
+    @property
+    def presence_steps(self) -> int: ...
     @property
     def overruns(self) -> int: ...
     @property

@@ -129,7 +129,9 @@ def nights(
     for n in range(draw(st.integers(1, max_ticks))):
         # a long first tick can warm the flow window up, so that classes dim and presence
         # boosts show above the class level
-        dt = draw(st.sampled_from([1.0, 1.0, 1.0, 0.5, 2.0, 7.0, 45.0] + [120.0, 900.0] * (n == 0)))
+        # (0.05: a step between ticks, for a road user just counted)
+        steps = [1.0, 1.0, 1.0, 0.5, 0.05, 2.0, 7.0, 45.0]
+        dt = draw(st.sampled_from(steps + [120.0, 900.0] * (n == 0)))
         t += dt
         obs: list[Observation] = []
         for _ in range(draw(st.integers(0, 3))):

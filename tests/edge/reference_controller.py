@@ -356,7 +356,8 @@ class ReferenceController:
             v = max(v, floor) if night else max(v, 0.0)
             cmd = v * m.clo
             new = max(
-                min(cmd, m.level + self.p.ramp_up_per_s * dt), m.level - self.p.ramp_down_per_s * dt
+                min(cmd, m.level + self.p.ramp_up_per_s * max(dt, self.p.tick_s)),
+                m.level - self.p.ramp_down_per_s * dt,
             )
             if night:
                 new = max(new, floor * m.clo)

@@ -178,6 +178,16 @@ def test_a_lamp_back_at_its_last_sent_level_is_not_sent_again() -> None:
     assert book.due(3.0, lamp0, level[lamp0], level, target).tolist() == [0]
 
 
+def test_rises_go_out_before_refreshes_and_falls() -> None:
+    book = LeaseBook(n=5, refresh_s=30.0, deadband=0.05, seq_base=0)
+    level, target = np.full(5, 0.5), np.full(5, 0.5)
+    assert book.due(0.0, np.arange(5), level.copy(), level, target).tolist() == [0, 1, 2, 3, 4]
+    moved = np.array([1, 3, 4])
+    level[moved] = (0.3, 1.0, 0.8)  # 1 falls, 3 and 4 rise; 0 and 2 are due a refresh
+    sent = book.due(40.0, moved, level[moved], level, level)
+    assert sent.tolist() == [3, 4, 0, 1, 2]
+
+
 def test_bad_rows_of_a_counts_batch_are_rejected_by_name_and_the_rest_counted() -> None:
     ctrl = DimmingController(site=small_site(), params=PARAMS, start=NIGHT_T0)
     fwd = np.array([[2, 0, 0], [1, 0, 0], [-1, 0, 0], [1, 0, 0], [0, 0, 0]], dtype=np.int64)

@@ -18,7 +18,8 @@ import pytest
 from firmware_bridge.frames import Counts
 from simulator.harness.daemonproc import metric, scrape_metrics
 from tests.helpers.broker import MosquittoBroker
-from tests.helpers.gateway import Gateway, Recorder, running_gateway, write_site
+from tests.helpers.clock import ManualClock
+from tests.helpers.gateway import NIGHT, Gateway, Recorder, running_gateway, write_site
 from tests.helpers.pty_pair import PtyPair
 
 ART_AHEAD = ("art-013", "art-014", "art-015")  # 500, 540, 580 m: ahead of art-radar-mid
@@ -105,6 +106,35 @@ async def test_presence_follows_road_users_and_telemetry_flows(
     leases = [(t, b) for t, b, _ in rec.messages if t.endswith("/set")]
     assert leases
     assert all(0.0 <= b["level"] <= 1.0 and b["valid_for_s"] == 90 for _, b in leases)
+
+
+async def test_a_road_user_counted_between_ticks_is_lit_before_the_next_tick(
+    private_broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    # The daemon and the lamp fleet on a clock the test moves: time stands still while the
+    # count travels, so the lease that lights the road user cannot come from a tick.
+    config = write_site(tmp_path, port=private_broker.port)
+    clock = ManualClock(wall=NIGHT)
+    async with running_gateway(config, clock=clock) as gw:
+        await clock.asleep(2)  # the tick loop and the fleet
+        for _ in range(80):  # the flow window warms and the residential street dims
+            await clock.advance(1.0)
+            if all(gw.lamp_level(lamp) < 0.6 for lamp in RES_AHEAD):
+                break
+        assert all(gw.lamp_level(lamp) < 0.6 for lamp in RES_AHEAD)
+        await clock.advance(0.5)  # half way to the next tick
+        ticks, steps = gw.daemon.stats.ticks, gw.daemon.stats.presence_steps
+        gw.fleet.reset_peak()
+        async with aiomqtt.Client(private_broker.host, private_broker.port) as client:
+            body = {"v": 1, "interval_s": 1, "forward": {"pedestrian": 1}}
+            await client.publish(f"{gw.site.topic_root}/sensor/res-radar-north/counts",
+                                 json.dumps(body).encode(), qos=1)  # fmt: skip
+        # taken in (real time) and stepped for at once: the last step was half a tick ago
+        await gw.until(lambda: gw.daemon.stats.presence_steps > steps, 10)
+        await gw.until(lambda: all(gw.lamp_peak(lamp) > 0.99 for lamp in RES_AHEAD), 10)
+        assert gw.daemon.stats.ticks == ticks
+        assert gw.daemon.stats.presence_steps == steps + 1
+        assert gw.lamp_peak("res-020") < 0.6  # far behind: left dimmed
 
 
 @pytest.mark.timeout(150)
