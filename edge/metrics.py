@@ -213,6 +213,7 @@ class Metrics:
             ["source", "kind", "result"],
             registry=r,
         )
+        self._ingest_children: dict[tuple[str, str, str], Counter] = {}
         self.ingest_unknown_fields = Counter(
             "streetlight_ingest_unknown_fields",
             "Inbound payloads used despite fields this version does not know, by kind",
@@ -254,6 +255,14 @@ class Metrics:
         r.register(_SnapshotCollector(self))
         self._server: object | None = None
         self._thread: threading.Thread | None = None
+
+    def count_ingest(self, source: str, kind: str, result: str) -> None:
+        """One inbound message's result (the label set looked up once: this runs per message)."""
+        key = (source, kind, result)
+        child = self._ingest_children.get(key)
+        if child is None:
+            child = self._ingest_children[key] = self.ingest.labels(source, kind, result)
+        child.inc()
 
     def serve(self, host: str, port: int) -> int:
         """Start the endpoint; returns the bound port (``port`` 0 picks a free one)."""

@@ -159,7 +159,7 @@ class Daemon:
                 ctrl.add_override(override)
 
     def count_ingest(self, source: str, kind: str, result: str) -> None:
-        self.metrics.ingest.labels(source, kind, result).inc()
+        self.metrics.count_ingest(source, kind, result)
 
     def _session(self, site: SiteConfig) -> MqttSession:
         offline = encode_status("offline", self.boot_id)
