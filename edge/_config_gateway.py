@@ -65,6 +65,10 @@ class MqttConfig(Strict):
     # them). Longer than the longest silent outage to ride out (docs/scaling.md).
     upstream_state_topic: str | None = None
     upstream_replay_s: float = Field(default=3600.0, gt=0)
+    # lamp: each lamp's lease on <root>/lamp/<id>/set; cluster: a step's leases for a
+    # cluster's lamps in one message on <root>/cluster/<id>/set (for gateways driving many
+    # lamps, whose nodes subscribe to their cluster's topic; docs/mqtt.md)
+    lease_topic: Literal["lamp", "cluster"] = "lamp"
 
     @field_validator("upstream_state_topic")
     @classmethod

@@ -20,9 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from edge.errors import StreetlightError
 
 __all__ = [
+    "CLUSTER_LEASE_MAX_LAMPS",
     "MAX_PAYLOAD_BYTES",
     "SCHEMA_VERSION",
     "ClusterEnergy",
+    "ClusterLeasePayload",
     "ClusterTraffic",
     "CountsPayload",
     "EnergyPayload",
@@ -36,6 +38,7 @@ __all__ = [
     "StatusPayload",
     "TrafficPayload",
     "TrafficRecord",
+    "cluster_lease_encoder",
     "encode_lease",
     "encode_status",
     "lease_encoder",
@@ -114,6 +117,21 @@ class LeasePayload(_Payload):
     level: float = Field(ge=0, le=1)
     valid_for_s: float = Field(gt=0)
     seq: int = Field(ge=0)
+
+
+class ClusterLeasePayload(_Payload):
+    """``<root>/cluster/<cluster_id>/set`` (out, with ``mqtt.lease_topic: cluster``): one
+    step's leases for lamps of one cluster; each lamp holds its ``levels`` entry as a
+    ``LeasePayload`` with this ``valid_for_s`` and ``seq``."""
+
+    valid_for_s: float = Field(gt=0)
+    seq: int = Field(ge=0)
+    levels: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(min_length=1)
+
+
+#: the most lamps one cluster lease message carries (a bigger share of a cluster in one
+#: step goes out in several messages): about 5 KB, within any node's buffer
+CLUSTER_LEASE_MAX_LAMPS = 200
 
 
 class StatusPayload(_Payload):
@@ -210,6 +228,21 @@ def lease_encoder(valid_for_s: float, seq: int) -> Callable[[float], bytes]:
 
     def encode(level: float) -> bytes:
         return head + repr(round(level, 4)).encode() + tail
+
+    return encode
+
+
+def cluster_lease_encoder(
+    valid_for_s: float, seq: int
+) -> Callable[[list[str], list[float]], bytes]:
+    """The payload of a step's leases for some lamps of one cluster: byte for byte
+    ``ClusterLeasePayload(...).model_dump_json()`` with levels rounded to 1/10000 (a test
+    holds them equal). Lamp ids are config ids (letters, digits, ``_.-``): no escaping."""
+    head = f'{{"v":1,"valid_for_s":{float(valid_for_s)!r},"seq":{seq},"levels":{{'.encode()
+
+    def encode(lamps: list[str], levels: list[float]) -> bytes:
+        body = ",".join(f'"{j}":{round(v, 4)!r}' for j, v in zip(lamps, levels, strict=True))
+        return head + body.encode() + b"}}"
 
     return encode
 

@@ -29,7 +29,7 @@ from edge.daemon._commands import Commands
 from edge.daemon._delivery import Delivery
 from edge.daemon._homeassistant import HomeAssistant
 from edge.daemon._ingest import Ingest
-from edge.daemon._leases_out import send_leases
+from edge.daemon._leases_out import lease_topics, send_leases
 from edge.daemon._links import node_events
 from edge.daemon._persist import (
     checkpoint,
@@ -147,7 +147,7 @@ class Daemon:
             unknown_field=lambda kind: self.metrics.ingest_unknown_fields.labels(kind).inc(),
             road_user=self._road_user.set if site.controller.presence.enabled else None,
         )  # fmt: skip
-        topics = [f"{site.topic_root}/lamp/{lamp}/set" for lamp in ctrl.site.lamps.ids]
+        topics = lease_topics(site, ctrl)
         if self.serial_lamps is not None:
             self.serial_lamps.close()
         self.serial_lamps = SerialLamps(
@@ -389,7 +389,7 @@ class Daemon:
         if len(result.send):
             sent, unsent = send_leases(
                 result, serial_lamps=self.serial_lamps, mqtt=self.mqtt,
-                topics=self._lease_topics, speed=self.clock.speed,
+                where=self._lease_topics, speed=self.clock.speed,
             )  # fmt: skip
             failed = len(unsent)
             if failed:  # not handed to the broker or a link: again next tick, at the level then

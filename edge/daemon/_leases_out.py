@@ -1,33 +1,77 @@
-"""A step's leases out: to the lamp nodes behind serial links, and to the broker for the rest."""
+"""A step's leases out: to the lamp nodes behind serial links, and to the broker for the rest
+(one message per lamp, or per cluster with ``mqtt.lease_topic: cluster``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from edge.control import StepResult
+from edge.config import SiteConfig
+from edge.control import DimmingController, StepResult
 from edge.daemon._serial_lamps import SerialLamps
 from edge.mqtt import MqttSession
-from edge.payloads import lease_encoder
+from edge.payloads import CLUSTER_LEASE_MAX_LAMPS, cluster_lease_encoder, lease_encoder
 
-__all__ = ["lease_payloads", "send_leases"]
+__all__ = ["LeaseTopics", "lease_payloads", "lease_topics", "send_leases"]
 
 IntArray = npt.NDArray[np.intp]
+
+
+@dataclass(frozen=True)
+class LeaseTopics:
+    """Where leases go: a topic per lamp, or a topic per cluster (with each lamp's
+    ``cluster`` and id for the message that carries it)."""
+
+    topics: list[str]
+    cluster: IntArray | None = None  # per lamp: the cluster messages' topic index
+    lamp_ids: tuple[str, ...] = ()
+
+
+def lease_topics(site: SiteConfig, ctrl: DimmingController) -> LeaseTopics:
+    """The site's lease topics (``mqtt.lease_topic``), in the controller's lamp order."""
+    root, lamps = site.topic_root, ctrl.site.lamps
+    if site.mqtt.lease_topic == "cluster":
+        topics = [f"{root}/cluster/{c.id}/set" for c in ctrl.site.clusters]
+        return LeaseTopics(topics, cluster=lamps.cluster, lamp_ids=tuple(lamps.ids))
+    return LeaseTopics([f"{root}/lamp/{lamp}/set" for lamp in lamps.ids])
 
 
 def lease_payloads(
     result: StepResult,
     lamps: IntArray,
     levels: npt.NDArray[np.float64],
-    topics: list[str],
-) -> Iterator[tuple[str, bytes]]:
-    """(topic, payload) for each of ``lamps`` (at ``levels``) of the step's leases, in order,
-    made one at a time (the publisher may stop early when the session is full)."""
-    encode = lease_encoder(result.lease_s, result.seq)
-    for j, lvl in zip(lamps.tolist(), levels.tolist(), strict=True):
-        yield topics[j], encode(lvl)
+    where: LeaseTopics,
+) -> Iterator[tuple[str, bytes, IntArray]]:
+    """(topic, payload, the lamps it carries) for ``lamps`` (at ``levels``) of the step's
+    leases, in the step's order (rises first), made one at a time (the publisher may stop
+    early when the session is full)."""
+    if where.cluster is None:
+        encode = lease_encoder(result.lease_s, result.seq)
+        for k, (j, lvl) in enumerate(zip(lamps.tolist(), levels.tolist(), strict=True)):
+            yield where.topics[j], encode(lvl), lamps[k : k + 1]
+        return
+    if not len(lamps):
+        return
+    encode_many = cluster_lease_encoder(result.lease_s, result.seq)
+    of = where.cluster[lamps]
+    order = np.argsort(of, kind="stable")  # each cluster's lamps together, in step order
+    cuts = np.flatnonzero(np.diff(of[order])) + 1
+    starts = np.concatenate(([0], cuts))
+    ends = np.concatenate((cuts, [len(order)]))
+    # the clusters in the order of their first lamp in the step: a rise's message first
+    first = np.minimum.reduceat(order, starts)
+    ids = where.lamp_ids
+    for g in np.argsort(first, kind="stable").tolist():
+        members = order[starts[g] : ends[g]]
+        topic = where.topics[int(of[members[0]])]
+        for k in range(0, len(members), CLUSTER_LEASE_MAX_LAMPS):
+            part = members[k : k + CLUSTER_LEASE_MAX_LAMPS]
+            carried = lamps[part]
+            payload = encode_many([ids[j] for j in carried.tolist()], levels[part].tolist())
+            yield topic, payload, carried
 
 
 def send_leases(
@@ -35,7 +79,7 @@ def send_leases(
     *,
     serial_lamps: SerialLamps | None,
     mqtt: MqttSession,
-    topics: list[str],
+    where: LeaseTopics,
     speed: float,
 ) -> tuple[int, IntArray]:
     """Hand the step's leases to the serial lamps and the broker: how many were taken, and
@@ -50,10 +94,12 @@ def send_leases(
             sent += int(serial.sum()) - len(unsent)
             lamps, levels = lamps[~serial], levels[~serial]
     expiry = result.lease_s / speed
-    for k, (topic, payload) in enumerate(lease_payloads(result, lamps, levels, topics)):
+    handed: list[IntArray] = []
+    for topic, payload, carried in lease_payloads(result, lamps, levels, where):
         if not mqtt.publish_nowait(topic, payload, qos=1, expiry_s=expiry):
             # No connection, or the session is full: the rest wait for the next tick.
-            unsent = np.concatenate([unsent, lamps[k:]])
+            taken = np.concatenate(handed) if handed else np.empty(0, dtype=np.intp)
+            unsent = np.concatenate([unsent, np.setdiff1d(lamps, taken)])
             break
-        sent += 1
-    return sent, unsent
+        handed.append(carried)
+    return sent + sum(len(c) for c in handed), unsent

@@ -30,7 +30,7 @@ from edge.clock import Clock
 from edge.config import SiteConfig
 from edge.control import DriverCurve
 from edge.mqtt import Inbound, MqttSession
-from edge.payloads import LeasePayload, PayloadError
+from edge.payloads import ClusterLeasePayload, LeasePayload, PayloadError
 from edge.site import CoreSite
 from firmware_bridge.frames import Counts
 from simulator.harness.firmware import FakeNode
@@ -91,11 +91,12 @@ class LampFleet:
         self.leases = 0
         self.rejected = 0
         self.refused: Counter[str] = Counter()  # by reason: the rejected ones
+        self.messages: Counter[str] = Counter()  # lease messages by topic: lamp or cluster
         self.session = MqttSession(
             host=host,
             port=port,
             client_id=f"sim-lamps-{site.gateway_id}",
-            subscriptions=[(f"{self.root}/lamp/+/set", 1)],
+            subscriptions=[(f"{self.root}/lamp/+/set", 1), (f"{self.root}/cluster/+/set", 1)],
             handler=self._on_set,
             reconnect_max_s=2.0,  # simulated nodes come back quickly after a broker restart
         )
@@ -105,32 +106,47 @@ class LampFleet:
         self.refused[reason] += 1
 
     def _on_set(self, msg: Inbound) -> None:
-        lamp = msg.topic.rsplit("/", 2)[-2]
-        j = self.index.get(lamp)
-        if j is None:
-            self._refuse("unknown_lamp")
-            return
+        """A lease for one lamp (``lamp/<id>/set``), or for lamps of a cluster
+        (``cluster/<id>/set``): each lamp takes its own by the same rules."""
+        group, name = msg.topic.rsplit("/", 3)[-3:-1]
+        self.messages[group] += 1
         if msg.retain:  # published once, replayed at every (re)subscribe: never a lease
             self._refuse("retained")
+            return
+        if group == "cluster":
+            try:
+                many = ClusterLeasePayload.model_validate_json(msg.payload)
+            except (ValueError, PayloadError):
+                self._refuse("invalid")
+                return
+            now = self.now()
+            for lamp, level in many.levels.items():
+                self._take(lamp, level, many.valid_for_s, many.seq, now)
             return
         try:
             lease = LeasePayload.model_validate_json(msg.payload)
         except (ValueError, PayloadError):
             self._refuse("invalid")
             return
-        now = self.now()
+        self._take(name, lease.level, lease.valid_for_s, lease.seq, self.now())
+
+    def _take(self, lamp: str, level: float, valid_for_s: float, seq: int, now: float) -> None:
+        j = self.index.get(lamp)
+        if j is None:
+            self._refuse("unknown_lamp")
+            return
         if now < self.nodes.lease_until[j]:  # order counts while a lease is in force
-            if lease.seq <= self.lease_seq[j]:
+            if seq <= self.lease_seq[j]:
                 self._refuse("stale")  # a duplicate or an older lease
                 return
-            if lease.seq - self.lease_seq[j] > SEQ_WINDOW:
+            if seq - self.lease_seq[j] > SEQ_WINDOW:
                 self._refuse("seq_jump")
                 return
-        self.lease_seq[j] = lease.seq
-        self.peak[j] = max(self.peak[j], lease.level)
+        self.lease_seq[j] = seq
+        self.peak[j] = max(self.peak[j], level)
         self.leases += 1
         idx = np.array([j])
-        self.nodes.apply(now, idx, np.array([lease.level]), min(lease.valid_for_s, MAX_LEASE_S))
+        self.nodes.apply(now, idx, np.array([level]), min(valid_for_s, MAX_LEASE_S))
 
     def now(self) -> float:
         """The nodes' time: leases are held and lapse by it."""

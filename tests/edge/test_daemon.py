@@ -108,12 +108,17 @@ async def test_presence_follows_road_users_and_telemetry_flows(
     assert all(0.0 <= b["level"] <= 1.0 and b["valid_for_s"] == 90 for _, b in leases)
 
 
+@pytest.mark.parametrize("lease_topic", ["lamp", "cluster"])
 async def test_a_road_user_counted_between_ticks_is_lit_before_the_next_tick(
-    private_broker: MosquittoBroker, tmp_path: Path
+    private_broker: MosquittoBroker, tmp_path: Path, lease_topic: str
 ) -> None:
     # The daemon and the lamp fleet on a clock the test moves: time stands still while the
-    # count travels, so the lease that lights the road user cannot come from a tick.
+    # count travels, so the lease that lights the road user cannot come from a tick. The
+    # leases go one per lamp, or one message per cluster.
     config = write_site(tmp_path, port=private_broker.port)
+    config.write_text(
+        config.read_text().replace("\nmqtt:\n", f"\nmqtt:\n  lease_topic: {lease_topic}\n", 1)
+    )
     clock = ManualClock(wall=NIGHT)
     async with running_gateway(config, clock=clock) as gw:
         await clock.asleep(2)  # the tick loop and the fleet
@@ -135,6 +140,9 @@ async def test_a_road_user_counted_between_ticks_is_lit_before_the_next_tick(
         assert gw.daemon.stats.ticks == ticks
         assert gw.daemon.stats.presence_steps == steps + 1
         assert gw.lamp_peak("res-020") < 0.6  # far behind: left dimmed
+        other = "lamp" if lease_topic == "cluster" else "cluster"
+        assert gw.fleet.messages[lease_topic] > 0
+        assert gw.fleet.messages[other] == 0
 
 
 @pytest.mark.timeout(150)

@@ -9,11 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge.payloads import (
+    ClusterLeasePayload,
     CountsPayload,
     LampStatePayload,
     LeasePayload,
     PayloadError,
     StatusPayload,
+    cluster_lease_encoder,
     encode_lease,
     encode_status,
     lease_encoder,
@@ -136,6 +138,23 @@ def test_the_lease_encoder_writes_exactly_what_the_model_would(
         assert LeasePayload.model_validate_json(step(level)) == model
 
 
+@settings(max_examples=200)
+@given(
+    levels=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=6),
+    valid_for_s=st.one_of(st.integers(1, 3600), st.floats(0.001, 3600.0)),
+    seq=st.integers(0, 2**53),
+)
+def test_the_cluster_lease_encoder_writes_exactly_what_the_model_would(
+    levels: list[float], valid_for_s: float, seq: int
+) -> None:
+    lamps = [f"lamp-{k:03d}.a_b" for k in range(len(levels))]
+    raw = cluster_lease_encoder(valid_for_s, seq)(lamps, levels)
+    rounded = {j: round(v, 4) for j, v in zip(lamps, levels, strict=True)}
+    model = ClusterLeasePayload(valid_for_s=valid_for_s, seq=seq, levels=rounded)
+    assert raw == model.model_dump_json().encode()
+    assert ClusterLeasePayload.model_validate_json(raw) == model
+
+
 def test_the_status_payloads_are_the_models() -> None:
     online = json.loads(encode_status("online", "b0", "1.2.3"))
     assert StatusPayload.model_validate(online) == StatusPayload(state="online", boot_id="b0",
@@ -162,11 +181,14 @@ def test_the_examples_in_mqtt_md_are_what_the_models_and_encoders_make() -> None
     from edge.metrics import ClusterSnapshot
     from edge.site import build_controller
 
-    counts, lux, state, lease, status, event, energy, traffic = _doc_examples()
+    counts, lux, state, lease, cluster_lease, status, event, energy, traffic = _doc_examples()
     assert isinstance(parse("counts", json.dumps(counts).encode()), CountsPayload)
     assert parse("lux", json.dumps(lux).encode()).lux == 12.5  # type: ignore[attr-defined]
     assert isinstance(parse("lamp_state", json.dumps(state).encode()), LampStatePayload)
     assert json.loads(encode_lease(lease["level"], lease["valid_for_s"], lease["seq"])) == lease  # type: ignore[arg-type]
+    levels: dict[str, float] = cluster_lease["levels"]  # type: ignore[assignment]
+    encode = cluster_lease_encoder(cluster_lease["valid_for_s"], cluster_lease["seq"])  # type: ignore[arg-type]
+    assert json.loads(encode(list(levels), list(levels.values()))) == cluster_lease
     assert StatusPayload.model_validate(status).model_dump(exclude_none=True) == status
     from edge.payloads import EnergyPayload, EventPayload, TrafficPayload
 
