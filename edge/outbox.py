@@ -17,6 +17,7 @@ import json
 import logging
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,30 +101,42 @@ class Outbox:
         """Commit ``record`` (stamped with gateway_id, boot_id, seq) for ``topic``.
 
         Returns its seq, or None when it could not be stored (counted in ``dropped``)."""
-        body = {**record, "gateway_id": self.gateway_id, "boot_id": self.boot_id}
-        seq_before, dropped_before = self.seq, self.dropped
+        return self.put_many([(topic, record, priority)])[0]
+
+    def put_many(self, items: Sequence[tuple[str, dict[str, Any], int]]) -> list[int | None]:
+        """Commit records (topic, record, priority), each stamped like ``put``'s, in one
+        transaction: one sync to disk for a step's many events. Their seqs; all None when the
+        disk refused them (each counted in ``dropped``)."""
+        if not items:
+            return []
+        seq_before, dropped_before, refused_before = self.seq, self.dropped, self._refused
+        seqs: list[int | None] = []
         try:
             with self._db:
                 self._db.execute("BEGIN IMMEDIATE")
-                guess = len(json.dumps(body, separators=(",", ":"))) + 20 + len(topic) + 64
-                self._make_room(guess)  # may spend a seq on a gap marker
-                if self._refused:  # the disk refused records earlier: say so now it takes one
-                    count, first, last = self._refused
-                    self._mark_gap([first, last], count, "disk refused")
-                seq = self.seq
-                payload = json.dumps({**body, "seq": seq}, separators=(",", ":")).encode()
-                self._insert(topic, payload, priority, seq, len(payload) + len(topic) + 64)
+                for topic, record, priority in items:
+                    body = {**record, "gateway_id": self.gateway_id, "boot_id": self.boot_id}
+                    guess = len(json.dumps(body, separators=(",", ":"))) + 20 + len(topic) + 64
+                    self._make_room(guess)  # may spend a seq on a gap marker
+                    if self._refused:  # the disk refused records earlier: say so now it takes one
+                        count, first, last = self._refused
+                        self._mark_gap([first, last], count, "disk refused")
+                        self._refused = None
+                    seq = self.seq
+                    payload = json.dumps({**body, "seq": seq}, separators=(",", ":")).encode()
+                    self._insert(topic, payload, priority, seq, len(payload) + len(topic) + 64)
+                    self.seq = seq + 1
+                    seqs.append(seq)
         except sqlite3.Error as exc:
             self._disk_trouble(exc)
             # Rolled back: whatever room-making or marker the transaction did is undone.
             self._recount()
-            self.seq, self.dropped = seq_before + 1, dropped_before + 1  # the seq is spent
-            count, first, _ = self._refused or (0, seq_before, seq_before)
-            self._refused = (count + 1, first, seq_before)
-            return None
-        self._refused = None
-        self.seq = seq + 1
-        return seq
+            n = len(items)
+            self.seq, self.dropped = seq_before + n, dropped_before + n  # the seqs are spent
+            count, first, _ = refused_before or (0, seq_before, seq_before)
+            self._refused = (count + n, first, seq_before + n - 1)
+            return [None] * n
+        return seqs
 
     def _recount(self) -> None:
         try:

@@ -160,6 +160,23 @@ def test_a_disk_that_refuses_writes_drops_and_counts_and_never_raises(tmp_path: 
     assert box.depth == 3  # the first record, the marker, the new record
 
 
+def test_many_records_are_committed_together_or_refused_together(tmp_path: Path) -> None:
+    box = _box(tmp_path)
+    items = [("t/event", {"v": 1, "i": i}, 3) for i in range(3)]
+    assert box.put_many(items) == [0, 1, 2]
+    assert [json.loads(r.payload)["i"] for r in box.peek()] == [0, 1, 2]
+    box._db.execute("PRAGMA max_page_count = 1")  # a full filesystem, as above
+    big = [("t/event", {"v": 1, "pad": "y" * 5000, "i": i}, 3) for i in range(4)]
+    assert box.put_many(big) == [None] * 4
+    assert (box.dropped, box.depth) == (4, 3)  # none of the four half-stored
+    box._db.execute("PRAGMA max_page_count = 1073741823")
+    assert box.put_many(items[:1]) == [8]  # 3-6 spent on the refused, 7 on the marker
+    gap = json.loads(box.peek(10)[3].payload)
+    assert gap["data"]["first_seq"] == 3
+    assert gap["data"]["last_seq"] == 6
+    assert gap["data"]["dropped"] == 4
+
+
 def test_state_store_keeps_json_values_across_reopen(tmp_path: Path) -> None:
     store = StateStore(tmp_path / "state.db")
     assert store.get("energy", {}) == {}
