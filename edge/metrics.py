@@ -65,6 +65,7 @@ class Snapshot:
     mqtt_connects: int = 0
     mqtt_dropped: int = 0
     mqtt_queued: int = 0
+    mqtt_published: int = 0
     outbox_depth: int = 0
     outbox_bytes: int = 0
     outbox_dropped: int = 0
@@ -156,6 +157,11 @@ class _SnapshotCollector(Collector):
             p + "mqtt_connects", "Successful broker connections", s.mqtt_connects
         )
         yield CounterMetricFamily(
+            p + "mqtt_published",
+            "Messages handed to the broker (leases, telemetry, events, replies)",
+            s.mqtt_published,
+        )
+        yield CounterMetricFamily(
             p + "mqtt_incoming_dropped", "Incoming messages dropped (queue full)", s.mqtt_dropped
         )
         yield GaugeMetricFamily(
@@ -196,7 +202,22 @@ class Metrics:
         self.tick_seconds = Histogram(
             "streetlight_tick_duration_seconds",
             "Time one control tick took (step, leases, telemetry)",
-            buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0),
+            buckets=(
+                0.001,
+                0.002,
+                0.005,
+                0.01,
+                0.02,
+                0.05,
+                0.1,
+                0.15,
+                0.2,
+                0.25,
+                0.3,
+                0.5,
+                1.0,
+                2.0,
+            ),
             registry=r,
         )
         self.tick_overruns = Counter(

@@ -76,6 +76,7 @@ class Delivery:
             mqtt_connected=mqtt.is_connected,
             mqtt_connects=s.connects,
             mqtt_dropped=s.dropped_in,
+            mqtt_published=s.published,
             mqtt_queued=mqtt.queued,
             outbox_depth=outbox.depth,
             outbox_bytes=outbox.bytes,
