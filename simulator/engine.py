@@ -151,7 +151,9 @@ class _Night:
         entered = self.users.entered
         moves = self.users.advance(rel, self.tick_s)
         a = self.arrivals
-        np.add.at(self.s_traffic[i // self.per_series], a.cluster[entered : self.users.entered], 1)
+        if self.users.entered > entered:
+            came = a.cluster[entered : self.users.entered]
+            np.add.at(self.s_traffic[i // self.per_series], came, 1)
         u = moves.users
         self.sensors.detect(now, self.window.start + moves.since, moves.prev, moves.new,
                             a.cluster[u], a.direction[u], a.kind[u], a.speed_mps[u], u)  # fmt: skip

@@ -61,6 +61,7 @@ class RequirementScorer:
         # before: two searches a tick, whatever the number of clusters
         span = 1e7
         self._line = np.sort(entry_cluster * span + entry_s)
+        self._padded = np.append(self._line, np.inf)
         self._base = np.arange(n_c) * span
         self.night_s = np.zeros(n_users)
         self.under_s = np.zeros(n_users)
@@ -72,10 +73,17 @@ class RequirementScorer:
         self.shortfall = 0.0
         self.cluster_s = np.zeros(n_c)
         self.cluster_under_s = np.zeros(n_c)
+        # the requirement holds until a road user comes on or leaves a window: kept for
+        # [from, until) of rel (until a millisecond early, whatever the rounding)
+        self._required = np.zeros(n_c)
+        self._required_span = (np.inf, -np.inf)
 
     def required(self, rel: float) -> FloatArray:
         """Per cluster, the level the requirement asks of a lamp at a road user now (``rel``
-        seconds after the start)."""
+        seconds after the start); the same array until it changes."""
+        begin, end = self._required_span
+        if begin <= rel < end:
+            return self._required
         until = self._line.searchsorted(self._base + rel, "right")
         since = self._line.searchsorted(self._base + (rel - REQUIREMENT_WINDOW_S), "right")
         counts = (until - since).astype(np.float64)
@@ -83,6 +91,12 @@ class RequirementScorer:
         high, low = REQUIREMENT_THRESHOLDS
         steps = np.where(ratio >= high, 0, np.where(ratio >= low, 1, 2))
         out: FloatArray = self._levels[np.arange(len(steps)), steps]
+        # the next arrival onto a road, or out of a window (a later road's first arrival
+        # stands in for a road's none: only sooner)
+        line = self._padded
+        comes = float((line[until] - self._base).min())
+        goes = float((line[since] - self._base).min()) + REQUIREMENT_WINDOW_S
+        self._required, self._required_span = out, (rel, min(comes, goes) - 1e-3)
         return out
 
     def score(

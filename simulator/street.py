@@ -74,7 +74,12 @@ class SensorBank:
         keys = np.array([self._offset[s.cluster] + s.position_m for s in sensors])
         self._order = np.argsort(keys, kind="stable")
         self._line = KeyLine(keys[self._order])
+        self._ends = np.concatenate(([-np.inf], keys[self._order], [np.inf]))
         self._keys = keys
+        # no road user on the roads can reach a sensor before this (epoch s); none is newer
+        # than road user ``_newest``
+        self._quiet_until = -np.inf
+        self._newest = -1
         self.cluster = np.array([s.cluster for s in sensors], dtype=np.intp)
         self.pir = np.array([not s.directional for s in sensors], dtype=bool)
         self._miss = np.where(self.pir, self.model.pir_miss, self.model.radar_miss)
@@ -84,23 +89,25 @@ class SensorBank:
         self.last_cross = np.full(n, -np.inf)  # the latest crossing in the pending report
         self.last_report = np.full(n, -np.inf)
         self.seen_at = np.full(self.users, np.inf)
-        self.heard_at = np.full(self.users, np.inf)
-        # road users counted but not yet in a report (user, sensor), and those in reports on
-        # their way (user, report)
-        self._counted = (np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp))
-        self._carried = (np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp))
+        # who was in which report, resolved into ``heard_at`` when asked: per count, (road
+        # users, sensor, that sensor's report number to come); per arrival, (sensors, their
+        # report numbers, when the gateway heard them)
+        self._sent = np.zeros(n, dtype=np.intp)  # reports each sensor has sent
+        self._counted: list[tuple[IntArray, IntArray, IntArray]] = []
+        self._heard: list[tuple[IntArray, IntArray, float]] = []
         inf = np.full(n, np.inf)
         self.faults = _SensorFaults(
             inf.copy(), inf.copy(), inf.copy(), np.zeros(n), inf.copy(), np.zeros(n)
         )
-        # reports on their way: arrival, sensor, counts, mean speed, report number
-        self._flight = _Reports.empty()
-        self._reports_made = 0
+        # reports on their way, as sent (a batch a tick), and the earliest arrival of them
+        self._flight: list[_Reports] = []
+        self._first_arrival = np.inf
         self.reports = 0
         self.missed = 0
         self._has = np.zeros(n, dtype=bool)  # sensors with something pending
         self._next_due = -np.inf  # earliest liveness report due
         self._noisy = False  # any noisy fault configured
+        self._stuck = self._late = False  # any stuck or late fault configured
 
     def set_fault(self, kind: str, sensor: int, at: float, *, delay_s: float = 0.0,
                   rate_per_h: float = 0.0) -> None:  # fmt: skip
@@ -110,16 +117,38 @@ class SensorBank:
             f.dead[sensor] = at
         elif kind == "sensor_stuck":
             f.stuck[sensor] = at
+            self._stuck = True
         elif kind == "sensor_noisy":
             f.noisy[sensor], f.noisy_rate[sensor] = at, rate_per_h
             self._noisy = True
         elif kind == "sensor_late":
             f.late[sensor], f.late_delay[sensor] = at, delay_s
+            self._late = True
         else:
             raise ValueError(f"unknown sensor fault {kind!r}")
 
     def index(self, sensor_id: str) -> int:
         return self.ids.index(sensor_id)
+
+    @property
+    def heard_at(self) -> FloatArray:
+        """Per road user, when the gateway first heard a report that counted it (inf:
+        never)."""
+        out = np.full(self.users, np.inf)
+        if not self._counted or not self._heard:
+            return out
+        users, sensor, number = (np.concatenate(c) for c in zip(*self._counted, strict=True))
+        got_sensor = np.concatenate([h[0] for h in self._heard])
+        got_number = np.concatenate([h[1] for h in self._heard])
+        got_at = np.repeat([h[2] for h in self._heard], [len(h[0]) for h in self._heard])
+        width = int(max(number.max(), got_number.max())) + 1
+        got_key = got_sensor * width + got_number  # each (sensor, report) arrives once
+        order = np.argsort(got_key)
+        key = sensor * width + number
+        at = np.minimum(got_key[order].searchsorted(key), len(order) - 1)
+        found = got_key[order][at] == key
+        np.minimum.at(out, users[found], got_at[order][at[found]])
+        return out
 
     def detect(
         self, now: float, since: FloatArray, prev: FloatArray, new: FloatArray,
@@ -130,6 +159,8 @@ class SensorBank:
         ``now``) crossed a sensor's position, unless the sensor missed it."""
         if not len(prev) or not len(self._line.keys):
             return
+        if now < self._quiet_until and int(user.max()) <= self._newest:
+            return  # the same road users, none near enough to a sensor to reach it yet
         off = self._offset[cluster]
         end = self._lengths[cluster] + 0.5
         a = np.clip(prev, -0.5, end)
@@ -144,6 +175,12 @@ class SensorBank:
         )
         found = self._line.left(np.concatenate((low, high)))
         lo, hi = found[: len(a)], found[len(a) :]
+        # the next sensor ahead of each one: the first key past b going forward, the last
+        # below it going backward; they move at most at their speed (a millisecond spare)
+        ahead = np.where(fwd, self._ends[hi + 1] - b, b - self._ends[lo])
+        soonest = np.divide(ahead, speed, out=np.full(len(b), np.inf), where=speed > 0)
+        self._quiet_until = now + float(soonest.min()) - 1e-3
+        self._newest = int(user.max())
         lengths = np.maximum(hi - lo, 0)
         total = int(lengths.sum())
         if not total:
@@ -172,19 +209,18 @@ class SensorBank:
         f = self.faults
         heard = (now < f.dead[sensor]) & (now < f.stuck[sensor])
         if self.users:
-            users = user[who][heard]
+            users, by = user[who][heard], sensor[heard]
             np.minimum.at(self.seen_at, users, crossed[heard])
-            self._counted = (np.concatenate((self._counted[0], users)),
-                             np.concatenate((self._counted[1], sensor[heard])))  # fmt: skip
+            self._counted.append((users, by, self._sent[by]))
 
     def collect(self, now: float, dt: float) -> CountsBatch | None:
         """The reports the gateway receives at ``now``: sent at once after a detection,
         every ``report_s`` otherwise, each arriving after the model's latency; none from a
         dead sensor, zeros from a stuck one."""
         f = self.faults
-        quiet = now < self._next_due and not len(self._flight.at) and not self._noisy
+        quiet = now < self._next_due and now < self._first_arrival and not self._noisy
         if quiet and not self._has.any():
-            return None  # nothing seen, no liveness report due: the common tick
+            return None  # nothing seen, none due, none arriving: the common tick
         if self._noisy:
             noisy = (now >= f.noisy).nonzero()[0]
             if len(noisy):
@@ -206,25 +242,19 @@ class SensorBank:
         f = self.faults
         n = self.speed_n[rows]
         speed = np.where(n > 0, self.speed_sum[rows] / np.maximum(n, 1.0), 0.0)
-        counts = self.pending[rows].copy()
-        counts[now >= f.stuck[rows]] = 0  # stuck at zero: alive, but blind
+        counts = self.pending[rows]  # a copy: rows is an index array
+        if self._stuck:
+            counts[now >= f.stuck[rows]] = 0  # stuck at zero: alive, but blind
         sent = np.where(self._has[rows], np.maximum(self.last_cross[rows], now - dt), now)
         lo, hi = self.model.latency_s
         delay = self.rng.uniform(lo, hi, len(rows))  # drawn even when 0: one random stream
-        delay += np.where(now >= f.late[rows], f.late_delay[rows], 0.0)
-        number = self._reports_made + np.arange(len(rows))
-        self._reports_made += len(rows)
-        self._flight = self._flight.plus(_Reports(sent + delay, rows, counts, speed, number))
-        if self.users:  # the road users these reports carry
-            report_of = np.full(len(self.ids), -1, dtype=np.intp)
-            report_of[rows] = number
-            users, sensors = self._counted
-            carried = report_of[sensors] >= 0
-            self._carried = (
-                np.concatenate((self._carried[0], users[carried])),
-                np.concatenate((self._carried[1], report_of[sensors[carried]])),
-            )
-            self._counted = (users[~carried], sensors[~carried])  # fmt: skip
+        if self._late:
+            delay += np.where(now >= f.late[rows], f.late_delay[rows], 0.0)
+        at = sent + delay
+        sending = _Reports(at, rows, counts, speed, self._sent[rows])
+        self._flight.append(sending)
+        self._first_arrival = min(self._first_arrival, sending.first)
+        self._sent[rows] += 1
         self.pending[rows] = 0
         self.speed_sum[rows] = 0.0
         self.speed_n[rows] = 0.0
@@ -235,18 +265,25 @@ class SensorBank:
 
     def _arrived(self, now: float, dt: float) -> CountsBatch | None:
         """The reports that have reached the gateway by ``now``, in the order they came."""
-        flight = self._flight
-        here = flight.at <= now
-        if not here.any():
+        if now < self._first_arrival:
             return None
-        got = flight.take(here.nonzero()[0])
-        self._flight = flight.take((~here).nonzero()[0])
-        got = got.take(np.argsort(got.at, kind="stable"))
+        arrived, still = [], []
+        for sent in self._flight:  # in the order sent: a tie in arrival keeps it
+            if sent.last <= now:
+                arrived.append(sent)
+            elif sent.first > now:
+                still.append(sent)
+            else:
+                here = sent.at <= now
+                arrived.append(sent.take(here.nonzero()[0]))
+                still.append(sent.take((~here).nonzero()[0]))
+        self._flight = still
+        self._first_arrival = min((sent.first for sent in still), default=np.inf)
+        got = arrived[0] if len(arrived) == 1 else _Reports.join(arrived)
+        if len(got.at) > 1:
+            got = got.take(np.argsort(got.at, kind="stable"))
         if self.users:
-            users, report = self._carried
-            heard = np.isin(report, got.number)
-            np.minimum.at(self.heard_at, users[heard], now)
-            self._carried = (users[~heard], report[~heard])
+            self._heard.append((got.sensor, got.number, now))
         self.reports += len(got.at)
         return CountsBatch(
             sensors=tuple(self.ids[s] for s in got.sensor.tolist()),
@@ -266,16 +303,18 @@ class _Reports:
     sensor: IntArray
     counts: npt.NDArray[np.int64]  # (reports, forward/backward, kind)
     speed: FloatArray
-    number: IntArray
+    number: IntArray  # the sensor's own report number
+
+    first: float = field(init=False)  # the earliest arrival, and the latest
+    last: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "first", float(self.at.min()))
+        object.__setattr__(self, "last", float(self.at.max()))
 
     @classmethod
-    def empty(cls) -> _Reports:
-        return cls(np.zeros(0), np.zeros(0, dtype=np.intp), np.zeros((0, 2, 3), dtype=np.int64),
-                   np.zeros(0), np.zeros(0, dtype=np.intp))  # fmt: skip
-
-    def plus(self, other: _Reports) -> _Reports:
-        return _Reports(*(np.concatenate((a, b)) for a, b in zip(self.columns(), other.columns(),
-                                                                 strict=True)))  # fmt: skip
+    def join(cls, parts: list[_Reports]) -> _Reports:
+        return cls(*(np.concatenate(c) for c in zip(*(p.columns() for p in parts), strict=True)))
 
     def take(self, rows: IntArray) -> _Reports:
         return _Reports(*(column[rows] for column in self.columns()))
@@ -306,17 +345,35 @@ class LampNodes:
         self.power_w = curve.power_w(self.output, nominal_w)
         self._power_sum = float(self.power_w.sum())
         self._faults_from = np.inf  # earliest lamp fault: none
+        self._fault_times: list[float] = []
+        # after a tick that changed no output, the nodes hold still until a lease lapses, a
+        # fault starts or a lease changes what they are told: those ticks only add energy
+        self._still = False
+        self._still_until = -np.inf
+        self._lapsed = 0  # lamps without a lease
         self.energy_wh = 0.0
         self.failsafe_lamp_s = 0.0
 
     def apply(self, now: float, lamps: IntArray, levels: FloatArray, lease_s: float) -> None:
+        if self._still:
+            old = self.lease_until[lamps]
+            # a lease renewed at the level it had (the common case) changes nothing
+            renewed = np.array_equal(levels, self.lease_level[lamps]) and bool(
+                ((old > now) & (now + lease_s >= old)).all()
+            )
+            self._still = renewed
         self.lease_level[lamps] = levels
         self.lease_until[lamps] = now + lease_s
 
     def tick(self, now: float, dt: float) -> None:
+        if self._still and now < self._still_until:
+            self.failsafe_lamp_s += self._lapsed * dt
+            self.energy_wh += self._power_sum * dt / 3600.0
+            return
         holding = now < self.lease_until
         np.copyto(self.commanded, self.lease_level)
         lapsed = (~holding).nonzero()[0]
+        self._lapsed = len(lapsed)
         if len(lapsed):
             self.commanded[lapsed] = self.failsafe_level
             self.failsafe_lamp_s += len(lapsed) * dt
@@ -336,11 +393,20 @@ class LampNodes:
             if self._faults_from <= now:
                 self.power_w[now >= self.failed_from] = 0.0
             self._power_sum = float(self.power_w.sum())
+            self._still = False
+        else:  # a fixed point: the same inputs give the same outputs
+            lapse = float(self.lease_until[holding].min()) if len(lapsed) < len(holding) else np.inf
+            fault = min((t for t in self._fault_times if t > now), default=np.inf)
+            self._still, self._still_until = True, min(lapse, fault)
 
     def set_failure(self, lamp: int, at: float) -> None:
         self.failed_from[lamp] = at
         self._faults_from = min(self._faults_from, at)
+        self._fault_times.append(at)
+        self._still = False
 
     def set_day_burner(self, lamp: int, at: float) -> None:
         self.burning_from[lamp] = at
         self._faults_from = min(self._faults_from, at)
+        self._fault_times.append(at)
+        self._still = False
