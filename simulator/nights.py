@@ -1,9 +1,9 @@
-"""Several nights of a site (a list of dates, or every n-th night of a year): each night's
-KPIs and their total, and for a year the annual energy and cost an energy manager budgets."""
+"""Several nights of a site (a list of dates, or the 365 nights of a year): each night's
+KPIs and their total, and for a year the months and the annual energy and cost an energy
+manager budgets."""
 
 from __future__ import annotations
 
-import calendar
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -19,24 +19,26 @@ from simulator.kpis import energy_kpis, saved
 from simulator.requirement import percentiles
 from simulator.scenario import Scenario
 
-__all__ = ["night_dates", "simulate_nights", "total_kpis"]
+__all__ = ["YEAR_DAYS", "annual_kpis", "monthly_kpis", "simulate_nights", "total_kpis",
+           "year_dates"]  # fmt: skip
 
 FloatArray = npt.NDArray[np.float64]
 
+YEAR_DAYS = 365  # a year of nights, from any first night
 
-def night_dates(year: int, every: int) -> list[date]:
-    """Every ``every``-th night of ``year``, from 1 January (a step of 7, or any multiple,
-    would be the same weekday all year)."""
-    first = date(year, 1, 1)
-    days = 366 if calendar.isleap(year) else 365
-    return [first + timedelta(days=d) for d in range(0, days, every)]
+
+def year_dates(first: date, every: int = 1) -> list[date]:
+    """The nights of the 365 days from ``first``: all of them, or every ``every``-th (a step
+    of 7, or any multiple, would be the same weekday all year)."""
+    return [first + timedelta(days=d) for d in range(0, YEAR_DAYS, every)]
 
 
 def _one(
-    args: tuple[SiteConfig, Scenario, date, int, bool],
+    args: tuple[SiteConfig, Scenario, date, int, bool, float | None],
 ) -> tuple[dict[str, Any], FloatArray]:
-    site, scenario, day, seed, presence = args
-    result = simulate(site, scenario=scenario, day=day, seed=seed, presence=presence)
+    site, scenario, day, seed, presence, span_s = args
+    result = simulate(site, scenario=scenario, day=day, seed=seed, presence=presence,
+                      span_s=span_s)  # fmt: skip
     return result.kpis, result.latencies
 
 
@@ -48,12 +50,14 @@ def simulate_nights(
     seed: int,
     presence: bool = True,
     jobs: int | None = None,
-    year: int | None = None,
+    every: int | None = None,
     progress: Callable[[int], None] | None = None,
+    span_s: float | None = None,
 ) -> dict[str, Any]:
-    """Each night of ``days`` (same seed; in ``jobs`` processes, default one per core), then
-    the total; with ``year``, the annual estimate from the nights simulated."""
-    work = [(site, scenario, day, seed, presence) for day in days]
+    """Each night of ``days`` (same seed; in ``jobs`` processes, default one per core; with
+    ``span_s`` its first seconds only), then the total; with ``every`` (``days`` is a year,
+    every ``every``-th night of it), the months and the year's figures."""
+    work = [(site, scenario, day, seed, presence, span_s) for day in days]
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(work)))
     results: list[tuple[dict[str, Any], FloatArray]] = []
     if jobs == 1:
@@ -68,11 +72,28 @@ def simulate_nights(
                 if progress is not None:
                     progress(len(results))
     nights = [k for k, _ in results]
-    total = total_kpis(site, nights, [lat for _, lat in results])
-    out: dict[str, Any] = {"nights": nights, "total": total}
-    if year is not None:
-        out["annual"] = annual_estimate(site, total, year, len(nights))
+    latencies = [lat for _, lat in results]
+    total = total_kpis(site, nights, latencies)
+    out: dict[str, Any] = {"nights": nights}
+    if every is not None:
+        out["months"] = monthly_kpis(site, nights, latencies)
+    out["total"] = total
+    if every is not None:
+        out["annual"] = annual_kpis(site, total, first=days[0], every=every)
     return out
+
+
+def monthly_kpis(
+    site: SiteConfig, nights: list[dict[str, Any]], latencies: list[FloatArray]
+) -> list[dict[str, Any]]:
+    """The nights by the month they start in (``month``: YYYY-MM), in the order they came,
+    each month's figures as ``total_kpis`` gives them."""
+    months: dict[str, tuple[list[dict[str, Any]], list[FloatArray]]] = {}
+    for k, lat in zip(nights, latencies, strict=True):
+        group = months.setdefault(k["date"][:7], ([], []))
+        group[0].append(k)
+        group[1].append(lat)
+    return [{"month": m, **total_kpis(site, ks, lats)} for m, (ks, lats) in months.items()]
 
 
 def total_kpis(
@@ -100,10 +121,13 @@ def total_kpis(
     def share(part: float, whole: float) -> float:
         return round(part / whole, 6) if whole > 0 else 0.0
 
+    e = site.energy
     return {
         "nights": len(nights),
         "dark_hours": round(sum(k["night"]["dark_hours"] for k in nights), 2),
         **energy_kpis(site, kwh, full, sched, ref),
+        "cost": round(kwh * e.price_per_kwh, 2),
+        "co2_kg": round(kwh * e.co2_kg_per_kwh, 1),
         "safety": {
             "road_users": int(safety("road_users")),
             "road_user_seconds": round(seconds, 1),
@@ -124,17 +148,32 @@ def total_kpis(
                 for road, r in roads.items()
             },
         },
+        "failsafe": {
+            key: round(sum(k["failsafe"][key] for k in nights), 3)
+            for key in ("cluster_hours", "lamp_node_hours_without_lease")
+        },
     }
 
 
-def annual_estimate(site: SiteConfig, total: dict[str, Any], year: int, n: int) -> dict[str, Any]:
-    """The year from ``n`` evenly spread nights: each stands for days-in-year / n nights."""
-    scale = (366 if calendar.isleap(year) else 365) / max(n, 1)
+def annual_kpis(
+    site: SiteConfig, total: dict[str, Any], *, first: date, every: int
+) -> dict[str, Any]:
+    """The year from ``first``: the total of its nights, or with ``every`` > 1 the estimate
+    from every ``every``-th night, each standing for 365 / nights simulated."""
+    n = int(total["nights"])
+    scale = YEAR_DAYS / max(n, 1) if every > 1 else 1.0
     e = site.energy
     kwh = total["energy_kwh"] * scale
-    out: dict[str, Any] = {"year": year, "nights_simulated": n, "energy_kwh": round(kwh, 1)}
-    out["cost"] = round(kwh * e.price_per_kwh, 2)
-    out["co2_kg"] = round(kwh * e.co2_kg_per_kwh, 1)
+    out: dict[str, Any] = {
+        "from": first.isoformat(),
+        "to": (first + timedelta(days=YEAR_DAYS - 1)).isoformat(),
+        "nights_simulated": n,
+        "every": every,
+        "scaled_by": round(scale, 4),
+        "energy_kwh": round(kwh, 1),
+        "cost": round(kwh * e.price_per_kwh, 2),
+        "co2_kg": round(kwh * e.co2_kg_per_kwh, 1),
+    }
     for b in ("full", "schedule", "reference"):
         base = total[f"baseline_{b}_kwh"] * scale
         out[f"baseline_{b}_kwh"] = round(base, 1)

@@ -41,15 +41,19 @@ def sim(
     dates: str | None = typer.Option(
         None, "--dates", help="Several nights, YYYY-MM-DD,YYYY-MM-DD,...: each, then the total."
     ),
-    year: int | None = typer.Option(
-        None, "--year", help="Every --every-th night of this year, and the annual estimate."
+    year: bool = typer.Option(
+        False,
+        "--year",
+        help="Every night of the 365 days from --date (default: today): months, the year's "
+        "energy, cost and safety.",
     ),
     every: int | None = typer.Option(
         None,
         "--every",
         min=1,
-        max=366,
-        help="With --year: every N-th night (default 8: a step of 7 would be one weekday).",
+        max=365,
+        help="With --year: only every N-th night, scaled up to the year (a quick estimate; "
+        "default 1: every night).",
     ),
     seed: int | None = typer.Option(
         None, "--seed", help="Random seed (default: the scenario's, else 1)."
@@ -74,6 +78,7 @@ def sim(
 ) -> None:
     """Replay a night of a street through the real control core and score energy and safety."""
     from simulator.engine import SimResult, simulate
+    from simulator.nights import year_dates
     from simulator.report import kpi_rows, write_report
     from simulator.scenario import Scenario, bundled_scenarios, load_scenario
     from simulator.traffic import read_trace
@@ -106,12 +111,18 @@ def sim(
     else:
         night = scen.date or datetime.now(tz).date()
     run_seed = seed if seed is not None else (scen.seed if scen.seed is not None else 1)
-    if dates is not None or year is not None:
-        if trace is not None or record is not None or report is not None or day is not None:
-            problem = ConfigIssue("", "--trace, --record, --report and --date take one night")
+    if every is not None and not year:
+        raise ConfigError("--every", [ConfigIssue("", "--every goes with --year")])
+    if dates is not None or year:
+        if trace is not None or record is not None or report is not None:
+            problem = ConfigIssue("", "--trace, --record and --report take one night")
             raise ConfigError("--dates/--year", [problem])
-        days = _nights(dates, year, every)
-        _many(site, scen, days, run_seed, not no_presence, jobs, year, as_json)
+        if dates is not None and (year or day is not None):
+            problem = ConfigIssue("", "--dates names its nights: no --date or --year with it")
+            raise ConfigError("--dates", [problem])
+        step = (every or 1) if year else None
+        days = _dates(dates) if dates is not None else year_dates(night, every or 1)
+        _many(site, scen, days, run_seed, not no_presence, jobs, step, as_json)
         return
     arrivals = read_trace(trace, site) if trace is not None else None
 
@@ -152,19 +163,9 @@ def sim(
         console.print(f"recorded: {record}")
 
 
-def _nights(dates: str | None, year: int | None, every: int | None) -> list[date]:
-    from simulator.nights import night_dates
-
-    if dates is not None and year is not None:
-        raise ConfigError("--dates/--year", [ConfigIssue("", "give --dates or --year, not both")])
-    if every is not None and year is None:
-        raise ConfigError("--every", [ConfigIssue("", "--every goes with --year")])
-    if year is not None:
-        if not 1900 <= year <= 2200:
-            raise ConfigError("--year", [ConfigIssue("", f"{year} is not a year to simulate")])
-        return night_dates(year, every or 8)
+def _dates(dates: str) -> list[date]:
     days = []
-    for i, text in enumerate((dates or "").split(",")):
+    for i, text in enumerate(dates.split(",")):
         try:
             days.append(date.fromisoformat(text.strip()))
         except ValueError:
@@ -184,18 +185,20 @@ def _many(
     seed: int,
     presence: bool,
     jobs: int | None,
-    year: int | None,
+    every: int | None,
     as_json: bool,
 ) -> None:
-    """Several nights: one row each, the total, and for a year the annual estimate."""
+    """Several nights: one row each and the total; a year (``every``): a row a month, the
+    total and the year's energy, cost and CO2."""
     from simulator.nights import simulate_nights
 
     def run(progress: Callable[[int], None] | None) -> dict[str, Any]:
         return simulate_nights(site, scenario=scen, days=days, seed=seed, presence=presence,
-                               jobs=jobs, year=year, progress=progress)  # fmt: skip
+                               jobs=jobs, every=every, progress=progress)  # fmt: skip
 
     if not as_json and sys.stderr.isatty():
-        columns = (TextColumn("simulating {task.description}"), BarColumn(), TimeElapsedColumn())
+        columns = (TextColumn("simulating {task.description}"), BarColumn(),
+                   TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())  # fmt: skip
         with Progress(*columns, console=err_console, transient=True) as bar:
             task = bar.add_task(f"{site.gateway_id}: {len(days)} nights", total=len(days))
             out = run(lambda n: bar.update(task, completed=n))
@@ -205,35 +208,73 @@ def _many(
         typer.echo(json.dumps(out, indent=2))
         return
     sensors = scen.sensors if isinstance(scen.sensors, str) else "custom"
-    title = f"{site.gateway_id}: {len(days)} nights ({scen.name}, seed {seed}, {sensors}"
-    table = Table(title=title + " sensors)", box=box.SIMPLE_HEAD, pad_edge=False)
-    for name in ("night", "dark h", "kWh", "vs full", "vs sched", "vs ref",
-                 "under-lit", "counted", "p99 s"):  # fmt: skip
-        table.add_column(name, justify="left" if name == "night" else "right", no_wrap=True)
-    for k in [*out["nights"], {**out["total"], "date": "total"}]:
-        s = k["safety"]
-        dark = k["night"]["dark_hours"] if "night" in k else k["dark_hours"]
-        p99 = s["detection_to_requirement_p99_s"]
-        table.add_row(
-            k["date"], f"{dark:.1f}", f"{k['energy_kwh']:.2f}", _pct(k["saved_vs_full"]),
-            _pct(k["saved_vs_schedule"]), _pct(k["saved_vs_reference"]),
-            f"{100 * s['underlit_share']:.2f} %", f"{100 * s['detected_underlit_share']:.2f} %",
-            "-" if p99 is None else f"{p99:.1f}",
-        )  # fmt: skip
+    what = f"({scen.name}, seed {seed}, {sensors} sensors)"
+    if every is None:
+        title = f"{site.gateway_id}: {len(days)} nights {what}"
+        rows = [(k["date"], k) for k in out["nights"]]
+    else:
+        a = out["annual"]
+        some = f", 1 night in {every}" if every > 1 else ""
+        title = f"{site.gateway_id}: the year {a['from']} to {a['to']}{some} {what}"
+        rows = [(_month(m["month"]), m) for m in out["months"]]
     # never cut a figure to fit a narrow terminal or a pipe's 80 columns
-    Console(width=max(console.width, 100), highlight=False, file=console.file).print(table)
-    if "annual" in out:
-        a, cur = out["annual"], out["annual"]["currency"]
-        console.print(
-            f"{a['year']} (from {a['nights_simulated']} nights): {a['energy_kwh']:,.0f} kWh, "
-            f"{a['cost']:,.0f} {cur}, {a['co2_kg']:,.0f} kg CO2; saved vs full power "
-            f"{a['saved_vs_full']['kwh']:,.0f} kWh ({a['saved_vs_full']['cost']:,.0f} {cur}), "
-            f"vs the reference schedule {a['saved_vs_reference']['kwh']:,.0f} kWh "
-            f"({a['saved_vs_reference']['cost']:,.0f} {cur})"
-        )
+    Console(width=max(console.width, 120), highlight=False, file=console.file).print(
+        _table(title, [*rows, ("total", out["total"])], every is not None)
+    )
+    if every is not None:
+        console.print(_annual_line(out["annual"]))
     console.print(
         "vs: energy saved against full power, the config's fixed schedule and the reference "
         "schedule. under-lit: share of road-user-seconds below the requirement "
         "(docs/policy.md); counted: of the time after a sensor counted them; p99: count -> "
         "requirement met."
+    )
+
+
+def _month(month: str) -> str:
+    return datetime.strptime(month, "%Y-%m").strftime("%b %Y")
+
+
+def _table(title: str, rows: list[tuple[str, dict[str, Any]]], months: bool) -> Table:
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+    cost = f"cost {rows[-1][1]['currency']}"
+    names = ("month", "nights", "dark h", "kWh", cost) if months else ("night", "dark h", "kWh")
+    for name in (*names, "vs full", "vs sched", "vs ref", "under-lit", "counted", "p99 s"):
+        table.add_column(name, justify="left" if name in ("night", "month") else "right",
+                         no_wrap=True)  # fmt: skip
+    for label, k in rows:
+        s = k["safety"]
+        dark = k["night"]["dark_hours"] if "night" in k else k["dark_hours"]
+        p99 = s["detection_to_requirement_p99_s"]
+        head = [label, f"{k['nights']}"] if months else [label]
+        energy = [f"{dark:,.1f}", f"{k['energy_kwh']:,.2f}"]
+        if months:
+            energy.append(f"{k['cost']:,.2f}")
+        table.add_row(
+            *head, *energy, _pct(k["saved_vs_full"]), _pct(k["saved_vs_schedule"]),
+            _pct(k["saved_vs_reference"]), f"{100 * s['underlit_share']:.2f} %",
+            f"{100 * s['detected_underlit_share']:.2f} %", "-" if p99 is None else f"{p99:.1f}",
+        )  # fmt: skip
+    return table
+
+
+def _annual_line(a: dict[str, Any]) -> str:
+    cur = a["currency"]
+    if a["every"] > 1:
+        basis = (
+            f"estimated from {a['nights_simulated']} nights, 1 in {a['every']}, each standing "
+            f"for {a['scaled_by']:.2f} nights; the rows above are the nights simulated"
+        )
+    else:
+        basis = f"all {a['nights_simulated']} nights"
+    saved = "; ".join(
+        f"{name} {a[key]['kwh']:,.0f} kWh ({a[key]['pct']:.1f} %, {a[key]['cost']:,.0f} {cur}, "
+        f"{a[key]['co2_kg']:,.0f} kg CO2)"
+        for name, key in (("vs full power", "saved_vs_full"),
+                          ("vs the fixed schedule", "saved_vs_schedule"),
+                          ("vs the reference schedule", "saved_vs_reference"))
+    )  # fmt: skip
+    return (
+        f"The year {a['from']} to {a['to']} ({basis}): {a['energy_kwh']:,.0f} kWh, "
+        f"{a['cost']:,.0f} {cur}, {a['co2_kg']:,.0f} kg CO2.\nSaved {saved}."
     )

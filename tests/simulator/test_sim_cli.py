@@ -67,17 +67,35 @@ def test_cli_several_nights_and_a_year(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     assert [k["date"] for k in out["nights"]] == ["2026-06-21", "2026-06-22"]
+    assert "months" not in out
     total = out["total"]
     assert total["energy_kwh"] == pytest.approx(sum(k["energy_kwh"] for k in out["nights"]))
     assert total["safety"]["road_users"] == sum(k["safety"]["road_users"] for k in out["nights"])
-    year = run_cli("sim", "--config", str(cfg), "--year", "2026", "--every", "200",
-                   "--jobs", "2", timeout=140)  # fmt: skip
+    # a quick estimate of the year from 1 May: 1 May and 17 November, each for 182.5 nights
+    year = run_cli("sim", "--config", str(cfg), "--year", "--date", "2026-05-01",
+                   "--every", "200", "--jobs", "2", timeout=140)  # fmt: skip
     assert year.returncode == 0, year.stderr
-    for phrase in ("2026-01-01", "2026-07-20", "total", "2026 (from 2 nights)", "vs ref"):
+    for phrase in ("the year 2026-05-01 to 2027-04-30, 1 night in 200", "month", "May 2026",
+                   "Nov 2026", "total", "estimated from 2 nights, 1 in 200", "vs ref",
+                   "cost EUR", "Saved vs full power"):  # fmt: skip
         assert phrase in year.stdout
-    stray = run_cli("sim", "--dates", "2026-06-21", "--every", "3")
-    assert stray.returncode == 2
-    assert "--every goes with --year" in stray.stderr
-    bad = run_cli("sim", "--dates", "2026-06-21,tomorrow")
-    assert bad.returncode == 2
-    assert "'tomorrow' is not YYYY-MM-DD" in bad.stderr
+    assert "2026-11-17" not in year.stdout  # a row a month, none a night
+
+
+@pytest.mark.parametrize(
+    ("args", "phrase"),
+    [
+        (("--every", "3"), "--every goes with --year"),
+        (("--dates", "2026-06-21", "--every", "3"), "--every goes with --year"),
+        (("--year", "--date", "2026-13-01"), "'2026-13-01' is not YYYY-MM-DD"),
+        (("--year", "--dates", "2026-06-21"), "no --date or --year with it"),
+        (("--year", "--report", "out"), "--trace, --record and --report take one night"),
+        (("--year", "--every", "0"), "Invalid value for '--every'"),
+        (("--year", "2026"), "unexpected extra argument"),  # the year is --date's
+        (("--dates", "2026-06-21,tomorrow"), "'tomorrow' is not YYYY-MM-DD"),
+    ],
+)
+def test_cli_bad_year_or_dates_exit_2_saying_why(args: tuple[str, ...], phrase: str) -> None:
+    result = run_cli("sim", *args)
+    assert result.returncode == 2
+    assert phrase in " ".join(result.stderr.split())  # rich wraps its boxes
