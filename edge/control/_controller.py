@@ -8,7 +8,7 @@ Lamps of a cluster are contiguous, so per-cluster work is slice work.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -114,6 +114,11 @@ class DimmingController:
     def lamp_index(self, lamp_id: str) -> int:
         """Index of a lamp id; UnknownIdError with the closest ids when absent."""
         return self._index.lamp(lamp_id)
+
+    @property
+    def lamp_ids(self) -> Mapping[str, int]:
+        """Every lamp id, to its index (one mapping, shared with whoever asks)."""
+        return self._index.lamps
 
     def cluster_index(self, cluster_id: str) -> int:
         return self._index.cluster(cluster_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -24,12 +25,17 @@ class SiteIndex:
         self._clusters = {cl.id: i for i, cl in enumerate(site.clusters)}
         self._lamps: dict[str, int] | None = None  # built on first use (1M ids cost memory)
 
-    def lamp(self, lamp_id: str) -> int:
-        """Index of a lamp id; UnknownIdError with the closest ids when absent."""
+    @property
+    def lamps(self) -> Mapping[str, int]:
+        """Lamp id -> index (built on first use, then shared)."""
         if self._lamps is None:
             self._lamps = {lid: i for i, lid in enumerate(self._site.lamps.ids)}
+        return self._lamps
+
+    def lamp(self, lamp_id: str) -> int:
+        """Index of a lamp id; UnknownIdError with the closest ids when absent."""
         try:
-            return self._lamps[lamp_id]
+            return self.lamps[lamp_id]
         except KeyError:
             close = difflib.get_close_matches(lamp_id, self._site.lamps.ids, n=3, cutoff=0.6)
             raise UnknownIdError("lamp", lamp_id, close) from None

@@ -143,7 +143,7 @@ class Daemon:
             restore_meters(ctrl, meters)
         ingest = Ingest(
             site, count=self.count_ingest, max_payload_bytes=site.mqtt.max_payload_bytes,
-            lamp_ids=ctrl.site.lamps.ids,
+            lamp_ids=ctrl.lamp_ids,
             unknown_field=lambda kind: self.metrics.ingest_unknown_fields.labels(kind).inc(),
             road_user=self._road_user.set if site.controller.presence.enabled else None,
         )  # fmt: skip

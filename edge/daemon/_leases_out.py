@@ -22,21 +22,23 @@ IntArray = npt.NDArray[np.intp]
 
 @dataclass(frozen=True)
 class LeaseTopics:
-    """Where leases go: a topic per lamp, or a topic per cluster (with each lamp's
-    ``cluster`` and id for the message that carries it)."""
+    """Where leases go: ``<prefix>/lamp/<id>/set`` per lamp, or ``<prefix>/cluster/<id>/set``
+    per cluster (with each lamp's ``cluster`` for the message that carries it). Topics are
+    made as they are sent: 100,000 of them kept would cost ~10 MB."""
 
-    topics: list[str]
-    cluster: IntArray | None = None  # per lamp: the cluster messages' topic index
-    lamp_ids: tuple[str, ...] = ()
+    prefix: str
+    lamp_ids: tuple[str, ...]
+    cluster: IntArray | None = None  # per lamp, when leases go by cluster
+    cluster_ids: tuple[str, ...] = ()
 
 
 def lease_topics(site: SiteConfig, ctrl: DimmingController) -> LeaseTopics:
     """The site's lease topics (``mqtt.lease_topic``), in the controller's lamp order."""
-    root, lamps = site.topic_root, ctrl.site.lamps
+    lamps = ctrl.site.lamps
     if site.mqtt.lease_topic == "cluster":
-        topics = [f"{root}/cluster/{c.id}/set" for c in ctrl.site.clusters]
-        return LeaseTopics(topics, cluster=lamps.cluster, lamp_ids=tuple(lamps.ids))
-    return LeaseTopics([f"{root}/lamp/{lamp}/set" for lamp in lamps.ids])
+        clusters = tuple(c.id for c in ctrl.site.clusters)
+        return LeaseTopics(site.topic_root, lamps.ids, lamps.cluster, clusters)
+    return LeaseTopics(site.topic_root, lamps.ids)
 
 
 def lease_payloads(
@@ -48,10 +50,12 @@ def lease_payloads(
     """(topic, payload, the lamps it carries) for ``lamps`` (at ``levels``) of the step's
     leases, in the step's order (rises first), made one at a time (the publisher may stop
     early when the session is full)."""
+    ids = where.lamp_ids
     if where.cluster is None:
         encode = lease_encoder(result.lease_s, result.seq)
+        prefix = f"{where.prefix}/lamp/"
         for k, (j, lvl) in enumerate(zip(lamps.tolist(), levels.tolist(), strict=True)):
-            yield where.topics[j], encode(lvl), lamps[k : k + 1]
+            yield f"{prefix}{ids[j]}/set", encode(lvl), lamps[k : k + 1]
         return
     if not len(lamps):
         return
@@ -63,10 +67,9 @@ def lease_payloads(
     ends = np.concatenate((cuts, [len(order)]))
     # the clusters in the order of their first lamp in the step: a rise's message first
     first = np.minimum.reduceat(order, starts)
-    ids = where.lamp_ids
     for g in np.argsort(first, kind="stable").tolist():
         members = order[starts[g] : ends[g]]
-        topic = where.topics[int(of[members[0]])]
+        topic = f"{where.prefix}/cluster/{where.cluster_ids[int(of[members[0]])]}/set"
         for k in range(0, len(members), CLUSTER_LEASE_MAX_LAMPS):
             part = members[k : k + CLUSTER_LEASE_MAX_LAMPS]
             carried = lamps[part]
