@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 import time
 from datetime import UTC, datetime
@@ -239,6 +240,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="1000,10000,100000,1000000")
     ap.add_argument("--reference-max", type=int, default=10_000)
     ap.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
+    ap.add_argument("--json", type=Path, help="also write the rows to this JSON file")
     args = ap.parse_args()
     rows = []
     for n in (int(x) for x in args.sizes.split(",")):
@@ -257,6 +259,8 @@ def main() -> None:
         "and speed against the naive reference are reported, not targets).\n"
     )
     print(body)
+    if args.json is not None:
+        args.json.write_text(json.dumps(rows, indent=2))
     if args.write:
         replace_section(REPO / "docs" / "benchmarks.md", "controller", "Controller step", body)
         print("wrote docs/benchmarks.md", file=sys.stderr)
