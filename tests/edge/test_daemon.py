@@ -15,6 +15,7 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
+from edge.daemon import Daemon
 from firmware_bridge.frames import Counts
 from simulator.harness.daemonproc import metric, scrape_metrics
 from tests.helpers.broker import MosquittoBroker
@@ -143,6 +144,50 @@ async def test_a_road_user_counted_between_ticks_is_lit_before_the_next_tick(
         other = "lamp" if lease_topic == "cluster" else "cluster"
         assert gw.fleet.messages[lease_topic] > 0
         assert gw.fleet.messages[other] == 0
+
+
+async def test_a_flood_of_detections_on_one_sensor_delays_no_tick_and_no_lease(
+    private_broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    """A faulty or hostile node: 50,000 reports of a car on one sensor, as fast as a C
+    publisher sends them (well over 10,000 a second). The daemon, in real time with a 0.5 s
+    tick, refuses what the sensor cannot see, skips no tick, and every lamp keeps its lease."""
+    config = write_site(tmp_path, port=private_broker.port)
+    config.write_text(config.read_text().replace("tick_s: 1.0", "tick_s: 0.5"))
+    flood = tmp_path / "flood.txt"
+    one_car = json.dumps({"v": 1, "interval_s": 0.01, "forward": {"car": 1}})
+    flood.write_text((one_car + "\n") * 50_000)
+    async with running_gateway(config, speed=1.0) as gw:
+        d = gw.daemon
+        await gw.until(lambda: d.stats.ticks >= 4 and d.mqtt.is_connected, 20)
+        overruns, failures = d.stats.overruns, d.stats.lease_failures
+        topic = f"{gw.site.topic_root}/sensor/art-radar-east/counts"
+        with flood.open("rb") as feed:
+            pub = await asyncio.create_subprocess_exec(
+                "mosquitto_pub", "-h", private_broker.host, "-p", str(private_broker.port),
+                "-q", "0", "-t", topic, "-l", stdin=feed,
+            )  # fmt: skip
+            await pub.wait()
+        ticks = d.stats.ticks
+        await gw.until(lambda: _counts_handled(d) >= 50_000 - d.mqtt.stats.dropped_in, 60)
+        await gw.until(lambda: d.stats.ticks >= ticks + 4, 10)  # and a few ticks after it
+        assert d.stats.overruns == overruns
+        assert d.stats.lease_failures == failures
+        assert not gw.fleet.in_failsafe().any()
+        assert d.ingest.rejections["implausible"] >= 49_000
+        assert d.controller.presence_tracks <= 20 * 15  # what the sensor can see, bounded
+
+
+def _counts_handled(d: Daemon) -> float:
+    """MQTT count reports the daemon has taken in or refused (its ingest counter)."""
+    return sum(
+        sample.value
+        for family in d.metrics.ingest.collect()
+        for sample in family.samples
+        if sample.name.endswith("_total")
+        and sample.labels["source"] == "mqtt"
+        and sample.labels["kind"] == "counts"
+    )
 
 
 @pytest.mark.timeout(150)
