@@ -62,7 +62,7 @@ class RequirementScorer:
         span = 1e7
         self._line = np.sort(entry_cluster * span + entry_s)
         self._padded = np.append(self._line, np.inf)
-        self._base = np.arange(n_c) * span
+        self._base: FloatArray = np.arange(n_c, dtype=np.float64) * span
         self.night_s = np.zeros(n_users)
         self.under_s = np.zeros(n_users)
         self.under_seen_s = np.zeros(n_users)  # under-lit after a sensor counted it
@@ -77,6 +77,10 @@ class RequirementScorer:
         # [from, until) of rel (until a millisecond early, whatever the rounding)
         self._required = np.zeros(n_c)
         self._required_span = (np.inf, -np.inf)
+        # per cluster, where the line passes the tick and the window's start: they only move on
+        self._until = np.zeros(n_c, dtype=np.intp)
+        self._since = np.zeros(n_c, dtype=np.intp)
+        self._rel = np.inf
 
     def required(self, rel: float) -> FloatArray:
         """Per cluster, the level the requirement asks of a lamp at a road user now (``rel``
@@ -84,8 +88,16 @@ class RequirementScorer:
         begin, end = self._required_span
         if begin <= rel < end:
             return self._required
-        until = self._line.searchsorted(self._base + rel, "right")
-        since = self._line.searchsorted(self._base + (rel - REQUIREMENT_WINDOW_S), "right")
+        now: FloatArray = self._base + rel
+        window: FloatArray = self._base + (rel - REQUIREMENT_WINDOW_S)
+        if rel < self._rel:  # the first tick (or back in time): search
+            self._until = self._line.searchsorted(now, "right")
+            self._since = self._line.searchsorted(window, "right")
+        else:  # a few arrivals on from the last tick's: step over them
+            self._step_past(self._until, now)
+            self._step_past(self._since, window)
+        self._rel = rel
+        until, since = self._until, self._since
         counts = (until - since).astype(np.float64)
         ratio = counts * (3600.0 / REQUIREMENT_WINDOW_S) / self._capacity
         high, low = REQUIREMENT_THRESHOLDS
@@ -98,6 +110,15 @@ class RequirementScorer:
         goes = float((line[since] - self._base).min()) + REQUIREMENT_WINDOW_S
         self._required, self._required_span = out, (rel, min(comes, goes) - 1e-3)
         return out
+
+    def _step_past(self, at: IntArray, limit: FloatArray) -> None:
+        """Move each cluster's index ``at`` on past the arrivals up to ``limit`` (in place):
+        then it is ``searchsorted(limit, "right")``, as ``at`` was for a lower limit."""
+        while True:
+            below = self._padded[at] <= limit
+            if not below.any():
+                return
+            at += below
 
     def score(
         self,

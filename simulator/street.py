@@ -99,9 +99,11 @@ class SensorBank:
         self.faults = _SensorFaults(
             inf.copy(), inf.copy(), inf.copy(), np.zeros(n), inf.copy(), np.zeros(n)
         )
-        # reports on their way, as sent (a batch a tick), and the earliest arrival of them
-        self._flight: list[_Reports] = []
+        # reports on their way, by arrival (in the order sent when two arrive at once), and
+        # the earliest arrival of them
+        self._flight = _Reports.empty()
         self._first_arrival = np.inf
+        self._names = np.array(self.ids, dtype=object)
         self.reports = 0
         self.missed = 0
         self._has = np.zeros(n, dtype=bool)  # sensors with something pending
@@ -251,9 +253,8 @@ class SensorBank:
         if self._late:
             delay += np.where(now >= f.late[rows], f.late_delay[rows], 0.0)
         at = sent + delay
-        sending = _Reports(at, rows, counts, speed, self._sent[rows])
-        self._flight.append(sending)
-        self._first_arrival = min(self._first_arrival, sending.first)
+        self._flight = self._flight.plus(_Reports(at, rows, counts, speed, self._sent[rows]))
+        self._first_arrival = float(self._flight.at[0])
         self._sent[rows] += 1
         self.pending[rows] = 0
         self.speed_sum[rows] = 0.0
@@ -267,26 +268,15 @@ class SensorBank:
         """The reports that have reached the gateway by ``now``, in the order they came."""
         if now < self._first_arrival:
             return None
-        arrived, still = [], []
-        for sent in self._flight:  # in the order sent: a tie in arrival keeps it
-            if sent.last <= now:
-                arrived.append(sent)
-            elif sent.first > now:
-                still.append(sent)
-            else:
-                here = sent.at <= now
-                arrived.append(sent.take(here.nonzero()[0]))
-                still.append(sent.take((~here).nonzero()[0]))
-        self._flight = still
-        self._first_arrival = min((sent.first for sent in still), default=np.inf)
-        got = arrived[0] if len(arrived) == 1 else _Reports.join(arrived)
-        if len(got.at) > 1:
-            got = got.take(np.argsort(got.at, kind="stable"))
+        flight = self._flight
+        here = int(flight.at.searchsorted(now, side="right"))
+        got, self._flight = flight.cut(here)
+        self._first_arrival = float(self._flight.at[0]) if len(self._flight.at) else np.inf
         if self.users:
             self._heard.append((got.sensor, got.number, now))
         self.reports += len(got.at)
         return CountsBatch(
-            sensors=tuple(self.ids[s] for s in got.sensor.tolist()),
+            sensors=tuple(self._names[got.sensor].tolist()),
             interval_s=np.full(len(got.at), max(dt, 1e-3)),
             forward=got.counts[:, 0, :].astype(np.int64),
             backward=got.counts[:, 1, :].astype(np.int64),
@@ -305,19 +295,21 @@ class _Reports:
     speed: FloatArray
     number: IntArray  # the sensor's own report number
 
-    first: float = field(init=False)  # the earliest arrival, and the latest
-    last: float = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "first", float(self.at.min()))
-        object.__setattr__(self, "last", float(self.at.max()))
-
     @classmethod
-    def join(cls, parts: list[_Reports]) -> _Reports:
-        return cls(*(np.concatenate(c) for c in zip(*(p.columns() for p in parts), strict=True)))
+    def empty(cls) -> _Reports:
+        return cls(np.zeros(0), np.zeros(0, dtype=np.intp), np.zeros((0, 2, 3), dtype=np.int64),
+                   np.zeros(0), np.zeros(0, dtype=np.intp))  # fmt: skip
 
-    def take(self, rows: IntArray) -> _Reports:
-        return _Reports(*(column[rows] for column in self.columns()))
+    def plus(self, sent: _Reports) -> _Reports:
+        """These and ``sent``, by arrival; of two arriving at once, the one sent first."""
+        joined = [np.concatenate(c) for c in zip(self.columns(), sent.columns(), strict=True)]
+        order = np.argsort(joined[0], kind="stable")
+        return _Reports(*(column[order] for column in joined))
+
+    def cut(self, n: int) -> tuple[_Reports, _Reports]:
+        """The first ``n`` and the rest."""
+        columns = self.columns()
+        return _Reports(*(c[:n] for c in columns)), _Reports(*(c[n:] for c in columns))
 
     def columns(self) -> tuple[np.ndarray, ...]:
         return (self.at, self.sensor, self.counts, self.speed, self.number)
