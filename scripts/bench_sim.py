@@ -2,7 +2,7 @@
 """Simulator speed: a whole night of the example site and of a generated 10,000-lamp site,
 and with --year the example site's year as `streetlight sim --year` runs it (minutes).
 
-    .venv/bin/python scripts/bench_sim.py [--big 10000] [--year] [--write]
+    .venv/bin/python scripts/bench_sim.py [--big 10000] [--year] [--write] [--json FILE]
 
 The nights at 1 s ticks through the real control core, on the spring-equinox night (about
 12 h dark; the run covers sunset - 15 min to sunrise + 15 min), with the time the control
@@ -12,6 +12,7 @@ core's step took of it; the year is the 365 nights from 1 January, one worker pe
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import subprocess
@@ -90,6 +91,7 @@ def main() -> None:
     ap.add_argument("--big", type=int, default=10_000)
     ap.add_argument("--year", action="store_true", help="also the example site's year")
     ap.add_argument("--write", action="store_true")
+    ap.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = ap.parse_args()
     rows = [run(load_config(REPO / "config" / "site.example.yaml"), "example site")]
     print(rows[-1], file=sys.stderr)
@@ -112,6 +114,7 @@ def main() -> None:
         f"{machine_line()}\n\nCommand: `.venv/bin/python {command}` "
         f"(night of {NIGHT}, 1 s ticks, default traffic, seed 1)\n\n" + "\n".join(table) + "\n\n"
     )
+    y: dict[str, Any] | None = None
     if args.year:
         y = year()
         print(y, file=sys.stderr)
@@ -127,6 +130,15 @@ def main() -> None:
         "exactly 12 hours.\n"
     )
     print(body)
+    if args.json is not None:  # for scripts/bench's summary: 12-hour nights and the year, in s
+        figures = {
+            "night_s": rows[0]["twelve_h_s"],
+            "big_night_s": rows[1]["twelve_h_s"],
+            "year_s": y["wall"] if y is not None else None,
+            "rows": rows,
+            "year": y,
+        }
+        args.json.write_text(json.dumps(figures, indent=2))
     if args.write:
         replace_section(REPO / "docs" / "benchmarks.md", "simulator", "Simulator", body)
 
