@@ -13,9 +13,8 @@ import contextlib
 import logging
 import math
 import signal
-import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from edge.daemon._homeassistant import HomeAssistant
 from edge.daemon._ingest import Ingest
 from edge.daemon._leases_out import lease_topics, send_leases
 from edge.daemon._links import node_events
+from edge.daemon._pacing import Pacer
 from edge.daemon._persist import (
     checkpoint,
     save_overrides,
@@ -71,10 +71,6 @@ __all__ = ["Daemon"]
 
 log = logging.getLogger("streetlight.daemon")
 
-#: the shortest time between two steps when road users are counted between ticks: each is
-#: lit within it, and a flood of counts costs at most one step per gap
-EARLY_STEP_GAP_S = 0.01
-
 
 class Daemon:
     """One gateway. ``await run()`` until ``stop()``."""
@@ -107,8 +103,10 @@ class Daemon:
         self.metrics = Metrics(gateway_id=site.gateway_id, version=__version__)
         self.metrics_port: int | None = None
         self._stopping = asyncio.Event()
-        self._road_user = asyncio.Event()  # a count of road users since the last step
-        self._last_step = -math.inf  # monotonic
+        self.pacer = Pacer(
+            clock=self.clock, period=lambda: self.site.controller.tick_s,
+            observe=self.metrics.tick_seconds.observe, overran=self._overran,
+        )  # fmt: skip
         self._reload_requested = False
         self._cmd_prefix = f"{self.root}/cmd/"
         self.commands = Commands(self)
@@ -145,7 +143,7 @@ class Daemon:
             site, count=self.count_ingest, max_payload_bytes=site.mqtt.max_payload_bytes,
             lamp_ids=ctrl.lamp_ids,
             unknown_field=lambda kind: self.metrics.ingest_unknown_fields.labels(kind).inc(),
-            road_user=self._road_user.set if site.controller.presence.enabled else None,
+            road_user=self.pacer.road_user.set if site.controller.presence.enabled else None,
         )  # fmt: skip
         topics = lease_topics(site, ctrl)
         if self.serial_lamps is not None:
@@ -210,7 +208,11 @@ class Daemon:
                     services.append(
                         tg.create_task(self._read_link(name, link), name=f"ingest {name}")
                     )
-                ticks = tg.create_task(self._tick_loop(), name="tick")
+                ticks = tg.create_task(
+                    self.pacer.run(tick=self.tick, early=self.presence_step,
+                                   before=self._reload_if_asked, after=self.notifier.watchdog),
+                    name="tick",
+                )  # fmt: skip
                 self.notifier.ready()
                 await self._stopping.wait()
                 self.notifier.stopping()
@@ -303,44 +305,15 @@ class Daemon:
         self.metrics.lease_failures.inc()
 
     # ------------------------------------------------------------------- ticks
-    async def _tick_loop(self) -> None:
-        clock = self.clock
-        next_at = clock.monotonic()
-        while True:
-            if self._reload_requested:
-                self._reload_requested = False
-                self.reload()
-            self._timed(self.tick)
-            period = self.site.controller.tick_s
-            next_at += period
-            late = clock.monotonic() - next_at
-            if late > 0:
-                # Count the overrun and skip the missed ticks; never accumulate them.
-                missed = math.floor(late / period) + 1
-                next_at += missed * period
-                self.stats.overruns += missed
-                self.metrics.tick_overruns.inc(missed)
-            self.notifier.watchdog()
-            await self._between_ticks(next_at)
+    def _reload_if_asked(self) -> None:
+        if self._reload_requested:
+            self._reload_requested = False
+            self.reload()
 
-    async def _between_ticks(self, next_at: float) -> None:
-        """Wait for the next tick; a road user counted meanwhile is lit at once, by a step of
-        its own (at most one every ``EARLY_STEP_GAP_S``: a flood of counts is stepped for in
-        batches, and the ticks keep their time)."""
-        clock = self.clock
-        while await clock.wait(self._road_user, next_at - clock.monotonic()):
-            wait = self._last_step + EARLY_STEP_GAP_S - clock.monotonic()
-            if wait > 0:
-                await clock.sleep(min(wait, next_at - clock.monotonic()))
-            if clock.monotonic() >= next_at:
-                return
-            self._timed(self.presence_step)
-
-    def _timed(self, step: Callable[[], None]) -> None:
-        started = time.perf_counter()
-        step()
-        self.metrics.tick_seconds.observe(time.perf_counter() - started)
-        self._last_step = self.clock.monotonic()
+    def _overran(self, missed: int) -> None:
+        """Ticks missed (skipped, never accumulated)."""
+        self.stats.overruns += missed
+        self.metrics.tick_overruns.inc(missed)
 
     def _control_time(self) -> float:
         """The wall clock for this step; a step of the wall clock is shifted out of everything
@@ -381,7 +354,7 @@ class Daemon:
 
     def _step(self) -> StepResult:
         """Ingest, step, leases out, events to the outbox."""
-        self._road_user.clear()  # what it counted is in this step
+        self.pacer.road_user.clear()  # what it counted is in this step
         now = self._control_time()
         ctrl = self.controller
         result = ctrl.step(now, self.ingest.drain())
