@@ -34,6 +34,7 @@ from edge.control._leases import LeaseBook
 from edge.control._night import NightClock, NightVerdict
 from edge.control._result import Event, StepResult
 from edge.control._spec import PolicyParams, SiteSpec
+from edge.control._targets import Targets
 from edge.errors import UnknownIdError
 
 __all__ = ["DimmingController"]
@@ -63,8 +64,6 @@ class DimmingController:
         # Cluster geometry: lamps of cluster k are lamps[starts[k]:ends[k]].
         self._index = SiteIndex(site)
         # Per-lamp state. Nodes power on at full, so the controller starts there too.
-        self._clo = lamps.clo
-        self._has_clo = bool(np.any(lamps.clo != 1.0))
         self._floor_check = True  # lamps below their night floor go straight to it
         # the highest command any lamp can get (targets are clamped to ceiling x CLO)
         self._max_cmd = float(np.max(lamps.ceiling * lamps.clo, initial=0.0))
@@ -76,16 +75,6 @@ class DimmingController:
         self._read_only = {id(a): a.view() for a in (self.level, self._next)}
         for view in self._read_only.values():
             view.flags.writeable = False
-        self.base = np.ones(n)  # class level (light terms) before boost and layers
-        self.base_cmd = np.ones(n)  # the same clamped to [floor, ceiling] and times CLO
-        self.presence_level = np.ones(n)  # its road's presence level (light terms)
-        self._boost_cmd = np.ones(n)  # the same clamped, times CLO
-        self._is_m = np.array([c.family == "M" for c in site.clusters], dtype=bool)
-        # 1.0 where a road user lights the lamp now, else 0.0 (a float, not a mask: numpy's
-        # where= paths run several times slower than a multiply and a maximum)
-        self._lit = np.zeros(n)
-        self._base_stale = True
-        self.target = np.ones(n)  # command target after layers, clamp and CLO
         self.boost_until = self._presence.boost_until
         self._leases = LeaseBook(
             n=n, refresh_s=params.lease_refresh_s, deadband=params.deadband, seq_base=seq_base
@@ -107,6 +96,10 @@ class DimmingController:
             clo=lamps.clo,
             profiles=[(p, self._index.select(p.target)) for p in profiles],
         )
+        self._targets = Targets(
+            site=site, params=params, index=self._index, traffic=self.traffic,
+            presence=self._presence, layers=self.layers,
+        )  # fmt: skip
         self.night: bool | None = None
         self.verdict: NightVerdict | None = None
 
@@ -191,6 +184,16 @@ class DimmingController:
     def cluster_slice(self, k: int) -> slice:
         return self._index.cluster_slice(k)
 
+    @property
+    def target(self) -> npt.NDArray[np.float64]:
+        """Each lamp's command target at the last step (after layers, clamp and CLO)."""
+        return self._targets.target
+
+    @property
+    def presence_level(self) -> npt.NDArray[np.float64]:
+        """Each lamp's level where a road user is near (light terms)."""
+        return self._targets.presence_level
+
     # --------------------------------------------------------------- overrides
     @property
     def overrides(self) -> list[Override]:
@@ -234,7 +237,7 @@ class DimmingController:
         """An allow-dark layer came or went: the clamped class levels and the floor check
         follow at the next step."""
         self._floor_check = True
-        self._base_stale = True
+        self._targets.stale = True
 
     # ------------------------------------------------------------------ energy
     @property
@@ -344,28 +347,19 @@ class DimmingController:
         if expired:
             self._floors_moved()
 
-        if rebuild or self._base_stale:
-            self._rebuild_base(night, None)
+        targets = self._targets
+        if rebuild or targets.stale:
+            targets.rebuild(night, None)
         elif night and len(moved_clusters):
-            self._rebuild_base(night, moved_clusters)
+            targets.rebuild(night, moved_clusters)
         local = self._clock.local(now)
         self.layers.activate(night, local.minute, local.weekday)
         boosted = self._presence.follow(now) and night
-        if boosted:
-            self._presence.lit(now, self._lit)
-        if self.layers:
-            self._layered_target(night, boosted)
-        elif boosted:
-            # The clamped class level, raised where a road user is near (base_cmd >= 0, so
-            # the maximum leaves the unlit lamps at it).
-            lit = np.multiply(self._lit, self._boost_cmd, out=self._lit)
-            np.maximum(self.base_cmd, lit, out=self.target)
-        else:
-            np.copyto(self.target, self.base_cmd)
+        target = targets.update(now, night, boosted)
 
-        changed = (self._ramp(dt, night)).nonzero()[0]
+        changed = (self._ramp(dt, night, target)).nonzero()[0]
         new_levels = self.level.take(changed)
-        send = self._leases.due(now, changed, new_levels, self.level, self.target)
+        send = self._leases.due(now, changed, new_levels, self.level, target)
         self.energy.levels_changed(now, changed, new_levels, self.level, self._unit_levels)
         self._now = now
         return StepResult(
@@ -386,60 +380,9 @@ class DimmingController:
             baseline_reference_wh=ref,
         )
 
-    def _rebuild_base(self, night: bool, clusters: npt.NDArray[np.intp] | None) -> None:
-        """Class level per lamp (or the day level), raw and clamped to command space;
-        for all lamps, or only for ``clusters``."""
-        lamps = self.site.lamps
-        everything = [slice(0, self.n_lamps)]
-        sel = everything if clusters is None else [self.cluster_slice(k) for k in clusters]
-        lo = self.layers.floor_eff if night else np.zeros(self.n_lamps)
-        presence = self._presence_levels()
-        if clusters is None:
-            if night:
-                np.take(self.cluster_level, lamps.cluster, out=self.base)
-            else:
-                self.base.fill(self.params.night.day_level)
-            np.take(presence, lamps.cluster, out=self.presence_level)
-        else:
-            for k, sl in zip(clusters.tolist(), sel, strict=True):
-                self.base[sl] = self.cluster_level[k]
-                self.presence_level[sl] = presence[k]
-        for sl in sel:
-            for light, cmd in ((self.base, self.base_cmd), (self.presence_level, self._boost_cmd)):
-                np.minimum(light[sl], lamps.ceiling[sl], out=cmd[sl])
-                np.maximum(cmd[sl], lo[sl], out=cmd[sl])
-                cmd[sl] *= self._clo[sl]
-        self._base_stale = False
-
-    def _presence_levels(self) -> npt.NDArray[np.float64]:
-        """Per cluster, the level a road user is lit at: on M roads the class its traffic
-        warrants plus ``m_steps_up`` classes (at most the rated one), on P and C roads
-        ``pc_level`` of the rated class; 0 with presence off."""
-        p = self.params.presence
-        if not p.enabled:
-            return np.zeros(self.n_clusters)
-        up = self.traffic.level_at(np.maximum(self.cluster_step - p.m_steps_up, 0))
-        levels: npt.NDArray[np.float64] = np.where(self._is_m, up, p.pc_level)
-        return levels
-
-    def _layered_target(self, night: bool, boosted: bool) -> None:
-        """The full chain, when profiles or overrides are active: layers, fail-safe, clamp."""
-        tgt = self.target
-        np.copyto(tgt, self.base)
-        if night:
-            if boosted:  # tgt >= 0: the maximum leaves the unlit lamps as they are
-                lit = np.multiply(self._lit, self.presence_level, out=self._lit)
-                np.maximum(tgt, lit, out=tgt)
-            self.layers.apply_profiles(tgt)
-            for k in self.cluster_failsafe.nonzero()[0].tolist():
-                tgt[self.cluster_slice(k)] = 1.0
-        self.layers.apply_overrides(tgt)
-        np.minimum(tgt, self.site.lamps.ceiling, out=tgt)
-        np.maximum(tgt, self.layers.floor_eff if night else 0.0, out=tgt)
-        if self._has_clo:
-            np.multiply(tgt, self._clo, out=tgt)
-
-    def _ramp(self, dt: float, night: bool) -> npt.NDArray[np.bool_]:
+    def _ramp(
+        self, dt: float, night: bool, target: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.bool_]:
         """Move levels toward the target within the ramp rates; returns which lamps moved.
         A rise may take a whole tick's worth of the up-ramp even in a shorter step: a step
         run early for a road user brings the next tick's rise forward (more light, sooner)."""
@@ -448,11 +391,11 @@ class DimmingController:
         rise = self.params.ramp_up_per_s * max(dt, self.params.tick_s)
         if rise >= self._max_cmd:
             # the up-ramp covers any rise within this tick (levels are >= 0): no upper limit
-            np.maximum(nxt, self.target, out=nxt)
+            np.maximum(nxt, target, out=nxt)
         else:
             upper = self._upper
             np.add(level, rise, out=upper)
-            np.minimum(upper, self.target, out=upper)
+            np.minimum(upper, target, out=upper)
             np.maximum(nxt, upper, out=nxt)
         if night and self._floor_check:
             # Safety over comfort: a lamp below its night floor (dusk, a lifted allow-dark

@@ -224,7 +224,7 @@ def test_a_mean_speed_that_is_no_speed_counts_as_unknown(bad: float) -> None:
             ctrl.step(NIGHT_T0 + t, [_keepalive("west"), _keepalive("east")])
         ctrl.step(NIGHT_T0 + 91, [_cars("west", 1, speed=speed), _keepalive("east")])
         assert ctrl._presence.tracks.size == 1
-        lit.append(np.flatnonzero(ctrl.target > ctrl.base_cmd).tolist())
+        lit.append(np.flatnonzero(ctrl.target > ctrl._targets.base_cmd).tolist())
     assert lit[0] == lit[1]
     assert len(lit[0]) >= 3
 
