@@ -12,6 +12,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -22,8 +23,10 @@ __all__ = ["ClusterSnapshot", "LinkSnapshot", "Metrics", "Snapshot"]
 log = logging.getLogger("streetlight.metrics")
 
 
-@dataclass(frozen=True, slots=True)
-class ClusterSnapshot:
+class ClusterSnapshot(NamedTuple):
+    """One cluster's state at a step (immutable; a named tuple, not a frozen dataclass:
+    a big gateway makes thousands a step, and a tuple is made several times faster)."""
+
     id: str
     lamps: int
     level: float  # mean commanded level

@@ -138,33 +138,40 @@ def event_record(event: Event) -> tuple[dict[str, Any], int]:
 
 
 def cluster_snapshots(ctrl: DimmingController, totals: EnergyTotals) -> tuple[ClusterSnapshot, ...]:
-    """Per-cluster state for metrics and telemetry (cheap: a few arrays of cluster length)."""
-    levels = ctrl.cluster_mean(ctrl.level).tolist()
-    faulty = ctrl.cluster_mean(ctrl.lamp_faulty.astype(np.float64)).tolist()
+    """Per-cluster state for metrics and telemetry: a few arrays of cluster length, made
+    lists first (a step of a big gateway builds thousands of these)."""
     sizes = ctrl.cluster_sizes.tolist()
-    power = ctrl.energy.cluster_power
+    levels = ctrl.cluster_mean(ctrl.level).tolist()
+    faulty = np.rint(ctrl.cluster_mean(ctrl.lamp_faulty.astype(np.float64)) * ctrl.cluster_sizes)
     idx, _, _ = ctrl.energy.meters()
     metered = np.bincount(ctrl.site.lamps.cluster[idx], minlength=len(sizes)).tolist()
+    joules = (totals.wh * 3600.0).tolist()
+    columns = zip(
+        ctrl.site.clusters, sizes, levels, ctrl.cluster_flow.tolist(),
+        ctrl.cluster_step.tolist(), ctrl.cluster_level.tolist(),
+        ctrl.cluster_failsafe.tolist(), ctrl.energy.cluster_power.tolist(),
+        faulty.tolist(), joules, metered, strict=True,
+    )  # fmt: skip
     return tuple(
         ClusterSnapshot(
             id=cl.id,
-            lamps=sizes[k],
-            level=levels[k],
-            flow_per_h=float(ctrl.cluster_flow[k]),
-            class_step=int(ctrl.cluster_step[k]),
-            class_level=float(ctrl.cluster_level[k]),
-            failsafe=bool(ctrl.cluster_failsafe[k]),
-            power_w=float(power[k]),
-            faulty_lamps=round(faulty[k] * sizes[k]),
-            energy_j=float(totals.wh[k, LEDGER]) * 3600.0,
-            baseline_full_j=float(totals.wh[k, FULL]) * 3600.0,
-            baseline_schedule_j=float(totals.wh[k, SCHEDULE]) * 3600.0,
-            modelled_j=float(totals.wh[k, MODELLED]) * 3600.0,
-            metered_j=float(totals.wh[k, METERED]) * 3600.0,
-            metered_model_j=float(totals.wh[k, METERED_MODEL]) * 3600.0,
-            metered_lamps=int(metered[k]),
+            lamps=n,
+            level=level,
+            flow_per_h=flow,
+            class_step=step,
+            class_level=class_level,
+            failsafe=failsafe,
+            power_w=power,
+            faulty_lamps=int(bad),
+            energy_j=j[LEDGER],
+            baseline_full_j=j[FULL],
+            baseline_schedule_j=j[SCHEDULE],
+            modelled_j=j[MODELLED],
+            metered_j=j[METERED],
+            metered_model_j=j[METERED_MODEL],
+            metered_lamps=m,
         )
-        for k, cl in enumerate(ctrl.site.clusters)
+        for cl, n, level, flow, step, class_level, failsafe, power, bad, j, m in columns
     )
 
 

@@ -174,7 +174,6 @@ def _doc_examples() -> list[dict[str, object]]:
 def test_the_examples_in_mqtt_md_are_what_the_models_and_encoders_make() -> None:
     """docs/mqtt.md's JSON, example by example: each inbound one parses; each outbound one is
     its model, or has exactly the fields the daemon's record has."""
-    import dataclasses
 
     from edge.config import example_config_path, load_config
     from edge.daemon._publish import energy_record, traffic_record
@@ -204,7 +203,7 @@ def test_the_examples_in_mqtt_md_are_what_the_models_and_encoders_make() -> None
     assert set(energy["clusters"]["arterial"]) == set(made["clusters"]["arterial"])  # type: ignore[index]
     site = load_config(example_config_path())
     ctrl = build_controller(site, start=1795900000.0)
-    snaps = tuple(dataclasses.replace(snap, id=c.id) for c in site.clusters)
+    snaps = tuple(snap._replace(id=c.id) for c in site.clusters)
     made = traffic_record(1795900000.0, ctrl, snaps)
     assert set(traffic) == set(made) | outbox_fields
     assert set(traffic["clusters"]["arterial"]) == set(made["clusters"]["arterial"])  # type: ignore[index]
