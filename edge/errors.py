@@ -10,6 +10,7 @@ __all__ = [
     "CommandRejectedError",
     "ConfigError",
     "ConfigIssue",
+    "ExistingFilesError",
     "GatewayUnreachableError",
     "StreetlightError",
     "UnknownIdError",
@@ -62,6 +63,20 @@ class UnknownIdError(StreetlightError, KeyError):
         self.suggestions = suggestions
         hint = f" (did you mean {', '.join(suggestions)}?)" if suggestions else ""
         super().__init__(f"unknown {kind} {ident!r}{hint}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class ExistingFilesError(StreetlightError, FileExistsError):
+    """Files that a command would overwrite, refused without ``--force``."""
+
+    exit_code = 2
+
+    def __init__(self, paths: list[str]) -> None:
+        self.paths = paths
+        verb, them = ("exists", "it") if len(paths) == 1 else ("exist", "them")
+        super().__init__(f"{', '.join(paths)} {verb}; pass --force to overwrite {them}")
 
     def __str__(self) -> str:
         return str(self.args[0])

@@ -8,6 +8,7 @@ from edge._version import __version__
 from edge.cli import (
     _config_cmds,
     _demo_cmds,
+    _export_cmds,
     _gateway_cmds,
     _run_cmds,
     _serial_cmds,
@@ -42,5 +43,6 @@ def _root(
 
 for commands in (_run_cmds.cli, _sim_cmds.cli, _demo_cmds.cli, _gateway_cmds.cli):
     app.add_typer(commands)
+_config_cmds.config_app.command("export")(_export_cmds.export)
 app.add_typer(_config_cmds.config_app, name="config")
 app.add_typer(_serial_cmds.serial_app, name="serial")

@@ -2,13 +2,15 @@
 
 This is what an operator does on a gateway (docs/operations.md): build or download the wheel,
 install it into a new venv, run the CLI. The test catches files the code needs that the wheel
-does not carry (the bundled example site, the scenarios, the protocol text).
+does not carry (the bundled example site, the scenarios, the protocol text, the unit, udev rule
+and the rest of config/ that `streetlight config export` writes).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -44,6 +46,10 @@ def test_the_wheel_builds_installs_into_a_fresh_venv_and_runs(tmp_path: Path) ->
                    "simulator/scenarios/festival.yaml"):  # fmt: skip
         assert needed in names, f"the wheel lacks {needed}"
     assert not any(n.startswith("tests/") for n in names), "tests do not belong in the wheel"
+    for shipped in (REPO / "config").rglob("*"):  # what `streetlight config export` writes
+        if shipped.is_file():
+            needed = f"edge/_deploy/{shipped.relative_to(REPO / 'config').as_posix()}"
+            assert needed in names, f"the wheel lacks {needed}"
     with tarfile.open(sdist) as t:
         members = {m.name.split("/", 1)[1] for m in t.getmembers() if "/" in m.name}
     for needed in ("config/systemd/streetlight-edge.service", "config/mosquitto/bridge.conf",
@@ -64,6 +70,16 @@ def test_the_wheel_builds_installs_into_a_fresh_venv_and_runs(tmp_path: Path) ->
     example = where / "site.yaml"
     example.write_text(_run(streetlight, "config", "example", cwd=where))
     _run(streetlight, "config", "validate", example, cwd=where)
+    # The gateway's files from the wheel alone: the unit runs this venv's command.
+    _run(streetlight, "config", "export", "--all", "gateway", cwd=where)
+    exported = where / "gateway"
+    _run(streetlight, "config", "validate", exported / "config.yaml", cwd=where)
+    unit = (exported / "streetlight-edge.service").read_text()
+    assert f"\nExecStart={streetlight} run --config /etc/streetlight/config.yaml\n" in unit
+    assert "streetlight-radar" in (exported / "99-streetlight.rules").read_text()
+    assert (exported / "mosquitto" / "bridge.conf").is_file()
+    if analyze := shutil.which("systemd-analyze"):
+        _run(analyze, "verify", exported / "streetlight-edge.service", cwd=where)
     assert "festival" in _run(streetlight, "sim", "--list", cwd=where)
     kpis = json.loads(_run(streetlight, "sim", "--json", "--date", "2026-06-21", cwd=where))
     assert kpis["lamps"] == 60

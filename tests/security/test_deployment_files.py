@@ -3,14 +3,17 @@ rules (stable adapter names, ModemManager kept away)."""
 
 from __future__ import annotations
 
+import fnmatch
+import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, run_cli
 
 UNIT = REPO / "config" / "systemd" / "streetlight-edge.service"
 
@@ -45,16 +48,71 @@ def test_the_unit_runs_the_daemon_unprivileged_hardened_and_watched() -> None:
     assert s["ExecStart"][0].endswith("streetlight run --config /etc/streetlight/config.yaml")
 
 
-def test_systemd_accepts_the_unit_without_a_warning(tmp_path: Path) -> None:
+def _analyze() -> str:
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
-        pytest.skip("systemd-analyze is not installed")
-    exe = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "streetlight"
-    unit = tmp_path / UNIT.name
-    unit.write_text(UNIT.read_text().replace("/opt/streetlight/venv/bin/streetlight", str(exe)))
+        pytest.skip("systemd-analyze is not installed (Debian: apt-get install systemd)")
+    return analyze
+
+
+def _exported_unit(where: Path, *options: str) -> Path:
+    """The unit as `streetlight config export` writes it for this install."""
+    done = run_cli("config", "export", *options, str(where))
+    assert done.returncode == 0, done.stderr
+    return where / UNIT.name
+
+
+def test_systemd_accepts_the_exported_unit_without_a_warning(tmp_path: Path) -> None:
+    analyze = _analyze()
+    unit = _exported_unit(tmp_path)
     done = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip() == ""
+
+
+def test_an_exec_path_with_spaces_and_percent_signs_reaches_systemd_intact(
+    tmp_path: Path,
+) -> None:
+    analyze = _analyze()
+    odd = tmp_path / "gateway 50% dimmed" / "bin" / "streetlight"
+    odd.parent.mkdir(parents=True)
+    odd.symlink_to(Path(sys.executable).with_name("streetlight"))
+    unit = _exported_unit(tmp_path / "out", "--exec", str(odd))
+    done = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True)
+    # verify checks that ExecStart names an executable file: a quoting slip fails here.
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip() == ""
+
+
+def test_the_unit_is_exposed_at_most_2_0_by_systemd_analyze_security(tmp_path: Path) -> None:
+    analyze = _analyze()
+    unit = _exported_unit(tmp_path)
+    done = subprocess.run(
+        [analyze, "security", "--no-pager", "--offline=true", str(unit)],
+        capture_output=True, text=True, env={**os.environ, "SYSTEMD_COLORS": "0"},
+    )  # fmt: skip
+    if "--offline" in done.stderr:
+        pytest.skip(f"this systemd-analyze cannot score a unit file offline: {done.stderr}")
+    found = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", done.stdout)
+    assert found, done.stdout + done.stderr
+    assert float(found.group(1)) <= 2.0, done.stdout
+
+
+def test_the_unit_opens_every_cabinet_serial_port_and_no_other_device() -> None:
+    # systemd matches a char- group against the names in /proc/devices with fnmatch.
+    groups = [v.split()[0].removeprefix("char-") for v in _service()["DeviceAllow"]]
+    assert all(v.split()[1] == "rw" for v in _service()["DeviceAllow"])
+    assert _service()["DevicePolicy"] == ["closed"]
+
+    def allowed(name: str) -> bool:
+        return any(fnmatch.fnmatchcase(name, g) for g in groups)
+
+    # USB adapters, CDC-ACM boards, the Pi's PL011 (major 204), 8250 and mini-UART (major 4),
+    # SC16IS752 RS-485 HATs.
+    for serial in ("ttyUSB", "ttyACM", "ttyAMA", "ttyS", "ttySC"):
+        assert allowed(serial), serial
+    for other in ("tty", "pts", "ptm", "mem", "rtc", "input", "usb", "hidraw", "i2c", "spidev"):
+        assert not allowed(other), other
 
 
 UDEV = REPO / "config" / "udev" / "99-streetlight.rules"
