@@ -44,6 +44,9 @@ __all__ = [
 
 log = logging.getLogger("streetlight.mqtt")
 
+#: messages a worker handles back to back before it lets the event loop run other tasks
+HANDLED_BEFORE_YIELD = 64
+
 Handler = Callable[["Inbound"], Awaitable[None] | None]
 
 
@@ -303,7 +306,13 @@ class MqttSession:
     async def _work(self) -> None:
         assert self.handler is not None
         handler, queue = self.handler, self._queue
+        handled = 0
         while True:
+            # a get from a queue holding messages does not yield: a burst of thousands would
+            # hold the loop (the tick, the network reader) until it is all handled
+            handled += 1
+            if handled % HANDLED_BEFORE_YIELD == 0:
+                await asyncio.sleep(0)
             message = await queue.get()
             try:
                 props = message.properties
