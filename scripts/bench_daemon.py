@@ -236,9 +236,11 @@ def table(r: dict[str, Any], cmd: str) -> str:
         )
     lines += [
         "", "Target: daemon / bare aiomqtt >= 0.9.", "",
-        "**Latency** (count published -> first lease >= 99 % for a lamp ahead, seen by a "
-        "subscriber on the broker; tick 1 s; background counts at the given rate; a count of a "
-        "road user is stepped for at once):", "",
+        "**Latency** (a car's count published on a road's first sensor -> the first lease "
+        ">= 99 % for one of its first three lamps that was last leased below that, seen by a "
+        "subscriber on the broker; each probe on the next road with such a lamp, the roads' "
+        "other sensors reporting nobody every 20 s; tick 1 s; background counts at the given "
+        "rate, on other roads; a count of a road user is stepped for at once):", "",
         "| background msg/s | probes | missed | p50 (ms) | p99 (ms) | max (ms) "
         "| baseline: the count's own trip through the broker, p50 (ms) |",
         "|---:|---:|---:|---:|---:|---:|---:|",
