@@ -174,7 +174,9 @@ async def test_a_flood_of_detections_on_one_sensor_delays_no_tick_and_no_lease(
         assert d.stats.overruns == overruns
         assert d.stats.lease_failures == failures
         assert not gw.fleet.in_failsafe().any()
-        assert d.ingest.rejections["implausible"] >= 49_000
+        # what the sensor could see (well under 1,000) taken, the rest refused or, on a busy
+        # machine, dropped from the full inbound queue (counted) before the ingest saw it
+        assert d.ingest.rejections["implausible"] + d.mqtt.stats.dropped_in >= 49_000
         assert d.controller.presence_tracks <= 20 * 15  # what the sensor can see, bounded
 
 
