@@ -41,12 +41,14 @@ def bridge_conf(address: str) -> str:
 
 def test_the_shipped_bridge_sends_telemetry_up_and_commands_down_only() -> None:
     text = (REPO / "config" / "mosquitto" / "bridge.conf").read_text()
-    topics = re.findall(r"(?m)^topic (\S+) (in|out|both) (\d)", text)
-    up = {t for t, d, _ in topics if d == "out"}
-    down = {t for t, d, _ in topics if d == "in"}
+    topics = re.findall(r"(?m)^topic (\S+) (in|out|both) (\d) (\S+) (\S+)$", text)
+    up = {lp + t for t, d, _, lp, _ in topics if d == "out"}
+    down = {lp + t for t, d, _, lp, _ in topics if d == "in"}
     assert up == {f"{ROOT}/telemetry/#", f"{ROOT}/event", f"{ROOT}/status", f"{ROOT}/reply/#"}
     assert down == {f"{ROOT}/cmd/#"}
-    assert all(q == "1" for *_, q in topics)
+    assert all(q == "1" for _, _, q, _, _ in topics)
+    # the same topics at the centre: the CLI there gets its replies under the gateway's root
+    assert all(lp == rp == f"{ROOT}/" for *_, lp, rp in topics)
     assert re.search(r"(?m)^cleansession true$", text)
     assert re.search(r"(?m)^local_cleansession true$", text)
     assert not re.search(r"(?m)^remote_password ", text), "no default secret ships"
