@@ -165,6 +165,10 @@ class Fleet:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop_daemons()
+        for c in self.cabinets:  # a clean goodbye, not a "connection lost" at cancellation
+            for session in (c.lamps.session, c.sensors):
+                with contextlib.suppress(Exception):
+                    await session.disconnect()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
