@@ -75,6 +75,11 @@ class MosquittoBroker:
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
+    def pid(self) -> int:
+        assert self._proc is not None, "not started"
+        return self._proc.pid
+
+    @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
@@ -113,6 +118,17 @@ class MosquittoBroker:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        if proc.stderr:
+            proc.stderr.close()
+
+    def kill(self) -> None:
+        """SIGKILL: a crash. Nothing is saved beyond the last autosave, and no Will is sent."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
         if proc.stderr:
             proc.stderr.close()
 

@@ -21,6 +21,7 @@ import yaml
 
 from simulator.harness.daemonproc import DaemonProcess, metric, scrape_metrics
 from simulator.harness.faultproxy import FaultProxy
+from simulator.harness.fleet import bridge_conf as shipped_bridge
 from simulator.harness.upstream import Upstream, missing_seqs
 from tests.conftest import REPO, run_cli
 from tests.helpers.broker import MosquittoBroker, free_port
@@ -32,21 +33,20 @@ BRIDGE_KEEPALIVE = 5
 
 def bridge_conf(address: str) -> str:
     """The shipped bridge.conf, pointed at ``address`` over plain TCP, with a short keepalive."""
-    text = (REPO / "config" / "mosquitto" / "bridge.conf").read_text()
-    text = re.sub(r"(?m)^bridge_(cafile|certfile|keyfile|insecure) .*\n", "", text)
-    text = re.sub(r"(?m)^address .*$", f"address {address}", text)
-    text = re.sub(r"(?m)^keepalive_interval .*$", f"keepalive_interval {BRIDGE_KEEPALIVE}", text)
-    return re.sub(r"(?m)^restart_timeout .*$", "restart_timeout 1 2", text)
+    return shipped_bridge("cabinet-0417", address, keepalive_s=BRIDGE_KEEPALIVE,
+                          restart_timeout="1 2")  # fmt: skip
 
 
 def test_the_shipped_bridge_sends_telemetry_up_and_commands_down_only() -> None:
     text = (REPO / "config" / "mosquitto" / "bridge.conf").read_text()
-    topics = re.findall(r"(?m)^topic (\S+) (in|out|both) (\d)", text)
-    up = {t for t, d, _ in topics if d == "out"}
-    down = {t for t, d, _ in topics if d == "in"}
+    topics = re.findall(r"(?m)^topic (\S+) (in|out|both) (\d) (\S+) (\S+)$", text)
+    up = {lp + t for t, d, _, lp, _ in topics if d == "out"}
+    down = {lp + t for t, d, _, lp, _ in topics if d == "in"}
     assert up == {f"{ROOT}/telemetry/#", f"{ROOT}/event", f"{ROOT}/status", f"{ROOT}/reply/#"}
     assert down == {f"{ROOT}/cmd/#"}
-    assert all(q == "1" for *_, q in topics)
+    assert all(q == "1" for _, _, q, _, _ in topics)
+    # the same topics at the centre: the CLI there gets its replies under the gateway's root
+    assert all(lp == rp == f"{ROOT}/" for *_, lp, rp in topics)
     assert re.search(r"(?m)^cleansession true$", text)
     assert re.search(r"(?m)^local_cleansession true$", text)
     assert not re.search(r"(?m)^remote_password ", text), "no default secret ships"
