@@ -8,7 +8,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Event", "Explanation", "LayerEffect", "Severity", "StepResult"]
+__all__ = ["Event", "Explanation", "LayerEffect", "SensorHealth", "Severity", "StepResult"]
 
 Severity = Literal["info", "warning", "critical"]
 
@@ -23,6 +23,22 @@ class Event:
     message: str
     severity: Severity = "info"
     data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SensorHealth:
+    """A sensor that puts its cluster in fail-safe: silent past stale_s, or flagged faulty."""
+
+    sensor: str
+    problem: Literal["silent", "faulty"]
+    last_seen: float  # its last report (or the controller's start when it never reported)
+    silent_s: float
+    reason: str = ""  # what a faulty sensor said
+
+    def describe(self) -> str:
+        if self.problem == "faulty":
+            return f"faulty ({self.reason or 'flagged'})"
+        return f"silent for {self.silent_s:.0f} s"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
