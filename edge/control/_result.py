@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -121,8 +122,9 @@ class Explanation:
     level: float
     ramp_limited: bool
 
-    def lines(self) -> list[str]:
-        """The chain as short human sentences, in order."""
+    def lines(self, when: Callable[[float], str] = lambda t: f"t={t:.0f}") -> list[str]:
+        """The chain as short human sentences, in order; ``when`` writes a moment (the core
+        knows no time zone: the caller passes the site's)."""
         out = [f"lamp {self.lamp} in cluster {self.cluster}"]
         out.append(f"night: {'yes' if self.night else 'no'} (by {self.night_source})")
         if self.night:
@@ -151,7 +153,7 @@ class Explanation:
                 until = (
                     "while a tracked road user is near"
                     if self.boost_until == float("inf")
-                    else f"until t={self.boost_until:.0f}"
+                    else f"until {when(self.boost_until)}"
                 )
                 if self.boost_sensor is None:
                     out.append(f"presence boost held {until} (a road user has passed)")

@@ -230,7 +230,8 @@ class Commands:
         lamp = str(args.get("lamp", ""))
         why = explain(self.d.controller, lamp)
         data = dataclasses.asdict(why)
-        return {"explanation": _finite(data), "lines": why.lines()}
+        zone = self.d.site.site.zone
+        return {"explanation": _finite(data), "lines": why.lines(lambda t: iso_time(t, zone))}
 
     # ------------------------------------------------------------------- writes
     def override(self, args: dict[str, Any]) -> dict[str, Any]:
