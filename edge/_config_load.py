@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from edge._config_checks import hint
+from edge._config_keys import unknown_key_message
 from edge.errors import ConfigError, ConfigIssue
 
 __all__ = ["issues_from_validation", "read_yaml"]
@@ -24,15 +24,15 @@ def _format_loc(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def issues_from_validation(err: ValidationError, field_names: set[str]) -> list[ConfigIssue]:
+def issues_from_validation(err: ValidationError, root: type[BaseModel]) -> list[ConfigIssue]:
+    """Pydantic's errors as config issues; an unknown key says what ``root`` allows there."""
     issues = []
     for e in err.errors(include_url=False):
         loc = tuple(e["loc"])
         path = _format_loc(loc)
         kind = e["type"]
         if kind == "extra_forbidden":
-            key = str(loc[-1]) if loc else "?"
-            issues.append(ConfigIssue(path, f"unknown key {key!r}{hint(key, field_names)}"))
+            issues.append(ConfigIssue(path, unknown_key_message(root, loc)))
         elif kind == "missing":
             issues.append(ConfigIssue(path, "required key is missing"))
         else:

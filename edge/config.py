@@ -291,21 +291,6 @@ class SiteConfig(BaseSettings):
         return [lamp for cluster in self.clusters for lamp in cluster.resolved_lamps()]
 
 
-def _all_field_names() -> set[str]:
-    names: set[str] = set()
-    for model in (
-        SiteConfig, SiteLocation, MqttConfig, TlsConfig, SerialPortConfig, NightConfig,
-        PresenceConfig, ControllerConfig, ScheduleStep, EnergyConfig, LampConfig,
-        LampArrayConfig, SensorConfig, ClusterConfig, ProfileConfig, QuietHoursConfig,
-        StorageConfig, MetricsConfig,
-        SecurityConfig,
-        TelemetryConfig,
-    ):  # fmt: skip
-        names.update(model.model_fields)
-        names.update(f.alias for f in model.model_fields.values() if f.alias)
-    return names
-
-
 def parse_config(data: Any, *, source: str = "<config>") -> SiteConfig:
     """Validate a parsed YAML document (plus STREETLIGHT_* env overrides) into a SiteConfig."""
     if not isinstance(data, dict):
@@ -315,7 +300,7 @@ def parse_config(data: Any, *, source: str = "<config>") -> SiteConfig:
     try:
         return SiteConfig(**data)
     except ValidationError as err:
-        raise ConfigError(source, issues_from_validation(err, _all_field_names())) from None
+        raise ConfigError(source, issues_from_validation(err, SiteConfig)) from None
     except ConfigError as err:
         raise ConfigError(source, err.issues) from None
 

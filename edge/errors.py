@@ -7,6 +7,7 @@ pulling in any I/O. The serial package has its own tree (``firmware_bridge.error
 from __future__ import annotations
 
 __all__ = [
+    "ArgumentError",
     "CommandRejectedError",
     "ConfigError",
     "ConfigIssue",
@@ -50,6 +51,16 @@ class ConfigError(StreetlightError):
         self.issues = issues
         lines = "\n".join(f"  {issue}" for issue in issues)
         super().__init__(f"invalid config {source}:\n{lines}")
+
+
+class ArgumentError(StreetlightError):
+    """A command-line argument the command cannot take: which one, why, and what it takes."""
+
+    exit_code = 2
+
+    def __init__(self, argument: str, problem: str, allowed: str = "") -> None:
+        self.argument, self.problem, self.allowed = argument, problem, allowed
+        super().__init__(f"{argument}: {problem}" + (f"; {allowed}" if allowed else ""))
 
 
 class UnknownIdError(StreetlightError, KeyError):

@@ -25,6 +25,7 @@ def validate(
     strict: bool = typer.Option(
         False, "--strict", help="Secret files that are missing or open to others fail (exit 2)."
     ),
+    as_json: bool = typer.Option(False, "--json", help="The summary as JSON on stdout."),
 ) -> None:
     """Check a config file; exit 0 when valid, 2 with every problem's path otherwise.
     Secret files it names (keys, passwords) are checked too: open to group or others (the
@@ -34,11 +35,18 @@ def validate(
     site = load_config(file)
     lamps = site.all_lamps()
     sensors = sum(len(c.sensors) for c in site.clusters)
-    console.print(
-        f"{file}: ok - gateway {site.gateway_id}, {len(site.clusters)} clusters, "
-        f"{len(lamps)} lamps, {sensors} sensors, {len(site.profiles)} profiles"
-    )
     warnings = list(_secret_file_issues(site))
+    if as_json:
+        summary = {"file": str(file), "ok": not (warnings and strict),
+                   "gateway_id": site.gateway_id, "clusters": len(site.clusters),
+                   "lamps": len(lamps), "sensors": sensors, "profiles": len(site.profiles),
+                   "warnings": [str(w) for w in warnings]}  # fmt: skip
+        typer.echo(json.dumps(summary, indent=2))
+    else:
+        console.print(
+            f"{file}: ok - gateway {site.gateway_id}, {len(site.clusters)} clusters, "
+            f"{len(lamps)} lamps, {sensors} sensors, {len(site.profiles)} profiles"
+        )
     for issue in warnings:
         err_console.print(f"warning: {issue.path}: {issue.message}")
     if warnings and strict:

@@ -13,7 +13,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from edge.cli._console import console
+from edge.cli._console import console, err_console
 from edge.cli._run_cmds import parse_start
 
 if TYPE_CHECKING:  # the config's models load with the command
@@ -41,7 +41,7 @@ def _render(view: object) -> Group:
     tz = d.site.site.zone
     now = datetime.fromtimestamp(view.clock.time(), tz)
     head = Text(
-        f"{d.site.site.name}  {now:%a %H:%M:%S}  "
+        f"{d.site.site.name}  {now:%a %H:%M:%S %Z}  "
         f"{'night' if ctrl.night else 'day'}  x{view.clock.speed:g}  "
         f"mqtt {'up' if d.mqtt.is_connected else 'DOWN'}  outbox {d.outbox.depth}",
         style="bold",
@@ -89,6 +89,9 @@ def demo(
         None, "--start", help="Virtual start, ISO local time (default 21:30 tonight)."
     ),
     seed: int = typer.Option(1, "--seed", help="Traffic seed."),
+    as_json: bool = typer.Option(
+        False, "--json", help="No live view: the summary as JSON on stdout, nothing else."
+    ),
 ) -> None:
     """Private broker + the real daemon + a simulated street, in fast time, live."""
     import asyncio
@@ -98,11 +101,11 @@ def demo(
 
     site = load_config(config or example_config_path())
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
-    begin = parse_start(start, site) or _default_start(site)
-    live = console.is_terminal
-    console.print(
+    begin = parse_start(start, site, "--start") or _default_start(site)
+    live = console.is_terminal and not as_json
+    (err_console if as_json else console).print(
         f"demo: {site.site.name}, {sum(len(c.resolved_lamps()) for c in site.clusters)} lamps, "
-        f"from {datetime.fromtimestamp(begin, site.site.zone):%H:%M} for "
+        f"from {datetime.fromtimestamp(begin, site.site.zone):%H:%M %Z} for "
         f"{timedelta(seconds=round(duration * speed))} of street time at x{speed:g} "
         f"(flow window shortened to {DEMO_FLOW_WINDOW_S / 60:.0f} min so it settles quickly)"
     )
@@ -121,6 +124,14 @@ def demo(
 
     assert isinstance(summary, DemoSummary)
     s = summary
+    if as_json:
+        import dataclasses
+        import json
+
+        data = {**dataclasses.asdict(s), "saved_vs_full": round(s.saved_vs_full, 4),
+                "saved_vs_schedule": round(s.saved_vs_schedule, 4)}  # fmt: skip
+        typer.echo(json.dumps(data, indent=2))
+        return
     under = s.underlit_samples / s.user_samples if s.user_samples else 0.0
     table = Table(title="demo summary", show_header=False, box=None)
     rows = [

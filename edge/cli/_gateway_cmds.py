@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import typer
-from rich.table import Table
 
-from edge.cli._console import DEFAULT_CONFIG, console, err_console
-from edge.errors import ConfigError, ConfigIssue
+from edge.cli._args import (
+    complete_clusters,
+    complete_lamps,
+    complete_targets,
+    format_duration,
+    format_time,
+    parse_duration,
+)
+from edge.cli._console import DEFAULT_CONFIG, console
+from edge.cli._tables import Column, print_table
 from edge.lighting import layer_problem
 
 if TYPE_CHECKING:  # the config's models and the MQTT client load with a command that uses them
@@ -33,43 +39,18 @@ _TIMEOUT = typer.Option(5.0, "--timeout", min=0.1, help="Seconds to wait for the
 _JSON = typer.Option(False, "--json", help="Plain JSON on stdout, nothing else.")
 
 
-def _complete_ids(ctx: typer.Context, incomplete: str) -> list[str]:
-    """Lamp and cluster ids from the config, for shell completion."""
-    from edge.config import load_config
-
-    try:
-        site = load_config(ctx.params.get("config") or DEFAULT_CONFIG)
-    except Exception:  # completion must never print an error into the shell
-        return []
-    ids = ["all", *(c.id for c in site.clusters), *(lamp.id for lamp in site.all_lamps())]
-    return [i for i in ids if i.startswith(incomplete)]
-
-
-def parse_duration(text: str) -> float:
-    """``2h``, ``30m``, ``90s``, ``1h30m`` or plain seconds."""
-    match = re.fullmatch(
-        r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*", text
-    )
-    if not text.strip() or match is None or not any(match.groups()):
-        raise ConfigError(
-            "--for", [ConfigIssue("", f"{text!r} is not a duration such as 2h, 30m or 90s")]
-        )
-    h, m, s = (float(g) if g else 0.0 for g in match.groups())
-    return h * 3600 + m * 60 + s
-
-
 def _site(config: Path) -> SiteConfig:
     from edge.config import load_config
 
     return load_config(config)
 
 
-def _ask(config: Path, verb: str, args: dict[str, Any] | None = None, *, timeout_s: float
+def _ask(site: SiteConfig, verb: str, args: dict[str, Any] | None = None, *, timeout_s: float
          ) -> Any:  # fmt: skip
-    """Send ``verb`` to the daemon of ``config`` (its broker settings); its result."""
+    """Send ``verb`` to the daemon of ``site`` (its broker settings); its result."""
     from edge.cli.client import call
 
-    return call(_site(config), verb, args, timeout_s=timeout_s)
+    return call(site, verb, args, timeout_s=timeout_s)
 
 
 def _print_json(result: Any) -> None:
@@ -86,80 +67,64 @@ def ping(config: Path = _CONFIG, timeout: float = _TIMEOUT, as_json: bool = _JSO
     import time
 
     started = time.monotonic()
-    result = _ask(config, "ping", timeout_s=timeout)
+    site = _site(config)
+    result = _ask(site, "ping", timeout_s=timeout)
     result["round_trip_ms"] = round((time.monotonic() - started) * 1000, 1)
     if as_json:
         _print_json(result)
         return
     console.print(f"pong from boot {result['boot_id'][:8]} (v{result['version']}) "
-                  f"in {result['round_trip_ms']:.0f} ms")  # fmt: skip
-
-
-def _cluster_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table("cluster", "lamps", "flow/h", "class", "level", "power", "fail-safe")
-    for c in rows:
-        table.add_row(
-            c["id"], str(c["lamps"]), f"{c['flow_per_h']:.0f}",
-            f"{c['class']} (rated {c['rated_class']})", _pct(c["level"]),
-            f"{c['power_w']:.0f} W", "[bold red]YES[/]" if c["failsafe"] else "no",
-        )  # fmt: skip
-    return table
+                  f"in {result['round_trip_ms']:.0f} ms, gateway clock "
+                  f"{format_time(result['t'], site.site.zone)}")  # fmt: skip
 
 
 @cli.command("status")
 def status(config: Path = _CONFIG, timeout: float = _TIMEOUT, as_json: bool = _JSON) -> None:
-    """Gateway, broker, serial links, clusters and outbox at a glance."""
-    result = _ask(config, "status", timeout_s=timeout)
+    """Gateway, broker, serial links, clusters and outbox at a glance; for a cluster in
+    fail-safe or a lamp whose lease lapsed: why, since when and what to do."""
+    from edge.cli._status_view import print_status
+    from edge.replies import StatusResult
+
+    site = _site(config)
+    result = _ask(site, "status", timeout_s=timeout)
     if as_json:
         _print_json(result)
         return
-    console.print(
-        f"[bold]{result['gateway_id']}[/] online, v{result['version']}, up "
-        f"{result['uptime_s'] / 3600:.1f} h, {'night' if result['night'] else 'day'}, "
-        f"broker {result['broker']}, outbox {result['outbox_depth']}, "
-        f"overrides {result['overrides']}, tick overruns {result['tick_overruns']}"
-    )
-    for link in result["serial"]:
-        state = "up" if link["up"] else "[bold red]DOWN[/]"
-        console.print(f"serial {link['port']}: {state}, {link['frames_ok']} frames, "
-                      f"{link['rejected']} rejected")  # fmt: skip
-    console.print(_cluster_table(result["clusters"]))
+    print_status(StatusResult.model_validate(result), site)
 
 
 @cli.command("clusters")
 def clusters(config: Path = _CONFIG, timeout: float = _TIMEOUT, as_json: bool = _JSON) -> None:
     """Flow, class, level and power per cluster."""
-    result = _ask(config, "clusters", timeout_s=timeout)
+    from edge.cli._status_view import print_clusters
+    from edge.replies import ClustersResult
+
+    result = _ask(_site(config), "clusters", timeout_s=timeout)
     if as_json:
         _print_json(result)
         return
-    console.print(_cluster_table(result["clusters"]))
+    print_clusters(ClustersResult.model_validate(result).clusters)
 
 
 @cli.command("lamps")
 def lamps(
     cluster: str | None = typer.Option(
-        None, "--cluster", help="Only this cluster's lamps.", autocompletion=_complete_ids
+        None, "--cluster", help="Only this cluster's lamps.", autocompletion=complete_clusters
     ),
     config: Path = _CONFIG,
     timeout: float = _TIMEOUT,
     as_json: bool = _JSON,
 ) -> None:
-    """Level, target, lease age, power and faults per lamp."""
+    """Level, target, lease age, power (as the lamp reports it) and faults per lamp."""
+    from edge.cli._status_view import print_lamps
+    from edge.replies import LampsResult
+
     args = {"cluster": cluster} if cluster else {}
-    result = _ask(config, "lamps", args, timeout_s=timeout)
+    result = _ask(_site(config), "lamps", args, timeout_s=timeout)
     if as_json:
         _print_json(result)
         return
-    table = Table("lamp", "cluster", "level", "target", "lease age", "power", "reported", "faults")
-    for lamp in result["lamps"]:
-        age = lamp["lease_age_s"]
-        table.add_row(
-            lamp["id"], lamp["cluster"], _pct(lamp["level"]), _pct(lamp["target"]),
-            "-" if age is None else f"{age:.0f} s", f"{lamp['power_w']:.1f} W",
-            _pct(lamp["reported_level"]), ", ".join(lamp["faults"]) or "-",
-        )  # fmt: skip
-    console.print(table)
+    print_lamps(LampsResult.model_validate(result).lamps)
 
 
 @cli.command("energy")
@@ -174,15 +139,17 @@ def energy(
     as_json: bool = _JSON,
 ) -> None:
     """Energy used against both baselines, with CO2 and cost saved."""
-    r = _ask(config, "energy", {"since": since} if since else {}, timeout_s=timeout)
+    r = _ask(_site(config), "energy", {"since": since} if since else {}, timeout_s=timeout)
     if as_json:
         _print_json(r)
         return
-    table = Table("cluster", "kWh", "full-power kWh", "schedule kWh")
-    for cid, c in r["clusters"].items():
-        table.add_row(cid, f"{c['kwh']:.3f}", f"{c['baseline_full_kwh']:.3f}",
-                      f"{c['baseline_schedule_kwh']:.3f}")  # fmt: skip
-    console.print(table)
+    columns = [
+        Column("cluster"), Column("kWh", 0, "right"),
+        Column("full-power kWh", 1, "right"), Column("schedule kWh", 1, "right"),
+    ]  # fmt: skip
+    print_table(columns, [[cid, f"{c['kwh']:.3f}", f"{c['baseline_full_kwh']:.3f}",
+                           f"{c['baseline_schedule_kwh']:.3f}"]
+                          for cid, c in r["clusters"].items()])  # fmt: skip
     if r.get("history_starts_later"):
         console.print(f"[yellow]history starts at {r['since']}, after {r['requested_since']}")
     console.print(
@@ -194,13 +161,13 @@ def energy(
 
 @cli.command("explain")
 def explain_cmd(
-    lamp: str = typer.Argument(..., help="Lamp id.", autocompletion=_complete_ids),
+    lamp: str = typer.Argument(..., help="Lamp id.", autocompletion=complete_lamps),
     config: Path = _CONFIG,
     timeout: float = _TIMEOUT,
     as_json: bool = _JSON,
 ) -> None:
     """Why is this lamp at its level right now?"""
-    result = _ask(config, "explain", {"lamp": lamp}, timeout_s=timeout)
+    result = _ask(_site(config), "explain", {"lamp": lamp}, timeout_s=timeout)
     if as_json:
         _print_json(result)
         return
@@ -211,11 +178,15 @@ def explain_cmd(
 @cli.command("override")
 def override(
     target: str = typer.Argument(
-        ..., help="Lamp id, cluster id or 'all'.", autocompletion=_complete_ids
+        ..., help="Lamp id, cluster id or 'all'.", autocompletion=complete_targets
     ),
     level: float = typer.Option(..., "--level", min=0.0, max=1.0, help="Level 0..1."),
-    op: str = typer.Option("set", "--op", help="set, min (at most) or max (at least)."),
-    for_: str = typer.Option(..., "--for", help="How long: 2h, 30m, 90s (it always expires)."),
+    op: Literal["set", "min", "max"] = typer.Option(
+        "set", "--op", help="set, min (at most) or max (at least)."
+    ),
+    for_: str = typer.Option(
+        ..., "--for", help="How long: 1d, 2h30m, 90m, 45s or seconds (it always expires)."
+    ),
     reason: str = typer.Option("", "--reason", help="Why (kept with the override and event)."),
     allow_dark: bool = typer.Option(
         False, "--allow-dark", help="Allow a level below the night floor."
@@ -227,54 +198,59 @@ def override(
     """Set, cap (min) or raise (max) the level of a lamp, a cluster or everything, for a while."""
     problem = layer_problem(op, level)
     if problem is not None:
-        raise typer.BadParameter(problem)
-    args = {"target": target, "level": level, "op": op, "for_s": parse_duration(for_),
+        raise typer.BadParameter(problem, param_hint="'--level'")
+    for_s = parse_duration(for_)
+    site = _site(config)
+    args = {"target": target, "level": level, "op": op, "for_s": for_s,
             "reason": reason, "allow_dark": allow_dark}  # fmt: skip
-    result = _ask(config, "override", args, timeout_s=timeout)
+    result = _ask(site, "override", args, timeout_s=timeout)
     if as_json:
         _print_json(result)
         return
     o = result["override"]
     console.print(f"override {o['id']}: {o['op']} {o['level']:.0%} on {o['target']} "
-                  f"for {args['for_s']:g} s")  # fmt: skip
+                  f"for {format_duration(for_s)}, until "
+                  f"{format_time(o['expires_at'], site.site.zone)}")  # fmt: skip
 
 
 @cli.command("overrides")
 def overrides(config: Path = _CONFIG, timeout: float = _TIMEOUT, as_json: bool = _JSON) -> None:
     """The manual overrides in force."""
-    result = _ask(config, "overrides", timeout_s=timeout)
+    site = _site(config)
+    result = _ask(site, "overrides", timeout_s=timeout)
     if as_json:
         _print_json(result)
         return
     if not result["overrides"]:
         console.print("no overrides")
         return
-    table = Table("id", "target", "op", "level", "expires at", "allow dark", "reason")
-    from datetime import datetime
-
-    for o in result["overrides"]:
-        table.add_row(o["id"], o["target"], o["op"], _pct(o["level"]),
-                      datetime.fromtimestamp(o["expires_at"]).strftime("%Y-%m-%d %H:%M:%S"),
-                      "yes" if o["allow_dark"] else "no", o["reason"] or "-")  # fmt: skip
-    console.print(table)
+    zone = site.site.zone
+    columns = [Column("id"), Column("target"), Column("op", 0), Column("level", 0, "right"),
+               Column("expires at", 0), Column("allow dark", 2), Column("reason", 1)]  # fmt: skip
+    print_table(columns, [
+        [o["id"], o["target"], o["op"], _pct(o["level"]), format_time(o["expires_at"], zone),
+         "yes" if o["allow_dark"] else "no", o["reason"] or "-"]
+        for o in result["overrides"]
+    ])  # fmt: skip
 
 
 @cli.command("clear")
 def clear(
-    key: str = typer.Argument(..., help="Override id, or a target to clear all its overrides."),
+    key: str = typer.Argument(
+        ...,
+        help="Override id, or a target to clear all its overrides.",
+        autocompletion=complete_targets,
+    ),
     config: Path = _CONFIG,
     timeout: float = _TIMEOUT,
     as_json: bool = _JSON,
 ) -> None:
     """Remove an override (by id) or every override on a target."""
-    result = _ask(config, "clear", {"key": key}, timeout_s=timeout)
+    result = _ask(_site(config), "clear", {"key": key}, timeout_s=timeout)
     if as_json:
         _print_json(result)
         return
     console.print("cleared " + ", ".join(result["cleared"]))
-
-
-__all__ = ["err_console", "parse_duration"]
 
 
 @cli.command("tail")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from edge.cli._console import DEFAULT_CONFIG
-from edge.errors import ConfigError, ConfigIssue
+from edge.errors import ArgumentError
 
 if TYPE_CHECKING:  # the config's models load with the command
     from edge.config import SiteConfig
@@ -33,7 +33,8 @@ def setup_logging(level: str) -> None:
     logging.getLogger("streetlight.mqtt.paho").setLevel(logging.WARNING)
 
 
-def parse_start(value: str | None, site: SiteConfig) -> float | None:
+def parse_start(value: str | None, site: SiteConfig, caller: str = "--virtual-start"
+                ) -> float | None:  # fmt: skip
     """``--virtual-start``: an ISO time in the site's zone (a naive one is local to the site)."""
     if value is None:
         return None
@@ -41,8 +42,10 @@ def parse_start(value: str | None, site: SiteConfig) -> float | None:
     try:
         when = datetime.fromisoformat(value)
     except ValueError:
-        raise ConfigError(
-            "--virtual-start", [ConfigIssue("", f"{value!r} is not an ISO date-time")]
+        raise ArgumentError(
+            "--virtual-start" if "virtual" in caller else "--start",
+            f"{value!r} is not an ISO date-time",
+            "use e.g. 2026-11-28T21:30 (the site's time zone) or 2026-11-28T20:30Z",
         ) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=site.site.zone)

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import typer
 from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from edge.cli._console import console, err_console
-from edge.errors import ConfigError, ConfigIssue
+from edge.cli._sim_progress import night_progress, nights_progress
+from edge.errors import ArgumentError
 
 #: this module's commands, registered on the root app by ``edge.cli._app``
 cli = typer.Typer()
@@ -26,11 +25,23 @@ if TYPE_CHECKING:
     from simulator.scenario import Scenario
 
 
-@cli.command("sim")
+def _complete_scenarios(incomplete: str) -> list[str]:
+    """The bundled scenarios' names (a path to a scenario file works too)."""
+    from simulator.scenario import bundled_scenarios
+
+    return [name for name in bundled_scenarios() if name.startswith(incomplete)]
+
+
+# extra words are allowed only to answer them better than "unexpected extra argument"
+@cli.command("sim", context_settings={"allow_extra_args": True})
 def sim(
+    ctx: typer.Context,
     config: Path | None = typer.Option(None, "--config", help="Site YAML (default: the example)."),
     scenario: str | None = typer.Option(
-        None, "--scenario", help="Scenario YAML, or the name of a bundled one (see --list)."
+        None,
+        "--scenario",
+        help="Scenario YAML, or the name of a bundled one (see --list).",
+        autocompletion=_complete_scenarios,
     ),
     trace: Path | None = typer.Option(
         None, "--trace", help="CSV t_s,cluster,kind,direction,speed_mps."
@@ -58,7 +69,7 @@ def sim(
     seed: int | None = typer.Option(
         None, "--seed", help="Random seed (default: the scenario's, else 1)."
     ),
-    sensors: str | None = typer.Option(
+    sensors: Literal["realistic", "ideal"] | None = typer.Option(
         None, "--sensors", help="realistic (default) or ideal: overrides the scenario's sensors."
     ),
     jobs: int | None = typer.Option(
@@ -77,6 +88,8 @@ def sim(
     ),
 ) -> None:
     """Replay a night of a street through the real control core and score energy and safety."""
+    if ctx.args:
+        _refuse_extra(ctx.args, year)
     from simulator.engine import SimResult, simulate
     from simulator.nights import year_dates
     from simulator.report import kpi_rows, write_report
@@ -92,11 +105,13 @@ def sim(
     scen = Scenario()
     if scenario is not None:
         path = bundled.get(scenario) or Path(scenario)
+        if scenario not in bundled and not path.exists():
+            raise ArgumentError(
+                "--scenario", f"{scenario!r} is neither a bundled scenario nor a file",
+                f"bundled: {', '.join(bundled)} (sim --list)",
+            )  # fmt: skip
         scen = load_scenario(path)
     if sensors is not None:
-        if sensors not in ("realistic", "ideal"):
-            problem = ConfigIssue("", f"{sensors!r} is not realistic or ideal")
-            raise ConfigError("--sensors", [problem])
         scen = scen.model_copy(update={"sensors": sensors})
     from edge.config import example_config_path, load_config
 
@@ -107,19 +122,21 @@ def sim(
         try:
             night = date.fromisoformat(day)
         except ValueError:
-            raise ConfigError("--date", [ConfigIssue("", f"{day!r} is not YYYY-MM-DD")]) from None
+            raise ArgumentError("--date", f"{day!r} is not a date", "use YYYY-MM-DD") from None
     else:
         night = scen.date or datetime.now(tz).date()
     run_seed = seed if seed is not None else (scen.seed if scen.seed is not None else 1)
     if every is not None and not year:
-        raise ConfigError("--every", [ConfigIssue("", "--every goes with --year")])
+        raise ArgumentError("--every", "--every goes with --year", "add --year, or leave it out")
     if dates is not None or year:
         if trace is not None or record is not None or report is not None:
-            problem = ConfigIssue("", "--trace, --record and --report take one night")
-            raise ConfigError("--dates/--year", [problem])
+            raise ArgumentError(
+                "--dates" if dates is not None else "--year",
+                "--trace, --record and --report take one night",
+                "leave them out, or simulate one night with --date",
+            )
         if dates is not None and (year or day is not None):
-            problem = ConfigIssue("", "--dates names its nights: no --date or --year with it")
-            raise ConfigError("--dates", [problem])
+            raise ArgumentError("--dates", "--dates names its nights: no --date or --year with it")
         step = (every or 1) if year else None
         days = _dates(dates) if dates is not None else year_dates(night, every or 1)
         _many(site, scen, days, run_seed, not no_presence, jobs, step, as_json)
@@ -131,11 +148,9 @@ def sim(
         return simulate(site, scenario=scen, day=night, seed=run_seed, arrivals=arrivals,
                         record=keep, presence=not no_presence, progress=progress)  # fmt: skip
 
-    if not as_json and sys.stderr.isatty():
-        columns = (TextColumn("simulating {task.description}"), BarColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=err_console, transient=True) as bar:
-            task = bar.add_task(f"{site.gateway_id} {night}", total=1.0)
-            result = run(lambda f: bar.update(task, completed=f))
+    if not as_json and err_console.is_terminal:
+        with night_progress(f"{site.gateway_id} {night}") as advance:
+            result = run(advance)
     else:
         result = run(None)
     if record is not None and result.record is not None:
@@ -163,14 +178,29 @@ def sim(
         console.print(f"recorded: {record}")
 
 
+def _refuse_extra(extra: list[str], year: bool) -> None:
+    """A word after the options: most often a year or a date given to --year or --every."""
+    word = extra[0]
+    if year and len(word) == 4 and word.isdigit():
+        raise ArgumentError(
+            "--year", f"takes no value (got {word!r})",
+            f"the year runs 365 nights from --date: --year --date {word}-01-01",
+        )  # fmt: skip
+    if len(word) == 10 and word[4:5] == "-":
+        raise ArgumentError("sim", f"unexpected argument {word!r}", f"a night is --date {word}")
+    raise ArgumentError("sim", f"unexpected argument {word!r}", "see streetlight sim --help")
+
+
 def _dates(dates: str) -> list[date]:
     days = []
     for i, text in enumerate(dates.split(",")):
         try:
             days.append(date.fromisoformat(text.strip()))
         except ValueError:
-            problem = ConfigIssue(f"[{i}]", f"{text.strip()!r} is not YYYY-MM-DD")
-            raise ConfigError("--dates", [problem]) from None
+            raise ArgumentError(
+                "--dates", f"{text.strip()!r} (night {i + 1}) is not a date",
+                "use YYYY-MM-DD,YYYY-MM-DD,...",
+            ) from None  # fmt: skip
     return days
 
 
@@ -196,12 +226,9 @@ def _many(
         return simulate_nights(site, scenario=scen, days=days, seed=seed, presence=presence,
                                jobs=jobs, every=every, progress=progress)  # fmt: skip
 
-    if not as_json and sys.stderr.isatty():
-        columns = (TextColumn("simulating {task.description}"), BarColumn(),
-                   TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())  # fmt: skip
-        with Progress(*columns, console=err_console, transient=True) as bar:
-            task = bar.add_task(f"{site.gateway_id}: {len(days)} nights", total=len(days))
-            out = run(lambda n: bar.update(task, completed=n))
+    if not as_json and err_console.is_terminal:
+        with nights_progress(f"{site.gateway_id}: {len(days)} nights", len(days)) as done:
+            out = run(done)
     else:
         out = run(None)
     if as_json:

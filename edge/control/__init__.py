@@ -19,7 +19,7 @@ from edge.control._inputs import (
     SensorFault,
 )
 from edge.control._presence import KeyLine
-from edge.control._result import Event, Explanation, LayerEffect, StepResult
+from edge.control._result import Event, Explanation, LayerEffect, SensorHealth, StepResult
 from edge.control._spec import (
     ClusterSpec,
     EnergyParams,
@@ -69,6 +69,7 @@ __all__ = [
     "Profile",
     "SensorCounts",
     "SensorFault",
+    "SensorHealth",
     "SensorSpec",
     "SiteSpec",
     "StepResult",

@@ -7,12 +7,13 @@ hysteresis) and the fail-safe (a cluster with a stale or faulty sensor at its ra
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from edge.control import _events as ev
-from edge.control._result import Event
+from edge.control._result import Event, SensorHealth
 from edge.control._spec import PolicyParams, SiteSpec
 from edge.control._traffic import FlowWindow, class_steps
 
@@ -106,6 +107,24 @@ class ClusterTraffic:
             return f"faulty ({self.fault_reason[sensor] or 'flagged'})"
         silent = now - self.last_seen[sensor]
         return f"silent for {silent:.0f} s" if silent > self.params.stale_s else ""
+
+    def unhealthy(self, now: float, cluster: int) -> list[SensorHealth]:
+        """The sensors of ``cluster`` that are silent past stale_s or flagged faulty."""
+        out = []
+        for si in (self.sensor_cluster == cluster).nonzero()[0].tolist():
+            seen = float(self.last_seen[si])
+            silent = now - seen
+            if self.faulty[si]:
+                problem: Literal["silent", "faulty"] = "faulty"
+            elif silent > self.params.stale_s:
+                problem = "silent"
+            else:
+                continue
+            out.append(
+                SensorHealth(sensor=self.site.sensors[si].id, problem=problem, last_seen=seen,
+                             silent_s=max(silent, 0.0), reason=self.fault_reason[si])
+            )  # fmt: skip
+        return out
 
     def update(self, now: float, events: list[Event]) -> IntArray:
         """Flows, classes and fail-safe per cluster at ``now``; the clusters whose level

@@ -32,7 +32,7 @@ from edge.control._inputs import (
 from edge.control._layers import Layers, Selection
 from edge.control._leases import LeaseBook
 from edge.control._night import NightClock, NightVerdict
-from edge.control._result import Event, StepResult
+from edge.control._result import Event, SensorHealth, StepResult
 from edge.control._spec import PolicyParams, SiteSpec
 from edge.control._targets import Targets
 from edge.errors import UnknownIdError
@@ -142,6 +142,10 @@ class DimmingController:
     @property
     def cluster_level(self) -> npt.NDArray[np.float64]:
         return self.traffic.level
+
+    def unhealthy_sensors(self, cluster: int, now: float) -> list[SensorHealth]:
+        """Why ``cluster`` is in fail-safe: its sensors silent past stale_s or faulty."""
+        return self.traffic.unhealthy(now, cluster)
 
     @property
     def cluster_failsafe(self) -> npt.NDArray[np.bool_]:

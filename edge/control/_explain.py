@@ -46,11 +46,7 @@ def explain(ctrl: DimmingController, lamp_id: str) -> Explanation:
     ratio = flow / cl.capacity_per_h
     class_level = float(ctrl.cluster_level[k])
     failsafe = bool(ctrl.cluster_failsafe[k])
-    reasons = []
-    for si in (traffic.sensor_cluster == k).nonzero()[0].tolist():
-        problem = traffic.problem(now, si)
-        if problem:
-            reasons.append(f"sensor {ctrl.site.sensors[si].id} {problem}")
+    reasons = [f"sensor {h.sensor} {h.describe()}" for h in traffic.unhealthy(now, k)]
     boost = night and bool(ctrl.boost_until[i] >= now)
     sensor_idx = ctrl._presence.sensor_of(i, now)
     value = class_level if night else ctrl.params.night.day_level

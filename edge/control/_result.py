@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Event", "Explanation", "LayerEffect", "Severity", "StepResult"]
+__all__ = ["Event", "Explanation", "LayerEffect", "SensorHealth", "Severity", "StepResult"]
 
 Severity = Literal["info", "warning", "critical"]
 
@@ -23,6 +24,22 @@ class Event:
     message: str
     severity: Severity = "info"
     data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SensorHealth:
+    """A sensor that puts its cluster in fail-safe: silent past stale_s, or flagged faulty."""
+
+    sensor: str
+    problem: Literal["silent", "faulty"]
+    last_seen: float  # its last report (or the controller's start when it never reported)
+    silent_s: float
+    reason: str = ""  # what a faulty sensor said
+
+    def describe(self) -> str:
+        if self.problem == "faulty":
+            return f"faulty ({self.reason or 'flagged'})"
+        return f"silent for {self.silent_s:.0f} s"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,8 +122,9 @@ class Explanation:
     level: float
     ramp_limited: bool
 
-    def lines(self) -> list[str]:
-        """The chain as short human sentences, in order."""
+    def lines(self, when: Callable[[float], str] = lambda t: f"t={t:.0f}") -> list[str]:
+        """The chain as short human sentences, in order; ``when`` writes a moment (the core
+        knows no time zone: the caller passes the site's)."""
         out = [f"lamp {self.lamp} in cluster {self.cluster}"]
         out.append(f"night: {'yes' if self.night else 'no'} (by {self.night_source})")
         if self.night:
@@ -135,7 +153,7 @@ class Explanation:
                 until = (
                     "while a tracked road user is near"
                     if self.boost_until == float("inf")
-                    else f"until t={self.boost_until:.0f}"
+                    else f"until {when(self.boost_until)}"
                 )
                 if self.boost_sensor is None:
                     out.append(f"presence boost held {until} (a road user has passed)")

@@ -27,6 +27,7 @@ from edge.daemon._command_args import (
     number,
     parse_since,
 )
+from edge.daemon._command_reads import cluster_rows, lamps_result, status_result
 from edge.daemon._publish import (
     ENERGY_COLUMNS,
     FULL,
@@ -40,6 +41,7 @@ from edge.daemon._publish import (
 from edge.daemon._seams import CommandHost
 from edge.errors import UnknownIdError
 from edge.mqtt import Inbound, NotConnectedError, PublishTimeoutError
+from edge.replies import ClustersResult, dump
 
 __all__ = ["Commands"]
 
@@ -167,85 +169,14 @@ class Commands:
         return {"boot_id": d.boot_id, "version": __version__, "t": d.clock.time()}
 
     def clusters(self, args: dict[str, Any]) -> dict[str, Any]:
-        d = self.d
-        rows = []
-        for c in d.metrics.snapshot.clusters:
-            k = d.controller.cluster_index(c.id)
-            ladder = d.controller.site.clusters[k].ladder
-            rows.append(
-                {
-                    "id": c.id,
-                    "lamps": c.lamps,
-                    "flow_per_h": round(c.flow_per_h, 1),
-                    "class": ladder[min(c.class_step, len(ladder) - 1)],
-                    "rated_class": ladder[0],
-                    "level": round(c.level, 4),
-                    "power_w": round(c.power_w, 1),
-                    "failsafe": c.failsafe,
-                    "faulty_lamps": c.faulty_lamps,
-                }
-            )
-        return {"clusters": rows}
+        return dump(ClustersResult(clusters=cluster_rows(self.d)))
 
     def status(self, args: dict[str, Any]) -> dict[str, Any]:
-        d = self.d
-        now = d.clock.time()
-        snap = d.metrics.snapshot
-        return {
-            "gateway_id": d.site.gateway_id,
-            "online": True,
-            "version": __version__,
-            "boot_id": d.boot_id,
-            "uptime_s": round(now - d.stats.started_at, 1),
-            "night": snap.night,
-            "broker": f"{d.site.mqtt.host}:{d.site.mqtt.port}",
-            "serial": [
-                {
-                    "port": ln.port,
-                    "up": ln.up,
-                    "frames_ok": ln.frames_ok,
-                    "rejected": sum(ln.rejected.values()),
-                }
-                for ln in snap.links
-            ],
-            "clusters": self.clusters(args)["clusters"],
-            "outbox_depth": d.outbox.depth,
-            "ticks": d.stats.ticks,
-            "presence_steps": d.stats.presence_steps,
-            "tick_overruns": d.stats.overruns,
-            "overrides": len(d.controller.overrides),
-        }
+        return dump(status_result(self.d))
 
     def lamps(self, args: dict[str, Any]) -> dict[str, Any]:
-        d = self.d
-        ctrl = d.controller
-        now = d.clock.time()
         cluster = args.get("cluster")
-        lamps = ctrl.site.lamps
-        if cluster is not None:
-            k = ctrl.cluster_index(str(cluster))
-            rows = range(ctrl.cluster_slice(k).start, ctrl.cluster_slice(k).stop)
-        else:
-            rows = range(ctrl.n_lamps)
-        power = ctrl.power
-        out = []
-        for j in rows:
-            lamp = lamps.ids[j]
-            state = d.ingest.lamp_state.get(lamp)
-            sent_at = float(ctrl.last_sent_at[j])
-            out.append(
-                {
-                    "id": lamp,
-                    "cluster": ctrl.site.clusters[int(lamps.cluster[j])].id,
-                    "level": round(float(ctrl.level[j]), 4),
-                    "target": round(float(ctrl.target[j]), 4),
-                    "lease_age_s": round(now - sent_at, 1) if math.isfinite(sent_at) else None,
-                    "power_w": round(float(power[j]), 2),
-                    "reported_level": state.level if state else None,
-                    "faults": list(state.faults) if state else [],
-                }
-            )
-        return {"lamps": out}
+        return dump(lamps_result(self.d, None if cluster is None else str(cluster)))
 
     def energy(self, args: dict[str, Any]) -> dict[str, Any]:
         """Totals since the first boot or, with ``since``, the difference from a snapshot."""
@@ -299,7 +230,8 @@ class Commands:
         lamp = str(args.get("lamp", ""))
         why = explain(self.d.controller, lamp)
         data = dataclasses.asdict(why)
-        return {"explanation": _finite(data), "lines": why.lines()}
+        zone = self.d.site.site.zone
+        return {"explanation": _finite(data), "lines": why.lines(lambda t: iso_time(t, zone))}
 
     # ------------------------------------------------------------------- writes
     def override(self, args: dict[str, Any]) -> dict[str, Any]:

@@ -92,6 +92,10 @@ class LampFleet:
         self.rejected = 0
         self.refused: Counter[str] = Counter()  # by reason: the rejected ones
         self.messages: Counter[str] = Counter()  # lease messages by topic: lamp or cluster
+        # faults staged by a test: a failed lamp reports no light and no power; a deaf node
+        # takes no lease, so its lease lapses and it falls back to its failsafe level
+        self.failed: dict[int, str] = {}
+        self.deaf: set[int] = set()
         self.session = MqttSession(
             host=host,
             port=port,
@@ -130,8 +134,18 @@ class LampFleet:
             return
         self._take(name, lease.level, lease.valid_for_s, lease.seq, self.now())
 
+    def fail(self, lamp: str, fault: str = "lamp_failure") -> None:
+        """From now on ``lamp`` reports ``fault``, no light and no power."""
+        self.failed[self.index[lamp]] = fault
+
+    def ignore_leases(self, lamp: str) -> None:
+        """From now on ``lamp``'s node takes no lease (a node that no longer hears them)."""
+        self.deaf.add(self.index[lamp])
+
     def _take(self, lamp: str, level: float, valid_for_s: float, seq: int, now: float) -> None:
         j = self.index.get(lamp)
+        if j is not None and j in self.deaf:
+            return
         if j is None:
             self._refuse("unknown_lamp")
             return
@@ -191,6 +205,8 @@ class LampFleet:
                 "faults": ["failsafe"] if failsafe[j] else [],
                 "lease_left_s": round(float(left[j]), 1),
             }
+            if j in self.failed:
+                state.update(level=0.0, power_w=0.0, faults=[self.failed[j]])
             if self.meters:
                 state["energy_wh"] = round(float(self.meter_wh[j]), 4)
             self.session.publish_nowait(

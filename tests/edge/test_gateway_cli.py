@@ -208,3 +208,91 @@ async def test_tail_exits_3_when_the_broker_is_unreachable(tmp_path: Path) -> No
     rc, _, err = await _cli("tail", "-c", config, "--timeout", "1")
     assert rc == 3
     assert "cannot reach the broker" in err
+
+
+LONG = "arterial-northbound-carriageway-"  # lamp ids longer than an 80-column table allows
+
+
+async def _narrow(*args: str) -> tuple[int, str, str]:
+    """The CLI on an 80-column terminal (or a pipe's default width)."""
+    result = await asyncio.to_thread(run_cli, *args, env={"COLUMNS": "80"}, timeout=30)
+    return result.returncode, result.stdout, result.stderr
+
+
+async def test_status_says_why_and_lamps_show_the_reported_power_in_80_columns(
+    broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    """A cluster in fail-safe names its silent sensors and since when, a lamp whose lease
+    lapsed is named, a failed lamp shows its reported power and fault, ids are never cut at
+    80 columns, and times carry their zone."""
+    from edge.replies import LampsResult, StatusResult
+
+    path = write_site(tmp_path, port=broker.port)
+    text = path.read_text().replace('id_prefix: "art-"', f'id_prefix: "{LONG}"')
+    text = text.replace("stale_s: 300", "stale_s: 20").replace("lease_s: 90", "lease_s: 10")
+    path.write_text(text.replace("lease_refresh_s: 30", "lease_refresh_s: 5"))
+    c = str(path)
+    async with running_gateway(path) as gw:
+        await gw.until(lambda: gw.daemon.mqtt.is_connected and gw.daemon.stats.ticks > 3, 10)
+        gw.fleet.fail(f"{LONG}003")
+        gw.fleet.ignore_leases("res-004")
+        states = gw.daemon.ingest.lamp_state
+
+        def staged() -> bool:
+            failed, deaf = states.get(f"{LONG}003"), states.get("res-004")
+            return (failed is not None and failed.faults == ["lamp_failure"]
+                    and deaf is not None and "failsafe" in deaf.faults
+                    and bool(gw.daemon.controller.cluster_failsafe.all()))  # fmt: skip
+
+        await gw.until(staged, 20, "a failed lamp, a lapsed lease, silent sensors")
+
+        rc, out, err = await _narrow("status", "-c", c)
+        assert rc == 0, err
+        flat = " ".join(out.split())
+        assert "fail-safe arterial: at its rated class M3, no dimming, because" in flat
+        assert "sensor art-radar-west (serial radar-bus node 1) silent since 2026-11-28 23:" in flat
+        assert " CET (" in flat  # the site's zone, not a bare local time
+        assert "streetlight serial probe /dev/null-streetlight" in flat  # what to do
+        assert "streetlight tail --topic 'sensor/+/counts'" in flat  # MQTT sensors: what to do
+        assert flat.count("what to do") == 6  # one per kind of trouble and cluster, no more
+        assert "lease lapsed residential: 1 lamp(s) (res-004)" in flat
+        rc, out, _ = await _cli("status", "-c", c, "--json")
+        status = StatusResult.model_validate_json(out)
+        arterial = next(r for r in status.clusters if r.id == "arterial")
+        assert {s.id for s in arterial.failsafe_sensors} == {
+            "art-radar-west", "art-radar-mid", "art-radar-east"
+        }  # fmt: skip
+        assert all(s.problem == "silent" and s.silent_s > 20 for s in arterial.failsafe_sensors)
+        residential = next(r for r in status.clusters if r.id == "residential")
+        assert residential.lease_lapsed_ids == ["res-004"]
+
+        rc, out, err = await _narrow("lamps", "-c", c, "--cluster", "arterial")
+        assert rc == 0, err
+        assert all(f"{LONG}{n:03d}" in out for n in range(1, 26))  # every id whole
+        assert max(len(line) for line in out.splitlines()) <= 80
+        assert "left out to fit 80 columns" in err
+        row = next(line for line in out.splitlines() if f"{LONG}003" in line)
+        assert "0.0 W" in row
+        assert "lamp_failure" in row
+        rc, out, _ = await _cli("lamps", "-c", c, "--cluster", "arterial", "--json")
+        failed = next(x for x in LampsResult.model_validate_json(out).lamps
+                      if x.id == f"{LONG}003")  # fmt: skip
+        assert (failed.power_w, failed.reported_power_w) == (0.0, 0.0)
+        assert failed.modelled_power_w > 0  # what the model would have said: not shown
+        assert failed.faults == ["lamp_failure"]
+
+        rc, out, err = await _cli(
+            "override", "all", "--level", "1", "--op", "max", "--for", "1d", "-c", c, "--json"
+        )
+        assert rc == 0, err
+        made = json.loads(out)["override"]
+        assert made["expires_at"] - made["created_at"] == 86400
+        rc, out, err = await _cli(
+            "override", "residential", "--level", "0.9", "--for", "2h30m", "-c", c
+        )
+        assert rc == 0, err
+        assert "for 2h30m, until 2026-11-29 0" in out
+        assert out.rstrip().endswith("CET")
+        rc, out, _ = await _narrow("overrides", "-c", c)
+        assert out.count(" CET") == 2
+        assert "ovr-" in out

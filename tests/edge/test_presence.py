@@ -224,6 +224,11 @@ def test_explain_names_the_requirement_and_how_the_lamp_meets_it() -> None:
     lines = ex.lines()
     assert any(ln.startswith("requirement: M5 (measured flow") for ln in lines)
     assert "meets it: a road user is near: lit at 50% (presence level 50%)" in lines
+    # a boost that ends at a moment: written as the caller says (the daemon: the site's zone)
+    ending = dataclasses.replace(ex, boost_until=NIGHT_T0 + 130)
+    held = [ln for ln in ending.lines(lambda t: f"<{t - NIGHT_T0:.0f}>")
+            if ln.startswith("presence boost")]  # fmt: skip
+    assert held == ["presence boost from sensor west until <130>"]
     # a presence level under the requirement says so
     low = _warm(site, PresenceParams(entry_s=0.0, m_steps_up=0))
     assert "BELOW the required 50%" in explain(low, "l10").meets

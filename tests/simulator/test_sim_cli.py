@@ -4,7 +4,14 @@ beside the model's tests."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import pty
+import re
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -87,15 +94,67 @@ def test_cli_several_nights_and_a_year(tmp_path: Path) -> None:
     [
         (("--every", "3"), "--every goes with --year"),
         (("--dates", "2026-06-21", "--every", "3"), "--every goes with --year"),
-        (("--year", "--date", "2026-13-01"), "'2026-13-01' is not YYYY-MM-DD"),
+        (("--year", "--date", "2026-13-01"), "--date: '2026-13-01' is not a date; use YYYY-MM-DD"),
         (("--year", "--dates", "2026-06-21"), "no --date or --year with it"),
         (("--year", "--report", "out"), "--trace, --record and --report take one night"),
         (("--year", "--every", "0"), "Invalid value for '--every'"),
-        (("--year", "2026"), "unexpected extra argument"),  # the year is --date's
-        (("--dates", "2026-06-21,tomorrow"), "'tomorrow' is not YYYY-MM-DD"),
+        # the year is --date's
+        (
+            ("--year", "2026"),
+            "--year: takes no value (got '2026'); the year runs 365 nights "
+            "from --date: --year --date 2026-01-01",
+        ),
+        (("2026-06-21",), "unexpected argument '2026-06-21'; a night is --date 2026-06-21"),
+        (("--sensors", "perfect"), "Invalid value for '--sensors'"),
+        (
+            ("--scenario", "festivals"),
+            "'festivals' is neither a bundled scenario nor a file; bundled: arterial, festival",
+        ),
+        (("--dates", "2026-06-21,tomorrow"), "--dates: 'tomorrow' (night 2) is not a date"),
     ],
 )
 def test_cli_bad_year_or_dates_exit_2_saying_why(args: tuple[str, ...], phrase: str) -> None:
     result = run_cli("sim", *args)
     assert result.returncode == 2
     assert phrase in " ".join(result.stderr.split())  # rich wraps its boxes
+    assert "invalid config" not in result.stderr  # an argument is not the config
+
+
+@pytest.mark.timeout(300)  # two whole nights of a small site
+def test_cli_sim_on_a_terminal_shows_progress_with_the_time_left(tmp_path: Path) -> None:
+    """On a terminal (stderr a pty), a year shows a bar with nights done, time so far and
+    time left; the table still goes to stdout."""
+    cfg = tmp_path / "site.yaml"
+    cfg.write_text(yaml.safe_dump(small_site().model_dump(mode="json")))
+    exe = Path(sys.executable).with_name("streetlight")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "edge"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREETLIGHT_")}
+    terminal, screen = pty.openpty()
+    shown = bytearray()
+
+    def read_screen() -> None:  # keep the pty drained, or the CLI blocks writing its bar
+        with contextlib.suppress(OSError):  # EIO once the CLI's end is closed
+            while chunk := os.read(terminal, 65536):
+                shown.extend(chunk)
+
+    reader = threading.Thread(target=read_screen, daemon=True)
+    reader.start()
+    try:
+        with subprocess.Popen(
+            [*cmd, "sim", "--config", str(cfg), "--year", "--date", "2026-05-01",
+             "--every", "200", "--jobs", "1"],
+            stdout=subprocess.PIPE, stderr=screen, text=True,
+            env={**env, "TERM": "xterm", "COLUMNS": "120"},
+        ) as cli:  # fmt: skip
+            os.close(screen)
+            stdout, _ = cli.communicate(timeout=280)
+        reader.join(timeout=10)
+    finally:
+        os.close(terminal)
+    assert cli.returncode == 0
+    text = shown.decode(errors="replace")
+    assert "simulating" in text
+    assert "/2" in text  # nights done of 2: 1 May and 17 November
+    assert "left" in text
+    assert re.search(r"\d:\d\d:\d\d", text)  # the time so far and the time left, h:mm:ss
+    assert "the year 2026-05-01 to 2027-04-30" in stdout
