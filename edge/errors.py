@@ -11,6 +11,7 @@ __all__ = [
     "ConfigError",
     "ConfigIssue",
     "GatewayUnreachableError",
+    "ListenError",
     "StreetlightError",
     "UnknownIdError",
 ]
@@ -89,3 +90,16 @@ class CommandRejectedError(StreetlightError):
         if suggestions and "did you mean" not in message:
             hint = f" (did you mean {', '.join(suggestions[:5])}?)"
         super().__init__(f"{message}{hint}")
+
+
+class ListenError(StreetlightError):
+    """An address the daemon is to listen on cannot be had; ``setting`` is the config key
+    that names it. A port in use exits 4 (it may be freed: systemd starts the daemon again),
+    any other reason 2 (the config must change)."""
+
+    def __init__(self, what: str, host: str, port: int, setting: str, reason: str, *,
+                 in_use: bool, hint: str) -> None:  # fmt: skip
+        self.what, self.host, self.port, self.setting = what, host, port, setting
+        self.reason, self.in_use = reason, in_use
+        self.exit_code = 4 if in_use else 2
+        super().__init__(f"cannot serve {what} on {host}:{port}: {reason}; {hint}")

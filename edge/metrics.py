@@ -8,6 +8,7 @@ one immutable object and never touches the controller's arrays.
 
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 from collections.abc import Iterator
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from edge.errors import ListenError
 
 __all__ = ["ClusterSnapshot", "LinkSnapshot", "Metrics", "Snapshot"]
 
@@ -286,8 +289,12 @@ class Metrics:
         child.inc()
 
     def serve(self, host: str, port: int) -> int:
-        """Start the endpoint; returns the bound port (``port`` 0 picks a free one)."""
-        server, thread = start_http_server(port, addr=host, registry=self.registry)
+        """Start the endpoint; returns the bound port (``port`` 0 picks a free one). Raises
+        ``ListenError`` naming the address and its setting when it cannot be had."""
+        try:
+            server, thread = start_http_server(port, addr=host, registry=self.registry)
+        except OSError as exc:
+            raise _listen_error(host, port, exc) from None
         self._server, self._thread = server, thread
         bound = int(server.server_address[1])
         log.info("metrics on http://%s:%d/metrics", host, bound)
@@ -299,3 +306,26 @@ class Metrics:
             server.shutdown()  # type: ignore[attr-defined]
             server.server_close()  # type: ignore[attr-defined]
             self._server = None
+
+
+def _listen_error(host: str, port: int, exc: OSError) -> ListenError:
+    """What went wrong binding the endpoint, and which setting to change."""
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.EADDRINUSE:
+        return ListenError(
+            "metrics", host, port, "metrics.port", "the port is in use by another process",
+            in_use=True,
+            hint=f"`ss -ltnp 'sport = :{port}'` names it: stop that one, or set metrics.port in "
+            "the config (or `streetlight run --metrics-port`) to a free port, 0 for any",
+        )  # fmt: skip
+    if exc.errno == errno.EACCES:
+        return ListenError(
+            "metrics", host, port, "metrics.port", reason, in_use=False,
+            hint="set metrics.port to 1024 or above: lower ports need privileges the daemon "
+            "does not have",
+        )  # fmt: skip
+    return ListenError(
+        "metrics", host, port, "metrics.host", reason, in_use=False,
+        hint="set metrics.host to an address of this machine (127.0.0.1 for Prometheus on the "
+        "gateway, 0.0.0.0 for every interface)",
+    )  # fmt: skip

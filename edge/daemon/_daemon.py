@@ -192,14 +192,14 @@ class Daemon:
             loop.add_signal_handler(signal.SIGTERM, self.stop)
             loop.add_signal_handler(signal.SIGINT, self.stop)
             loop.add_signal_handler(signal.SIGHUP, self.request_reload)
-        if self.site.metrics.enabled:
-            self.metrics_port = self.metrics.serve(self.site.metrics.host, self.site.metrics.port)
         log.info(
             "gateway %s starting: boot_id=%s lamps=%d clusters=%d broker=%s:%d",
             self.site.gateway_id, self.boot_id, self.controller.n_lamps,
             self.controller.n_clusters, self.site.mqtt.host, self.site.mqtt.port,
         )  # fmt: skip
         try:
+            m = self.site.metrics  # a port taken ends the start here, with the stores closed
+            self.metrics_port = self.metrics.serve(m.host, m.port) if m.enabled else None
             async with asyncio.TaskGroup() as tg:
                 services = [
                     tg.create_task(self.mqtt.run(), name="mqtt"),
