@@ -244,10 +244,24 @@ class Metrics:
             ["kind"],
             registry=r,
         )
-        self.leases = Counter("streetlight_leases_sent", "Lease setpoints published", registry=r)
+        self.leases = Counter(
+            "streetlight_leases_sent", "Lease setpoints handed to the broker or a serial link",
+            registry=r,
+        )  # fmt: skip
         self.lease_failures = Counter(
-            "streetlight_lease_send_failures", "Leases not handed to the broker", registry=r
+            "streetlight_lease_send_failures",
+            "Leases offered and not taken (the MQTT session full or refusing, a serial lamp "
+            "node never ACKing); each is sent again at the next tick",
+            registry=r,
         )
+        self.leases_waiting = Gauge(
+            "streetlight_leases_waiting",
+            "Lamps whose due lease the last step could not offer, by the way that is down "
+            "(broker: no connection; serial: the link closed); sent once it is back",
+            ["via"],
+            registry=r,
+        )
+        self._waiting = {via: self.leases_waiting.labels(via) for via in ("broker", "serial")}
         self.events = Counter(
             "streetlight_events", "Events raised, by kind", ["kind", "severity"], registry=r
         )
@@ -287,6 +301,15 @@ class Metrics:
         if child is None:
             child = self._ingest_children[key] = self.ingest.labels(source, kind, result)
         child.inc()
+
+    def count_leases(self, *, sent: int, failed: int, wait_broker: int, wait_serial: int) -> None:
+        """One step's leases: sent, offered and not taken, and not offered (waiting)."""
+        if sent:
+            self.leases.inc(sent)
+        if failed:
+            self.lease_failures.inc(failed)
+        self._waiting["broker"].set(wait_broker)
+        self._waiting["serial"].set(wait_serial)
 
     def serve(self, host: str, port: int) -> int:
         """Start the endpoint; returns the bound port (``port`` 0 picks a free one). Raises

@@ -386,19 +386,18 @@ class Daemon:
         ctrl = self.controller
         result = ctrl.step(now, self.ingest.drain())
         self.energy.add(result)
-        if len(result.send):
-            sent, unsent = send_leases(
-                result, serial_lamps=self.serial_lamps, mqtt=self.mqtt,
-                where=self._lease_topics, speed=self.clock.speed,
-            )  # fmt: skip
-            failed = len(unsent)
-            if failed:  # not handed to the broker or a link: again next tick, at the level then
-                ctrl.resend(unsent)
-            self.stats.leases += sent
-            self.stats.lease_failures += failed
-            self.metrics.leases.inc(sent)
-            if failed:
-                self.metrics.lease_failures.inc(failed)
+        out = send_leases(
+            result, serial_lamps=self.serial_lamps, mqtt=self.mqtt,
+            where=self._lease_topics, speed=self.clock.speed,
+        )  # fmt: skip
+        if len(unsent := out.unsent):  # again at the next step, at the level then
+            ctrl.resend(unsent)
+        self.stats.leases += out.sent
+        self.stats.lease_failures += len(out.failed)
+        self.metrics.count_leases(
+            sent=out.sent, failed=len(out.failed),
+            wait_broker=len(out.wait_broker), wait_serial=len(out.wait_serial),
+        )  # fmt: skip
         if result.events:
             put_events(self.outbox, f"{self.root}/event", result.events)
             for event in result.events:

@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
+from simulator.harness.daemonproc import DaemonProcess, Scrape, metric, scrape_metrics
 from tests.conftest import run_cli
-from tests.helpers.broker import MosquittoBroker
+from tests.helpers.broker import MosquittoBroker, free_port
 from tests.helpers.gateway import write_site
 
 
@@ -52,3 +55,59 @@ async def test_a_metrics_host_not_of_this_machine_is_named_and_exits_2(
     assert "cannot serve metrics on 192.0.2.1:0" in err
     assert "set metrics.host to an address of this machine" in err
     assert "Traceback" not in err
+
+
+async def _scrape_until(port: int, check: Callable[[Scrape], bool], what: str) -> Scrape:
+    """Scrape the daemon's metrics until ``check`` holds (30 real seconds at most)."""
+    try:
+        async with asyncio.timeout(30):
+            while True:
+                with contextlib.suppress(OSError):  # the endpoint is not up yet
+                    scrape = await asyncio.to_thread(scrape_metrics, port)
+                    if check(scrape):
+                        return scrape
+                await asyncio.sleep(0.2)
+    except TimeoutError:
+        raise AssertionError(f"not within 30 s: {what}") from None
+
+
+async def test_leases_due_before_the_broker_is_up_wait_for_it_and_are_no_failures(
+    private_broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    """The first ticks run before the broker connection (here: before the broker itself): their
+    leases were never offered, so they wait (a gauge), and none is counted as a failure."""
+    private_broker.stop()
+    config = write_site(tmp_path, port=private_broker.port)
+    port = free_port()
+    config.write_text(config.read_text().replace("port: 0", f"port: {port}"))
+    daemon = DaemonProcess(
+        config, log_path=tmp_path / "daemon.log", virtual_start="2026-11-28T23:30", speed=10
+    )
+    await daemon.start()
+    try:
+
+        def waiting(s: Scrape) -> float:
+            return metric(s, "streetlight_leases_waiting", via="broker")
+
+        before = await _scrape_until(
+            port, lambda s: metric(s, "streetlight_lamps") > 0 and waiting(s) > 0, "a tick"
+        )
+        lamps = metric(before, "streetlight_lamps")
+        assert waiting(before) == lamps  # every lamp's first lease, waiting
+        assert metric(before, "streetlight_leases_waiting", via="serial") == 0
+        assert metric(before, "streetlight_leases_sent_total") == 0
+        assert metric(before, "streetlight_lease_send_failures_total") == 0
+
+        private_broker.start()
+        after = await _scrape_until(
+            port,
+            lambda s: (
+                metric(s, "streetlight_mqtt_connected") == 1
+                and waiting(s) == 0
+                and metric(s, "streetlight_leases_sent_total") >= lamps
+            ),
+            "every lease sent once the broker is up",
+        )
+        assert metric(after, "streetlight_lease_send_failures_total") == 0
+    finally:
+        assert await daemon.stop() == 0, (tmp_path / "daemon.log").read_text()[-2000:]
