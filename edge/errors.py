@@ -7,6 +7,7 @@ pulling in any I/O. The serial package has its own tree (``firmware_bridge.error
 from __future__ import annotations
 
 __all__ = [
+    "BrokerRefusedError",
     "CommandRejectedError",
     "ConfigError",
     "ConfigIssue",
@@ -76,6 +77,17 @@ class GatewayUnreachableError(StreetlightError, TimeoutError):
     def __init__(self, what: str, timeout_s: float) -> None:
         self.what, self.timeout_s = what, timeout_s
         super().__init__(f"{what} within {timeout_s:g} s")
+
+
+class BrokerRefusedError(StreetlightError):
+    """The broker's host or the broker said no to a connection (refused, not authorised, no
+    such host): a command gives up at once rather than waiting out its timeout."""
+
+    exit_code = 3
+
+    def __init__(self, host: str, port: int, reason: str) -> None:
+        self.host, self.port, self.reason = host, port, reason
+        super().__init__(f"cannot reach the broker at {host}:{port}: {reason}")
 
 
 class CommandRejectedError(StreetlightError):
