@@ -197,6 +197,7 @@ class MqttSession:
         finally:
             connected.cancel()
             refused.cancel()
+            await asyncio.gather(connected, refused, return_exceptions=True)
         if not self.is_connected:
             raise BrokerRefusedError(self.host, self.port, self.stats.last_error)
 
