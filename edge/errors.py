@@ -8,11 +8,13 @@ from __future__ import annotations
 
 __all__ = [
     "ArgumentError",
+    "BrokerRefusedError",
     "CommandRejectedError",
     "ConfigError",
     "ConfigIssue",
     "ExistingFilesError",
     "GatewayUnreachableError",
+    "ListenError",
     "StreetlightError",
     "UnknownIdError",
 ]
@@ -103,6 +105,17 @@ class GatewayUnreachableError(StreetlightError, TimeoutError):
         super().__init__(f"{what} within {timeout_s:g} s")
 
 
+class BrokerRefusedError(StreetlightError):
+    """The broker's host or the broker said no to a connection (refused, not authorised, no
+    such host): a command gives up at once rather than waiting out its timeout."""
+
+    exit_code = 3
+
+    def __init__(self, host: str, port: int, reason: str) -> None:
+        self.host, self.port, self.reason = host, port, reason
+        super().__init__(f"cannot reach the broker at {host}:{port}: {reason}")
+
+
 class CommandRejectedError(StreetlightError):
     """The daemon answered and refused the command; ``code`` says why."""
 
@@ -115,3 +128,16 @@ class CommandRejectedError(StreetlightError):
         if suggestions and "did you mean" not in message:
             hint = f" (did you mean {', '.join(suggestions[:5])}?)"
         super().__init__(f"{message}{hint}")
+
+
+class ListenError(StreetlightError):
+    """An address the daemon is to listen on cannot be had; ``setting`` is the config key
+    that names it. A port in use exits 4 (it may be freed: systemd starts the daemon again),
+    any other reason 2 (the config must change)."""
+
+    def __init__(self, what: str, host: str, port: int, setting: str, reason: str, *,
+                 in_use: bool, hint: str) -> None:  # fmt: skip
+        self.what, self.host, self.port, self.setting = what, host, port, setting
+        self.reason, self.in_use = reason, in_use
+        self.exit_code = 4 if in_use else 2
+        super().__init__(f"cannot serve {what} on {host}:{port}: {reason}; {hint}")

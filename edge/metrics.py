@@ -8,6 +8,7 @@ one immutable object and never touches the controller's arrays.
 
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 from collections.abc import Iterator
@@ -17,6 +18,8 @@ from typing import NamedTuple
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from edge.errors import ListenError
 
 __all__ = ["ClusterSnapshot", "LinkSnapshot", "Metrics", "Snapshot"]
 
@@ -244,10 +247,24 @@ class Metrics:
             ["kind"],
             registry=r,
         )
-        self.leases = Counter("streetlight_leases_sent", "Lease setpoints published", registry=r)
+        self.leases = Counter(
+            "streetlight_leases_sent", "Lease setpoints handed to the broker or a serial link",
+            registry=r,
+        )  # fmt: skip
         self.lease_failures = Counter(
-            "streetlight_lease_send_failures", "Leases not handed to the broker", registry=r
+            "streetlight_lease_send_failures",
+            "Leases offered and not taken (the MQTT session full or refusing, a serial lamp "
+            "node never ACKing); each is sent again at the next tick",
+            registry=r,
         )
+        self.leases_waiting = Gauge(
+            "streetlight_leases_waiting",
+            "Lamps whose due lease the last step could not offer, by the way that is down "
+            "(broker: no connection; serial: the link closed); sent once it is back",
+            ["via"],
+            registry=r,
+        )
+        self._waiting = {via: self.leases_waiting.labels(via) for via in ("broker", "serial")}
         self.events = Counter(
             "streetlight_events", "Events raised, by kind", ["kind", "severity"], registry=r
         )
@@ -288,9 +305,22 @@ class Metrics:
             child = self._ingest_children[key] = self.ingest.labels(source, kind, result)
         child.inc()
 
+    def count_leases(self, *, sent: int, failed: int, wait_broker: int, wait_serial: int) -> None:
+        """One step's leases: sent, offered and not taken, and not offered (waiting)."""
+        if sent:
+            self.leases.inc(sent)
+        if failed:
+            self.lease_failures.inc(failed)
+        self._waiting["broker"].set(wait_broker)
+        self._waiting["serial"].set(wait_serial)
+
     def serve(self, host: str, port: int) -> int:
-        """Start the endpoint; returns the bound port (``port`` 0 picks a free one)."""
-        server, thread = start_http_server(port, addr=host, registry=self.registry)
+        """Start the endpoint; returns the bound port (``port`` 0 picks a free one). Raises
+        ``ListenError`` naming the address and its setting when it cannot be had."""
+        try:
+            server, thread = start_http_server(port, addr=host, registry=self.registry)
+        except OSError as exc:
+            raise _listen_error(host, port, exc) from None
         self._server, self._thread = server, thread
         bound = int(server.server_address[1])
         log.info("metrics on http://%s:%d/metrics", host, bound)
@@ -302,3 +332,26 @@ class Metrics:
             server.shutdown()  # type: ignore[attr-defined]
             server.server_close()  # type: ignore[attr-defined]
             self._server = None
+
+
+def _listen_error(host: str, port: int, exc: OSError) -> ListenError:
+    """What went wrong binding the endpoint, and which setting to change."""
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.EADDRINUSE:
+        return ListenError(
+            "metrics", host, port, "metrics.port", "the port is in use by another process",
+            in_use=True,
+            hint=f"`ss -ltnp 'sport = :{port}'` names it: stop that one, or set metrics.port in "
+            "the config (or `streetlight run --metrics-port`) to a free port, 0 for any",
+        )  # fmt: skip
+    if exc.errno == errno.EACCES:
+        return ListenError(
+            "metrics", host, port, "metrics.port", reason, in_use=False,
+            hint="set metrics.port to 1024 or above: lower ports need privileges the daemon "
+            "does not have",
+        )  # fmt: skip
+    return ListenError(
+        "metrics", host, port, "metrics.host", reason, in_use=False,
+        hint="set metrics.host to an address of this machine (127.0.0.1 for Prometheus on the "
+        "gateway, 0.0.0.0 for every interface)",
+    )  # fmt: skip

@@ -24,14 +24,16 @@ from dataclasses import dataclass
 from typing import cast
 
 import aiomqtt
+from aiomqtt.exceptions import MqttConnectError  # a negative CONNACK (not exported at the top)
 
 from edge._mqtt_hooks import connection_end, outstanding, paho_client, ping_times
 from edge._mqtt_props import publish_properties
 from edge._mqtt_settings import broker_settings, read_password, tls_context
 from edge.clock import Clock
-from edge.errors import StreetlightError
+from edge.errors import BrokerRefusedError, StreetlightError
 
 __all__ = [
+    "BrokerRefusedError",
     "Inbound",
     "MqttSession",
     "MqttStats",
@@ -63,6 +65,20 @@ _PAHO_LOG.addFilter(_lost_socket_is_a_warning)
 
 #: How often a connection's liveness (an unanswered ping) is checked.
 _LIVENESS_CHECK_S = 0.5
+
+
+def _refusal(exc: aiomqtt.MqttError) -> str | None:
+    """Why a connection attempt was answered with a no (nothing listens on the port, the broker
+    refused the client, the host name does not exist), or None when the attempt met silence or
+    a fault that may pass (a timeout, a network that is down)."""
+    if isinstance(exc, MqttConnectError):  # MQTT 5: a reason code; 3.1.1: a message
+        return f"the broker refused the client: {exc.args[0] if exc.args else exc.rc}"
+    cause = exc.__cause__ or exc.__context__  # aiomqtt keeps the OSError only as the context
+    if isinstance(cause, ConnectionRefusedError):
+        return "connection refused: nothing listens on that port"
+    if isinstance(cause, socket.gaierror) and cause.errno == socket.EAI_NONAME:
+        return "no such host name"
+    return None
 
 
 class NotConnectedError(StreetlightError):
@@ -135,7 +151,9 @@ class MqttSession:
         max_outstanding: int = 5_000,
         timeout_s: float = 10.0,
         clock: Clock | None = None,
+        log_connect_failures: bool = True,
     ) -> None:
+        """``log_connect_failures`` False: a caller that reports them itself (the CLI)."""
         self.host, self.port, self.client_id = host, port, client_id
         self.clock = clock or Clock()  # backoff, connection times (pings: paho's own clock)
         self.subscriptions = list(subscriptions)
@@ -145,8 +163,10 @@ class MqttSession:
         self.reconnect_min_s, self.reconnect_max_s = reconnect_min_s, reconnect_max_s
         self.max_inflight, self.timeout_s = max_inflight, timeout_s
         self.max_outstanding = max_outstanding
+        self.log_connect_failures = log_connect_failures
         self.stats = MqttStats()
         self.connected = asyncio.Event()
+        self._refused = asyncio.Event()  # the last attempt was refused; cleared on connecting
         self._client: aiomqtt.Client | None = None
         self._closing = False
         self._queue = self._make_queue(queue_size)
@@ -168,6 +188,21 @@ class MqttSession:
     @property
     def is_connected(self) -> bool:
         return self.connected.is_set()
+
+    async def first_connection(self) -> None:
+        """Wait until connected; raise ``BrokerRefusedError`` as soon as an attempt is refused
+        rather than retrying (a command waiting for an answer: only silence is worth waiting
+        out). ``run()`` must be running."""
+        connected = asyncio.ensure_future(self.connected.wait())
+        refused = asyncio.ensure_future(self._refused.wait())
+        try:
+            await asyncio.wait([connected, refused], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            connected.cancel()
+            refused.cancel()
+            await asyncio.gather(connected, refused, return_exceptions=True)
+        if not self.is_connected:
+            raise BrokerRefusedError(self.host, self.port, self.stats.last_error)
 
     @property
     def queued(self) -> int:
@@ -219,9 +254,13 @@ class MqttSession:
             except aiomqtt.MqttError as exc:
                 self.stats.last_error = str(exc)
                 if self._client is None:
+                    refusal = _refusal(exc)
+                    if refusal is not None:
+                        self.stats.last_error = refusal
+                        self._refused.set()
                     self.stats.connect_failures += 1
                     failures = self.stats.connect_failures
-                    if failures in (1, 10) or failures % 100 == 0:
+                    if self.log_connect_failures and (failures in (1, 10) or failures % 100 == 0):
                         log.warning(
                             "mqtt %s:%d: cannot connect (%s); retrying",
                             self.host,
@@ -249,6 +288,7 @@ class MqttSession:
             await client.subscribe(topic, qos=qos)
         self._client = client
         self._closing = False
+        self._refused.clear()
         self.stats.connects += 1
         self.stats.connected_since = self.clock.time()
         self.connected.set()

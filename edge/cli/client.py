@@ -1,4 +1,8 @@
-"""The CLI's side of ``<root>/cmd/<verb>``: one MQTT v5 request, one reply, or exit code 3."""
+"""The CLI's side of ``<root>/cmd/<verb>``: one MQTT v5 request, one reply, or exit code 3.
+
+A broker that refuses the connection (nothing listening, credentials refused, no such host)
+ends the command at once; only silence (a host that does not answer, a daemon that does not
+reply) is waited out, up to the timeout."""
 
 from __future__ import annotations
 
@@ -23,8 +27,9 @@ def _session(site: SiteConfig, client_id: str, reply_topic: str, handler: Any) -
         settings["username"] = sec.cli_username
         settings["password"] = read_password(None, sec.cli_password_file)
     return MqttSession(
-        **settings, client_id=client_id, subscriptions=[(reply_topic, 1)], handler=handler
-    )
+        **settings, client_id=client_id, subscriptions=[(reply_topic, 1)], handler=handler,
+        log_connect_failures=False,  # the command's own error says why
+    )  # fmt: skip
 
 
 async def request(site: SiteConfig, verb: str, args: dict[str, Any], timeout_s: float) -> Any:
@@ -46,10 +51,7 @@ async def request(site: SiteConfig, verb: str, args: dict[str, Any], timeout_s: 
     runner = asyncio.create_task(session.run(), name="cli-mqtt")
     try:
         async with asyncio.timeout(timeout_s):
-            try:
-                await session.connected.wait()
-            except TimeoutError:
-                raise
+            await session.first_connection()  # a refusal ends the wait at once (exit 3)
             topic = f"{site.topic_root}/cmd/{verb}"
             request: dict[str, Any] = {"v": 1, "args": args}
             if key is not None:
@@ -113,7 +115,7 @@ async def _tail(
     try:
         try:
             async with asyncio.timeout(connect_timeout_s):
-                await session.connected.wait()
+                await session.first_connection()
         except TimeoutError:
             raise GatewayUnreachableError(
                 f"cannot reach the broker at {site.mqtt.host}:{site.mqtt.port}", connect_timeout_s

@@ -190,14 +190,14 @@ class Daemon:
             loop.add_signal_handler(signal.SIGTERM, self.stop)
             loop.add_signal_handler(signal.SIGINT, self.stop)
             loop.add_signal_handler(signal.SIGHUP, self.request_reload)
-        if self.site.metrics.enabled:
-            self.metrics_port = self.metrics.serve(self.site.metrics.host, self.site.metrics.port)
         log.info(
             "gateway %s starting: boot_id=%s lamps=%d clusters=%d broker=%s:%d",
             self.site.gateway_id, self.boot_id, self.controller.n_lamps,
             self.controller.n_clusters, self.site.mqtt.host, self.site.mqtt.port,
         )  # fmt: skip
         try:
+            m = self.site.metrics  # a port taken ends the start here, with the stores closed
+            self.metrics_port = self.metrics.serve(m.host, m.port) if m.enabled else None
             async with asyncio.TaskGroup() as tg:
                 services = [
                     tg.create_task(self.mqtt.run(), name="mqtt"),
@@ -359,19 +359,18 @@ class Daemon:
         ctrl = self.controller
         result = ctrl.step(now, self.ingest.drain())
         self.energy.add(result)
-        if len(result.send):
-            sent, unsent = send_leases(
-                result, serial_lamps=self.serial_lamps, mqtt=self.mqtt,
-                where=self._lease_topics, speed=self.clock.speed,
-            )  # fmt: skip
-            failed = len(unsent)
-            if failed:  # not handed to the broker or a link: again next tick, at the level then
-                ctrl.resend(unsent)
-            self.stats.leases += sent
-            self.stats.lease_failures += failed
-            self.metrics.leases.inc(sent)
-            if failed:
-                self.metrics.lease_failures.inc(failed)
+        out = send_leases(
+            result, serial_lamps=self.serial_lamps, mqtt=self.mqtt,
+            where=self._lease_topics, speed=self.clock.speed,
+        )  # fmt: skip
+        if len(unsent := out.unsent):  # again at the next step, at the level then
+            ctrl.resend(unsent)
+        self.stats.leases += out.sent
+        self.stats.lease_failures += len(out.failed)
+        self.metrics.count_leases(
+            sent=out.sent, failed=len(out.failed),
+            wait_broker=len(out.wait_broker), wait_serial=len(out.wait_serial),
+        )  # fmt: skip
         if result.events:
             put_events(self.outbox, f"{self.root}/event", result.events)
             for event in result.events:

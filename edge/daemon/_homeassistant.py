@@ -1,7 +1,7 @@
 """Home Assistant MQTT discovery: each cluster (and optionally each lamp) as a dimmable light.
 
 Off by default (``home_assistant.enabled``). Discovery configs are retained under
-``<discovery_prefix>/light/<gateway_id>/<object>/config`` (MQTT light, JSON schema,
+``<discovery_prefix>/light/<gateway_id>/<kind>-<id>/config`` (MQTT light, JSON schema,
 brightness 0..100 %), published on every connect and again whenever Home Assistant announces
 itself online on ``<discovery_prefix>/status``. Availability follows the gateway's own
 ``<root>/status`` (the daemon's Will says offline). States are retained under ``<root>/ha/``.
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,9 +28,22 @@ from edge.daemon._publish import cluster_snapshots
 from edge.daemon._seams import HomeAssistantHost
 from edge.metrics import ClusterSnapshot
 
-__all__ = ["HomeAssistant"]
+__all__ = ["HomeAssistant", "entity_id"]
 
 log = logging.getLogger("streetlight.homeassistant")
+
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+#: what Home Assistant accepts in a discovery topic's node and object segments (else it drops
+#: the config as sent on an "illegal discovery topic"); our ids may also hold "."
+_NOT_TOPIC_SEGMENT = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def entity_id(kind: str, gateway_id: str, ident: str) -> str:
+    """The entity id a light asks Home Assistant for (``default_entity_id``):
+    ``light.streetlight_<gateway>_<kind>_<id>``, lowercased, every run of other characters
+    (ids may hold ``-`` and ``.``) an underscore, as Home Assistant's entity ids must be."""
+    slug = _NOT_SLUG.sub("_", f"streetlight_{gateway_id}_{kind}_{ident}".lower()).strip("_")
+    return f"light.{slug}"
 
 
 class HomeAssistant:
@@ -61,7 +75,7 @@ class HomeAssistant:
         config = {
             "name": name,
             "unique_id": f"streetlight_{gw}_{kind}_{ident}",
-            "object_id": f"streetlight_{gw}_{kind}_{ident}",
+            "default_entity_id": entity_id(kind, gw, ident),
             "schema": "json",
             "command_topic": f"{base}/set",
             "state_topic": f"{base}/state",
@@ -87,7 +101,8 @@ class HomeAssistant:
             },
             "origin": {"name": "streetlight-edge", "sw_version": __version__},
         }
-        return f"{self.prefix}/light/{gw}/{kind}-{ident}/config", config
+        node, obj = (_NOT_TOPIC_SEGMENT.sub("_", s) for s in (gw, f"{kind}-{ident}"))
+        return f"{self.prefix}/light/{node}/{obj}/config", config
 
     def _levels(self, clusters: Sequence[ClusterSnapshot]) -> list[tuple[str, float]]:
         """(state topic, level) of every entity now (cluster levels from the tick's snapshot)."""

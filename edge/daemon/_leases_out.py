@@ -15,7 +15,7 @@ from edge.daemon._serial_lamps import SerialLamps
 from edge.mqtt import MqttSession
 from edge.payloads import CLUSTER_LEASE_MAX_LAMPS, cluster_lease_encoder, lease_encoder
 
-__all__ = ["LeaseTopics", "lease_payloads", "lease_topics", "send_leases"]
+__all__ = ["LeaseTopics", "LeasesOut", "lease_payloads", "lease_topics", "send_leases"]
 
 IntArray = npt.NDArray[np.intp]
 
@@ -77,6 +77,26 @@ def lease_payloads(
             yield topic, payload, carried
 
 
+@dataclass(frozen=True, slots=True)
+class LeasesOut:
+    """What became of a step's leases. Each lamp not in ``sent`` is sent again at the next
+    step (``unsent``): those that ``wait`` were never offered (no broker connection, or their
+    serial link down), those that ``failed`` were offered and not taken (the session full, the
+    client refusing)."""
+
+    sent: int
+    failed: IntArray
+    wait_broker: IntArray
+    wait_serial: IntArray
+
+    @property
+    def unsent(self) -> IntArray:
+        return np.concatenate([self.failed, self.wait_broker, self.wait_serial])
+
+
+_NONE = np.empty(0, dtype=np.intp)
+
+
 def send_leases(
     result: StepResult,
     *,
@@ -84,25 +104,30 @@ def send_leases(
     mqtt: MqttSession,
     where: LeaseTopics,
     speed: float,
-) -> tuple[int, IntArray]:
-    """Hand the step's leases to the serial lamps and the broker: how many were taken, and
-    the lamps whose lease was not (no connection, a full session, a link down). A lease
-    expires on the broker with its lease, in the clock's time (``speed``)."""
+) -> LeasesOut:
+    """Hand the step's leases to the serial lamps and the broker (nothing to the broker while
+    the session is not connected). A lease expires on the broker with its lease, in the
+    clock's time (``speed``)."""
     lamps, levels = result.send, result.send_levels
-    sent, unsent = 0, np.empty(0, dtype=np.intp)
-    if serial_lamps:
+    sent, wait_serial = 0, _NONE
+    if serial_lamps and len(lamps):
         serial = serial_lamps.mask[lamps]
         if serial.any():
-            unsent = serial_lamps.send(lamps[serial], levels[serial], result.lease_s)
-            sent += int(serial.sum()) - len(unsent)
+            wait_serial = serial_lamps.send(lamps[serial], levels[serial], result.lease_s)
+            sent += int(serial.sum()) - len(wait_serial)
             lamps, levels = lamps[~serial], levels[~serial]
+    if not len(lamps):
+        return LeasesOut(sent, _NONE, _NONE, wait_serial)
+    if not mqtt.is_connected:  # at start, or the broker lost: at the first step after it is back
+        return LeasesOut(sent, _NONE, lamps, wait_serial)
     expiry = result.lease_s / speed
     handed: list[IntArray] = []
+    failed = _NONE
     for topic, payload, carried in lease_payloads(result, lamps, levels, where):
         if not mqtt.publish_nowait(topic, payload, qos=1, expiry_s=expiry):
-            # No connection, or the session is full: the rest wait for the next tick.
-            taken = np.concatenate(handed) if handed else np.empty(0, dtype=np.intp)
-            unsent = np.concatenate([unsent, np.setdiff1d(lamps, taken)])
+            # The session is full or the client refused: the rest wait for the next tick.
+            taken = np.concatenate(handed) if handed else _NONE
+            failed = np.setdiff1d(lamps, taken)
             break
         handed.append(carried)
-    return sent + sum(len(c) for c in handed), unsent
+    return LeasesOut(sent + sum(len(c) for c in handed), failed, _NONE, wait_serial)

@@ -33,6 +33,8 @@ class _Session:
     """Takes ``room`` messages, then refuses (a full session): no broker can be made to
     refuse at an exact message, so this stands in for MqttSession.publish_nowait."""
 
+    is_connected = True
+
     def __init__(self, room: int) -> None:
         self.room, self.taken = room, []  # type: list[tuple[str, bytes]]
 
@@ -90,10 +92,12 @@ def test_what_a_full_session_refuses_waits_for_the_next_tick_lamp_by_lamp() -> N
     for lease_topic, room in (("cluster", 2), ("lamp", 250)):
         site, ctrl, result = _first_step(lease_topic)
         session = _Session(room)
-        sent, unsent = send_leases(result, serial_lamps=None, mqtt=session,  # type: ignore[arg-type]
-                                   where=lease_topics(site, ctrl), speed=1.0)  # fmt: skip
+        out = send_leases(result, serial_lamps=None, mqtt=session,  # type: ignore[arg-type]
+                          where=lease_topics(site, ctrl), speed=1.0)  # fmt: skip
+        sent, unsent = out.sent, out.failed
         assert sent == (400 if lease_topic == "cluster" else 250)
         assert len(unsent) == 1000 - sent
+        assert len(out.wait_broker) == len(out.wait_serial) == 0
         taken = set()
         for topic, payload in session.taken:
             if lease_topic == "cluster":

@@ -4,11 +4,22 @@ Home Assistant cannot run here (not packaged for Debian, and far too large for a
 discovery payloads are checked against its documented options instead: the keys of the MQTT
 light platform with `schema: json` (https://www.home-assistant.io/integrations/light.mqtt/,
 "JSON schema" section; the common MQTT entity options: availability, device, origin, qos,
-unique_id, object_id) with their types, and the state payload format of that schema.
+unique_id, default_entity_id) with their types, and the state payload format of that schema.
+
+Current Home Assistant (2026.4 and later) as its MQTT integration reads a discovery message:
+- `object_id` is gone (deprecated in 2025.10, ignored since 2026.4): the entity id a
+  publisher asks for is `default_entity_id`, a whole entity id of the platform's domain,
+  `light.<object id>`, the object id lowercase letters, digits and single underscores
+  (`homeassistant/core`: `helpers/config_validation.py` `entity_id`, `core.py`
+  `VALID_ENTITY_ID`);
+- the discovery topic is `<prefix>/<component>/[<node_id>/]<object_id>/config` with node and
+  object ids of `[a-zA-Z0-9_-]` only (`components/mqtt/discovery.py` `TOPIC_MATCHER`); a
+  message on any other topic is dropped ("illegal discovery topic").
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 #: option -> accepted Python types (documented options of the JSON-schema MQTT light).
@@ -39,7 +50,6 @@ LIGHT_JSON_OPTIONS: dict[str, tuple[type, ...]] = {
     "min_kelvin": (int,),
     "min_mireds": (int,),
     "name": (str, type(None)),
-    "object_id": (str,),
     "optimistic": (bool,),
     "origin": (dict,),
     "payload_available": (str,),
@@ -62,6 +72,14 @@ DEVICE_KEYS = {
     "model_id", "name", "serial_number", "suggested_area", "sw_version", "via_device",
 }  # fmt: skip
 ORIGIN_KEYS = {"name", "sw_version", "support_url"}
+#: options Home Assistant no longer reads, and what replaced them
+REMOVED = {"object_id": "default_entity_id (light.<object id>)"}
+_OBJECT_ID = r"(?!_)[\da-z_]+(?<!_)"
+ENTITY_ID = re.compile(r"^(?!.+__)" + _OBJECT_ID + r"\." + _OBJECT_ID + r"$")
+#: what follows ``<prefix>/`` in a discovery topic (Home Assistant strips its prefix first)
+DISCOVERY_TOPIC = re.compile(
+    r"^(?P<component>\w+)/(?:(?P<node_id>[a-zA-Z0-9_-]+)/)?(?P<object_id>[a-zA-Z0-9_-]+)/config$"
+)
 
 
 def _no_wildcards(topic: str) -> bool:
@@ -70,13 +88,19 @@ def _no_wildcards(topic: str) -> bool:
 
 def light_config_problems(config: dict[str, Any]) -> list[str]:
     """Why Home Assistant would reject or misread this discovery payload ([] = none)."""
-    bad = [f"unknown option {k!r}" for k in config if k not in LIGHT_JSON_OPTIONS]
+    bad = [f"{k!r} was removed: use {REMOVED[k]}" for k in config if k in REMOVED]
+    bad += [
+        f"unknown option {k!r}" for k in config if k not in LIGHT_JSON_OPTIONS and k not in REMOVED
+    ]
     bad += [
         f"{k} should be {'/'.join(t.__name__ for t in LIGHT_JSON_OPTIONS[k])}"
         for k, v in config.items()
         if k in LIGHT_JSON_OPTIONS and not isinstance(v, LIGHT_JSON_OPTIONS[k])
     ]
     bad += [f"missing {k}" for k in REQUIRED if k not in config]
+    entity = config.get("default_entity_id")
+    if isinstance(entity, str) and not (ENTITY_ID.match(entity) and entity.startswith("light.")):
+        bad.append(f"default_entity_id {entity!r} is not an entity id light.<object id>")
     if config.get("schema") != "json":
         bad.append("schema must be 'json' for a JSON state/command payload")
     for key in ("command_topic", "state_topic"):
@@ -101,6 +125,17 @@ def light_config_problems(config: dict[str, Any]) -> list[str]:
     if set(origin) - ORIGIN_KEYS or "name" not in origin:
         bad.append("origin needs a name (known keys only)")
     return bad
+
+
+def discovery_topic_problems(topic: str, prefix: str = "homeassistant") -> list[str]:
+    """Why Home Assistant would drop a light's config sent on ``topic`` ([] = none)."""
+    head, _, rest = topic.partition(f"{prefix}/")
+    m = DISCOVERY_TOPIC.match(rest) if head == "" else None
+    if m is None:
+        return [f"{topic!r} is not {prefix}/light/[<node_id>/]<object_id>/config ([a-zA-Z0-9_-])"]
+    if m["component"] != "light":
+        return [f"{topic!r} is not under the light component"]
+    return []
 
 
 def light_state_problems(state: Any, config: dict[str, Any]) -> list[str]:

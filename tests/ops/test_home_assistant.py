@@ -18,7 +18,12 @@ import pytest
 from edge.config import load_config
 from tests.helpers.broker import MosquittoBroker
 from tests.helpers.gateway import Recorder, running_gateway, write_site
-from tests.helpers.ha_schema import light_config_problems, light_state_problems
+from tests.helpers.ha_schema import (
+    ENTITY_ID,
+    discovery_topic_problems,
+    light_config_problems,
+    light_state_problems,
+)
 
 ROOT = "streetlight/v1/cabinet-0417"
 HA = "\nhome_assistant: {enabled: true, lamps: true, override_for_s: 600, state_s: 5}\n"
@@ -57,8 +62,14 @@ async def test_discovery_states_commands_and_availability_as_home_assistant_sees
         await gw.until(lambda: len(_configs(ha)) == 3 + lamps, 15, "every discovery config")
         configs = _configs(ha)
         for topic, cfg in configs.items():
+            assert discovery_topic_problems(topic) == []
             assert light_config_problems(cfg) == [], topic
         assert len({c["unique_id"] for c in configs.values()}) == 3 + lamps
+        # The entity ids asked for: current Home Assistant reads default_entity_id only.
+        entity_ids = {c["default_entity_id"] for c in configs.values()}
+        assert len(entity_ids) == 3 + lamps
+        assert "light.streetlight_cabinet_0417_cluster_arterial" in entity_ids
+        assert "light.streetlight_cabinet_0417_lamp_art_001" in entity_ids
         clusters = {c["name"]: c for c in configs.values() if "_cluster_" in c["unique_id"]}
         assert len(clusters) == 3
         # Every light has a retained state in the documented format.
@@ -116,3 +127,29 @@ async def test_discovery_states_commands_and_availability_as_home_assistant_sees
             while not status.messages:
                 await asyncio.sleep(0.05)
         assert _latest(status, f"{ROOT}/status")["state"] == avail["payload_not_available"]
+
+
+@pytest.mark.timeout(60)
+async def test_ids_with_dots_and_capitals_still_make_legal_topics_and_entity_ids(
+    broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    """Gateway and lamp ids may hold "." and capitals; Home Assistant drops a config on a
+    topic with a "." in it and wants entity ids in lowercase."""
+    path = write_site(tmp_path, port=broker.port, extra=HA)
+    path.write_text(path.read_text().replace("gateway_id: cabinet-0417", "gateway_id: Kast.0417"))
+    async with (
+        running_gateway(path) as gw,
+        Recorder(broker.host, broker.port, "homeassistant/light/Kast_0417/#") as ha,
+    ):
+        want = 3 + len(gw.fleet.ids)
+        await gw.until(lambda: len(_configs(ha)) == want, 15, "every discovery config")
+        configs = _configs(ha)
+    for topic, cfg in configs.items():
+        assert discovery_topic_problems(topic) == []
+        assert light_config_problems(cfg) == [], topic
+        assert cfg["state_topic"].startswith("streetlight/v1/Kast.0417/ha/")
+        assert ENTITY_ID.match(cfg["default_entity_id"])
+    assert len({c["default_entity_id"] for c in configs.values()}) == want
+    assert "light.streetlight_kast_0417_cluster_arterial" in {
+        c["default_entity_id"] for c in configs.values()
+    }
