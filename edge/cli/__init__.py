@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from rich.markup import escape
+
 from edge.cli._app import app
 from edge.cli._console import err_console
 from edge.errors import StreetlightError
@@ -17,7 +19,8 @@ def main() -> None:
     try:
         app()
     except (StreetlightError, SerialError) as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        # the message is text, not markup: "[code:135]" in a broker's reason must show
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)

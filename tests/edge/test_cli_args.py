@@ -111,3 +111,15 @@ def test_config_validate_prints_json(tmp_path: Path) -> None:
     assert summary["ok"] is True
     assert summary["lamps"] == 60
     assert summary["gateway_id"] == "cabinet-0417"
+
+
+def test_an_error_shows_square_brackets_as_written(tmp_path: Path) -> None:
+    """Errors are text, not rich markup: a key such as ``[red]`` (or a broker's
+    ``[code:135]``) is shown, not taken as a style and dropped."""
+    doc = yaml.safe_load(example_config_path().read_text())
+    doc["[red]mistake"] = 1
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    result = run_cli("config", "validate", str(path))
+    assert result.returncode == 2
+    assert "unknown key '[red]mistake'" in result.stderr
