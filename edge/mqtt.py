@@ -20,17 +20,23 @@ import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from typing import cast
 
 import aiomqtt
-from aiomqtt.exceptions import MqttConnectError  # a negative CONNACK (not exported at the top)
 
-from edge._mqtt_hooks import connection_end, outstanding, paho_client, ping_times
+from edge._mqtt_hooks import (
+    connection_end,
+    no_delay,
+    outstanding,
+    paho_client,
+    ping_times,
+    refusal_of,
+)
 from edge._mqtt_props import publish_properties
 from edge._mqtt_settings import broker_settings, read_password, tls_context
+from edge._mqtt_types import Inbound, MqttStats, NotConnectedError, PublishTimeoutError
 from edge.clock import Clock
-from edge.errors import BrokerRefusedError, StreetlightError
+from edge.errors import BrokerRefusedError
 
 __all__ = [
     "BrokerRefusedError",
@@ -65,65 +71,6 @@ _PAHO_LOG.addFilter(_lost_socket_is_a_warning)
 
 #: How often a connection's liveness (an unanswered ping) is checked.
 _LIVENESS_CHECK_S = 0.5
-
-
-def _refusal(exc: aiomqtt.MqttError) -> str | None:
-    """Why a connection attempt was answered with a no (nothing listens on the port, the broker
-    refused the client, the host name does not exist), or None when the attempt met silence or
-    a fault that may pass (a timeout, a network that is down)."""
-    if isinstance(exc, MqttConnectError):  # MQTT 5: a reason code; 3.1.1: a message
-        return f"the broker refused the client: {exc.args[0] if exc.args else exc.rc}"
-    cause = exc.__cause__ or exc.__context__  # aiomqtt keeps the OSError only as the context
-    if isinstance(cause, ConnectionRefusedError):
-        return "connection refused: nothing listens on that port"
-    if isinstance(cause, socket.gaierror) and cause.errno == socket.EAI_NONAME:
-        return "no such host name"
-    return None
-
-
-class NotConnectedError(StreetlightError):
-    """The session has no broker connection right now."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        super().__init__(f"not connected to the MQTT broker at {host}:{port}")
-
-
-class PublishTimeoutError(StreetlightError, TimeoutError):
-    """The broker did not acknowledge a QoS 1 publish in time."""
-
-    def __init__(self, topic: str, timeout_s: float) -> None:
-        self.topic, self.timeout_s = topic, timeout_s
-        super().__init__(f"no PUBACK for {topic} within {timeout_s:g} s")
-
-
-@dataclass(frozen=True, slots=True)
-class Inbound:
-    """A received message, free of aiomqtt types."""
-
-    topic: str
-    payload: bytes
-    retain: bool = False
-    response_topic: str | None = None
-    correlation: bytes | None = None
-
-
-@dataclass
-class MqttStats:
-    """Counters for metrics and `status`."""
-
-    connects: int = 0
-    connect_failures: int = 0
-    disconnects: int = 0
-    received: int = 0
-    dropped_in: int = 0  # incoming messages dropped because the queue was full
-    handler_errors: int = 0
-    published: int = 0
-    publish_failures: int = 0
-    dead_links: int = 0  # connections given up because the broker stopped answering pings
-    backpressure: int = 0  # fire-and-forget publishes refused: too many awaiting PUBACK
-    last_error: str = ""
-    connected_since: float = 0.0
 
 
 class MqttSession:
@@ -254,7 +201,7 @@ class MqttSession:
             except aiomqtt.MqttError as exc:
                 self.stats.last_error = str(exc)
                 if self._client is None:
-                    refusal = _refusal(exc)
+                    refusal = refusal_of(exc)
                     if refusal is not None:
                         self.stats.last_error = refusal
                         self._refused.set()
@@ -283,7 +230,7 @@ class MqttSession:
             backoff = min(backoff * 2, self.reconnect_max_s)
 
     async def _serve(self, client: aiomqtt.Client) -> None:
-        _no_delay(client)
+        no_delay(client)
         for topic, qos in self.subscriptions:
             await client.subscribe(topic, qos=qos)
         self._client = client
@@ -451,12 +398,3 @@ class MqttSession:
             self._closing = True
             with contextlib.suppress(Exception):
                 paho_client(client).disconnect()
-
-
-def _no_delay(client: aiomqtt.Client) -> None:
-    """Small writes go out at once (TCP_NODELAY; paho leaves Nagle on): else a lease written
-    just after a PUBACK waits for the broker's delayed ACK of it, 40 ms on Linux."""
-    sock = paho_client(client).socket()
-    if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
