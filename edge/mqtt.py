@@ -52,8 +52,10 @@ __all__ = [
 
 log = logging.getLogger("streetlight.mqtt")
 
-#: messages a worker handles back to back before it lets the event loop run other tasks
-HANDLED_BEFORE_YIELD = 64
+#: the longest a worker handles a burst of messages before it lets the event loop run other
+#: tasks (the tick, the network reader): a tick is late by at most this, and a flood is still
+#: handled in long runs (yielding every few messages cost a third of the busy ingest's rate)
+WORK_BEFORE_YIELD_S = 0.02
 
 Handler = Callable[["Inbound"], Awaitable[None] | None]
 
@@ -293,13 +295,16 @@ class MqttSession:
     async def _work(self) -> None:
         assert self.handler is not None
         handler, queue = self.handler, self._queue
-        handled = 0
+        yielded = time.perf_counter()
         while True:
             # a get from a queue holding messages does not yield: a burst of thousands would
             # hold the loop (the tick, the network reader) until it is all handled
-            handled += 1
-            if handled % HANDLED_BEFORE_YIELD == 0:
+            now = time.perf_counter()
+            if queue.empty():
+                yielded = now  # the get waits, and the loop runs meanwhile
+            elif now - yielded > WORK_BEFORE_YIELD_S:
                 await asyncio.sleep(0)
+                yielded = now
             message = await queue.get()
             try:
                 props = message.properties
