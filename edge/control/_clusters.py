@@ -101,13 +101,6 @@ class ClusterTraffic:
         levels: npt.NDArray[np.float64] = self._ladder_levels[self._cluster_range, capped]
         return levels
 
-    def problem(self, now: float, sensor: int) -> str:
-        """Why a sensor is unhealthy ("" when it is fine)."""
-        if self.faulty[sensor]:
-            return f"faulty ({self.fault_reason[sensor] or 'flagged'})"
-        silent = now - self.last_seen[sensor]
-        return f"silent for {silent:.0f} s" if silent > self.params.stale_s else ""
-
     def unhealthy(self, now: float, cluster: int) -> list[SensorHealth]:
         """The sensors of ``cluster`` that are silent past stale_s or flagged faulty."""
         out = []
@@ -169,8 +162,7 @@ class ClusterTraffic:
         for k in (failsafe != self.failsafe).nonzero()[0].tolist():
             cid = self.site.clusters[k].id
             if failsafe[k]:
-                mine = (unhealthy & (self.sensor_cluster == k)).nonzero()[0].tolist()
-                problems = {self.site.sensors[i].id: self.problem(now, i) for i in mine}
+                problems = {h.sensor: h.describe() for h in self.unhealthy(now, k)}
                 events.append(ev.failsafe_enter(now, cid, problems))
             else:
                 events.append(ev.failsafe_exit(now, cid))
