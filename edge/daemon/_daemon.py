@@ -51,14 +51,13 @@ from edge.daemon._reload import reread
 from edge.daemon._sdnotify import SystemdNotifier
 from edge.daemon._seams import DaemonStats
 from edge.daemon._serial_lamps import SerialLamps
+from edge.daemon._session import gateway_session
 from edge.daemon._steps import StepTimer
 from edge.metrics import Metrics
 from edge.mqtt import (
     Inbound,
-    MqttSession,
     NotConnectedError,
     PublishTimeoutError,
-    broker_settings,
 )
 from edge.outbox import Outbox
 from edge.payloads import encode_status
@@ -118,7 +117,11 @@ class Daemon:
         self.serial_lamps: SerialLamps | None = None
         self._build_policy(site, seq_base=seq_base(self.state))
         self.energy = EnergyTotals([c.id for c in site.clusters], self.state)
-        self.mqtt = self._session(site)
+        ha = self.home_assistant
+        self.mqtt = gateway_session(
+            site, boot_id=self.boot_id, handler=self._on_message, on_connect=self._on_connect,
+            extra=ha.subscriptions() if ha is not None else (),
+        )  # fmt: skip
         self.delivery = Delivery(
             self.outbox, self.mqtt, drain_per_s=site.mqtt.drain_per_s,
             upstream_topic=site.mqtt.upstream_state_topic, count=self.count_ingest,
@@ -158,27 +161,6 @@ class Daemon:
 
     def count_ingest(self, source: str, kind: str, result: str) -> None:
         self.metrics.count_ingest(source, kind, result)
-
-    def _session(self, site: SiteConfig) -> MqttSession:
-        offline = encode_status("offline", self.boot_id)
-        subscriptions = [
-            (f"{self.root}/sensor/+/counts", 1),
-            (f"{self.root}/sensor/+/lux", 1),
-            (f"{self.root}/lamp/+/state", 1),
-            (f"{self.root}/cmd/+", 1),
-        ]
-        if site.mqtt.upstream_state_topic:
-            subscriptions.append((site.mqtt.upstream_state_topic, 1))
-        if self.home_assistant is not None:
-            subscriptions += self.home_assistant.subscriptions()
-        return MqttSession(
-            **broker_settings(site.mqtt),
-            client_id=site.mqtt.client_id or f"streetlight-{site.gateway_id}",
-            subscriptions=subscriptions,
-            handler=self._on_message,
-            on_connect=self._on_connect,
-            will=(f"{self.root}/status", offline),
-        )
 
     # ---------------------------------------------------------------- lifecycle
     async def run(self) -> None:
