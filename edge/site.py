@@ -4,6 +4,7 @@ once from a SiteConfig; the daemon, the simulator and the scripts all build thro
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import time
 
@@ -164,14 +165,19 @@ class CoreSite:
         params = dataclasses.replace(self.params, presence=PresenceParams.off())
         return dataclasses.replace(self, params=params)
 
-    def controller(self, *, start: float, seq_base: int = 0) -> DimmingController:
-        """A controller for the whole site, its clock starting at ``start`` (epoch seconds)."""
+    def controller(
+        self, *, start: float, seq_base: int = 0, replicas: Sequence[float] = (0.0,)
+    ) -> DimmingController:
+        """A controller for the whole site, its clock starting at ``start`` (epoch seconds);
+        with ``replicas``, the site that many times side by side, each replica's calendar
+        that many seconds ahead of the clock (DimmingController)."""
         return DimmingController(
             site=self.spec,
             params=self.params,
             start=start,
             profiles=self.profiles,
             seq_base=seq_base,
+            replicas=replicas,
         )
 
 

@@ -31,7 +31,7 @@ from edge.control._inputs import (
 )
 from edge.control._layers import Layers, Selection
 from edge.control._leases import LeaseBook
-from edge.control._night import NightClock, NightVerdict
+from edge.control._night import NightVerdict, SiteCalendar
 from edge.control._result import Event, SensorHealth, StepResult
 from edge.control._spec import PolicyParams, SiteSpec
 from edge.control._targets import Targets
@@ -41,7 +41,12 @@ __all__ = ["DimmingController"]
 
 
 class DimmingController:
-    """Owns the per-lamp and per-cluster state arrays of one gateway's street."""
+    """Owns the per-lamp and per-cluster state arrays of one gateway's street.
+
+    With ``replicas`` (clock offsets, s) the street is run that many times side by side
+    (``SiteSpec.tiled``), replica r's calendar ``replicas[r]`` seconds ahead of the
+    controller's clock: the simulator's many nights in one step. A profile applies to its
+    target in every replica; everything else is per cluster and per lamp as ever."""
 
     def __init__(
         self,
@@ -51,13 +56,21 @@ class DimmingController:
         start: float,
         profiles: Sequence[Profile] = (),
         seq_base: int = 0,
+        replicas: Sequence[float] = (0.0,),
     ) -> None:
+        n_rep, base = len(replicas), SiteIndex(site)
+        profile_lamps = [(p, _tiled(base.select(p.target), n_rep, len(site.lamps)))
+                         for p in profiles]  # fmt: skip
+        if n_rep > 1:
+            site = site.tiled(n_rep)
         self.site, self.params = site, params
         lamps = site.lamps
         n, c, s = len(lamps), len(site.clusters), len(site.sensors)
         self.n_lamps, self.n_clusters, self.n_sensors = n, c, s
         self._now = float(start)
-        self._clock = NightClock(params.night)
+        per_replica = len(site.clusters) // n_rep
+        self._replica = np.arange(c, dtype=np.intp) // max(per_replica, 1)
+        self._calendar = SiteCalendar(params.night, replicas, self._replica)
         self._presence = PresenceBoost(site=site, params=params.presence)
         self._geometry = self._presence.geometry
         self.traffic = ClusterTraffic(site=site, params=params, start=start)
@@ -77,8 +90,9 @@ class DimmingController:
             view.flags.writeable = False
         self.boost_until = self._presence.boost_until
         self._leases = LeaseBook(
-            n=n, refresh_s=params.lease_refresh_s, deadband=params.deadband, seq_base=seq_base
-        )
+            n=n, refresh_s=params.lease_refresh_s, deadband=params.deadband, seq_base=seq_base,
+            per_replica=n // n_rep,
+        )  # fmt: skip
         self.last_sent = self._leases.last_sent
         self.reported_level = np.full(n, np.nan)
         self.lamp_faulty = np.zeros(n, dtype=bool)
@@ -92,14 +106,13 @@ class DimmingController:
         self._changed_mask = np.empty(n, dtype=bool)
         self._upper = np.empty(n)
         self.layers = Layers(
-            floor=lamps.floor,
-            clo=lamps.clo,
-            profiles=[(p, self._index.select(p.target)) for p in profiles],
+            floor=lamps.floor, clo=lamps.clo, cluster=lamps.cluster, profiles=profile_lamps
         )
         self._targets = Targets(
             site=site, params=params, index=self._index, traffic=self.traffic,
             presence=self._presence, layers=self.layers,
         )  # fmt: skip
+        # the night verdict (the first replica's: a gateway has one), None before a step
         self.night: bool | None = None
         self.verdict: NightVerdict | None = None
 
@@ -150,6 +163,11 @@ class DimmingController:
     @property
     def cluster_failsafe(self) -> npt.NDArray[np.bool_]:
         return self.traffic.failsafe
+
+    @property
+    def cluster_night(self) -> npt.NDArray[np.bool_]:
+        """Whether each cluster had night at the last step."""
+        return self._calendar.night
 
     @property
     def lease_seq(self) -> int:
@@ -235,7 +253,7 @@ class DimmingController:
         self._presence.shift(delta)
         self.traffic.shift(delta, self._now)
         self.layers.shift(delta)
-        self._clock.shift(delta)
+        self._calendar.shift(delta)
 
     def _floors_moved(self) -> None:
         """An allow-dark layer came or went: the clamped class levels and the floor check
@@ -279,7 +297,7 @@ class DimmingController:
             self.traffic.fault(now, i, obs.faulty, obs.reason)
         elif isinstance(obs, LuxReading):
             if obs.sensor == self.params.night.lux_sensor:
-                self._clock.observe_lux(now, obs.lux)
+                self._calendar.observe_lux(now, obs.lux)
             else:
                 events.append(ev.rejected(now, obs.sensor, "not the configured lux sensor"))
         elif isinstance(obs, LampReport):
@@ -309,8 +327,10 @@ class DimmingController:
         """Advance to ``now`` (epoch seconds), taking the observations that arrived since."""
         events: list[Event] = []
         dt = max(0.0, now - self._now)
-        prev_minute = self._clock.local(self._now).minute
-        prev_night = self.night if self.night is not None else self._clock.verdict(self._now).night
+        calendar, first = self._calendar, self.night is None
+        if first:  # the interval up to this first step counts at the calendar at start
+            calendar.advance(self._now)
+            self.energy.calendar(calendar.night, calendar.minute)
         self.traffic.advance(now)
         counts: list[SensorCounts] = []
         batches: list[CountsBatch] = []
@@ -328,23 +348,25 @@ class DimmingController:
         # After the readings: a lamp whose first reading came in during the interval is the
         # meter's for all of it (a retained reading, from before this start, covers it; a
         # fresh one leaves less than the interval uncounted), never counted twice.
-        actual, full, sched, ref, ledger, metered_model = self.energy.integrate(
-            dt, prev_night, prev_minute
-        )
+        actual, full, sched, ref, ledger, metered_model = self.energy.integrate(dt)
         metered = self.energy.book_meters()  # the rises of this step's meter readings
         if metered is None:
             metered = self._no_rises
         else:
             ledger = ledger + metered
 
-        verdict = self._clock.verdict(now)
-        night = verdict.night
-        rebuild = night != self.night
-        if rebuild and self.night is not None:
-            events.append(ev.night_switch(now, night, verdict.source))
-        if rebuild and night:
-            self._floor_check = True
-        self.night, self.verdict = night, verdict
+        new_day = calendar.advance(now) or first
+        switched = calendar.switched
+        for r in switched:
+            verdict = calendar.verdicts[r]
+            assert verdict is not None
+            if not first:
+                events.append(ev.night_switch(now, verdict.night, verdict.source))
+            if verdict.night:
+                self._floor_check = True
+        self.verdict = calendar.verdicts[0]
+        self.night = night = bool(self.verdict is not None and self.verdict.night)
+        cluster_night = calendar.night
         moved_clusters = self.traffic.update(now, events)
         expired = self.layers.expire(now)
         events.extend(ev.override_expired(now, o) for o in expired)
@@ -352,16 +374,21 @@ class DimmingController:
             self._floors_moved()
 
         targets = self._targets
-        if rebuild or targets.stale:
-            targets.rebuild(night, None)
-        elif night and len(moved_clusters):
-            targets.rebuild(night, moved_clusters)
-        local = self._clock.local(now)
-        self.layers.activate(night, local.minute, local.weekday)
-        boosted = self._presence.follow(now) and night
-        target = targets.update(now, night, boosted)
+        turned = self._clusters_of(switched)
+        if first or targets.stale or len(turned) == self.n_clusters:
+            targets.rebuild(cluster_night, None)
+        else:
+            moved = moved_clusters[cluster_night[moved_clusters]]  # by day: the day level
+            if len(turned) or len(moved):
+                targets.rebuild(cluster_night, np.union1d(turned, moved))
+        if new_day:
+            self.layers.activate(cluster_night, calendar.minute, calendar.weekday)
+            self.energy.calendar(cluster_night, calendar.minute)
+        any_night = calendar.any_night
+        boosted = self._presence.follow(now) and any_night
+        target = targets.update(now, boosted)
 
-        changed = (self._ramp(dt, night, target)).nonzero()[0]
+        changed = (self._ramp(dt, any_night, target)).nonzero()[0]
         new_levels = self.level.take(changed)
         send = self._leases.due(now, changed, new_levels, self.level, target)
         self.energy.levels_changed(now, changed, new_levels, self.level, self._unit_levels)
@@ -384,12 +411,20 @@ class DimmingController:
             baseline_reference_wh=ref,
         )
 
+    def _clusters_of(self, replicas: list[int]) -> npt.NDArray[np.intp]:
+        """The clusters of these replicas."""
+        if not replicas:
+            return np.zeros(0, dtype=np.intp)
+        out: npt.NDArray[np.intp] = np.isin(self._replica, replicas).nonzero()[0]
+        return out
+
     def _ramp(
         self, dt: float, night: bool, target: npt.NDArray[np.float64]
     ) -> npt.NDArray[np.bool_]:
         """Move levels toward the target within the ramp rates; returns which lamps moved.
         A rise may take a whole tick's worth of the up-ramp even in a shorter step: a step
-        run early for a road user brings the next tick's rise forward (more light, sooner)."""
+        run early for a road user brings the next tick's rise forward (more light, sooner).
+        ``night``: whether any cluster has night."""
         level, nxt = self.level, self._next
         np.subtract(level, self.params.ramp_down_per_s * dt, out=nxt)  # the lowest it may go
         rise = self.params.ramp_up_per_s * max(dt, self.params.tick_s)
@@ -403,10 +438,21 @@ class DimmingController:
             np.maximum(nxt, upper, out=nxt)
         if night and self._floor_check:
             # Safety over comfort: a lamp below its night floor (dusk, a lifted allow-dark
-            # override) goes straight to the floor rather than ramping up to it.
-            np.maximum(nxt, self.layers.floor_cmd, out=nxt)
+            # override) goes straight to the floor rather than ramping up to it (the floor
+            # is 0 where its cluster has day).
+            np.maximum(nxt, self._targets.floor_cmd, out=nxt)
             self._floor_check = False
         changed = self._changed_mask
         np.not_equal(nxt, level, out=changed)
         self.level, self._next = nxt, level
         return changed
+
+
+def _tiled(sel: Selection, n: int, lamps: int) -> Selection:
+    """A selection of a street's lamps, in each of ``n`` replicas of it side by side."""
+    if n == 1 or sel is None:
+        return sel
+    if isinstance(sel, slice):
+        sel = np.arange(sel.start, sel.stop, dtype=np.intp)
+    out: npt.NDArray[np.intp] = (sel[None, :] + lamps * np.arange(n)[:, None]).ravel()
+    return out

@@ -3,7 +3,6 @@ modelled energy from the commanded levels, and the lamps' own meters where they 
 
 from __future__ import annotations
 
-import bisect
 import functools
 from typing import Any
 
@@ -12,7 +11,7 @@ import numpy.typing as npt
 
 from edge.control._spec import EnergyParams, LampTable
 
-__all__ = ["REFERENCE_SCHEDULE", "DriverCurve", "EnergyLedger", "schedule_level"]
+__all__ = ["REFERENCE_SCHEDULE", "DriverCurve", "EnergyLedger", "schedule_level", "schedule_levels"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -60,8 +59,13 @@ class DriverCurve:
     def fraction(self, level: float) -> float:
         cached = self._fractions.get(level)
         if cached is None:
-            cached = self._fractions[level] = float(np.interp(level, self._x, self._y))
+            cached = self._fractions[level] = float(self.fractions(np.array([level]))[0])
         return cached
+
+    def fractions(self, levels: FloatArray) -> FloatArray:
+        """Fraction of nominal power at each of ``levels`` (unrounded, for the baselines)."""
+        out: FloatArray = np.interp(levels, self._x, self._y)
+        return out
 
     def power_w(
         self,
@@ -88,18 +92,26 @@ class DriverCurve:
 @functools.lru_cache(maxsize=64)
 def _sorted_schedule(
     schedule: tuple[tuple[int, float], ...],
-) -> tuple[list[int], list[float]]:
+) -> tuple[npt.NDArray[np.intp], FloatArray]:
     steps = sorted(schedule)
-    return [s for s, _ in steps], [lv for _, lv in steps]
+    return np.array([s for s, _ in steps], dtype=np.intp), np.array([lv for _, lv in steps])
+
+
+def schedule_levels(
+    schedule: tuple[tuple[int, float], ...], minutes: npt.NDArray[np.intp]
+) -> FloatArray:
+    """Level of a cyclic daily schedule at each of ``minutes`` of the local day."""
+    if not schedule:
+        return np.ones(len(minutes))
+    starts, levels = _sorted_schedule(schedule)
+    k = starts.searchsorted(minutes, side="right") - 1
+    out: FloatArray = levels[k]  # k == -1 wraps to the last step of the previous day
+    return out
 
 
 def schedule_level(schedule: tuple[tuple[int, float], ...], minute: int) -> float:
     """Level of a cyclic daily schedule at ``minute`` of the local day."""
-    if not schedule:
-        return 1.0
-    starts, levels = _sorted_schedule(schedule)
-    k = bisect.bisect_right(starts, minute) - 1
-    return levels[k]  # k == -1 wraps to the last step of the previous day
+    return float(schedule_levels(schedule, np.array([minute], dtype=np.intp))[0])
 
 
 class EnergyLedger:
@@ -144,6 +156,9 @@ class EnergyLedger:
         self.baseline_full_wh = np.zeros(n_clusters)
         self.baseline_schedule_wh = np.zeros(n_clusters)
         self.baseline_reference_wh = np.zeros(n_clusters)
+        # Per cluster, the baselines' power (W) under the calendar of the step just taken:
+        # what the interval up to the next step is counted at.
+        self._full_w = self._sched_w = self._ref_w = np.zeros(n_clusters)
         # The lamps' own meters (a D4i driver's energy counter, in Wh, reported in the lamp's
         # state): a lamp that reports one is metered from its first reading on, and the
         # ledger follows its counter instead of the model for it.
@@ -165,11 +180,26 @@ class EnergyLedger:
             self.cluster_power = np.add.reduceat(self.power, self._starts)
             self.cluster_power[self._cluster_n == 0] = 0.0
 
-    def integrate(self, dt: float, night: bool, minute: int) -> tuple[FloatArray, ...]:
-        """Add the interval just ended (at the power held during it); returns its Wh: modelled,
-        full power, the config's schedule, the reference schedule, the ledger's (the modelled
-        Wh of unmetered lamps; the metered ones come by ``book_meters``) and the model's Wh
-        for the metered lamps."""
+    def calendar(self, night: npt.NDArray[np.bool_], minute: npt.NDArray[np.intp]) -> None:
+        """Each cluster's night verdict and minute of the local day from now on: the
+        baselines' power until the calendar changes (full power, the config's schedule and
+        the reference schedule by night; standby by day)."""
+        self._full_w = self._baseline_w(night.astype(np.float64))
+        self._sched_w = self._baseline_w(night * schedule_levels(self._params.schedule, minute))
+        self._ref_w = self._baseline_w(night * schedule_levels(REFERENCE_SCHEDULE, minute))
+
+    def _baseline_w(self, level: FloatArray) -> FloatArray:
+        """W per cluster with every lamp at its cluster's ``level`` (0: off, on standby)."""
+        lit = self._nominal_sum * self.curve.fractions(level)
+        off = self._cluster_n * self.curve.standby_w
+        out: FloatArray = np.where(level > 0, lit, off)
+        return out
+
+    def integrate(self, dt: float) -> tuple[FloatArray, ...]:
+        """Add the interval just ended (at the power held during it, the baselines at the
+        calendar then); returns its Wh: modelled, full power, the config's schedule, the
+        reference schedule, the ledger's (the modelled Wh of unmetered lamps; the metered
+        ones come by ``book_meters``) and the model's Wh for the metered lamps."""
         hours = dt / 3600.0
         actual: FloatArray = self.cluster_power * hours
         if len(self._metered):
@@ -181,11 +211,7 @@ class EnergyLedger:
             ledger, model_m = actual.copy(), self._no_meters
         self.ledger_wh += ledger
         self.metered_model_wh += model_m
-        full = self._baseline_wh(1.0 if night else 0.0, hours)
-        sched = self._baseline_wh(
-            schedule_level(self._params.schedule, minute) if night else 0.0, hours
-        )
-        ref = self._baseline_wh(schedule_level(REFERENCE_SCHEDULE, minute) if night else 0.0, hours)
+        full, sched, ref = self._full_w * hours, self._sched_w * hours, self._ref_w * hours
         self.energy_wh += actual
         self.baseline_full_wh += full
         self.baseline_schedule_wh += sched
@@ -202,14 +228,6 @@ class EnergyLedger:
         self.ledger_wh += rises
         self.metered_wh += rises
         return rises
-
-    def _baseline_wh(self, level: float, hours: float) -> npt.NDArray[np.float64]:
-        """Wh per cluster over ``hours`` with every lamp at ``level`` (0: off, on standby)."""
-        if level > 0:
-            lit: npt.NDArray[np.float64] = self._nominal_sum * (self.curve.fraction(level) * hours)
-            return lit
-        off: npt.NDArray[np.float64] = self._cluster_n * (self.curve.standby_w * hours)
-        return off
 
     def levels_changed(
         self,

@@ -38,7 +38,7 @@ def explain(ctrl: DimmingController, lamp_id: str) -> Explanation:
     cl = ctrl.site.clusters[k]
     now = ctrl._now
     verdict = ctrl.verdict
-    night = bool(ctrl.night)
+    night = bool(ctrl.cluster_night[k])
     traffic = ctrl.traffic
     flows = traffic.flows
     step = int(ctrl.cluster_step[k])
@@ -55,8 +55,8 @@ def explain(ctrl: DimmingController, lamp_id: str) -> Explanation:
     adaptive = value
     layers: list[LayerEffect] = []
     if night:
-        for profile, sel in ctrl.layers.profiles:
-            if profile in ctrl.layers.active and _selected(sel, i):
+        for profile, sel in ctrl.layers.applied:
+            if _selected(sel, i):
                 after = op_scalar(profile.op, value, profile.level)
                 kind = "profile"
                 if profile.quiet_class is not None:

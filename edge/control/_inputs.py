@@ -193,12 +193,22 @@ class Profile:
 
     def active(self, minute: int, weekday: int) -> bool:
         """Whether the profile applies at ``minute`` of a local day that is ``weekday``."""
-        if self.start_min == self.end_min:
-            inside, started = True, weekday
-        elif self.start_min < self.end_min:
-            inside, started = self.start_min <= minute < self.end_min, weekday
-        elif minute >= self.start_min:
-            inside, started = True, weekday
-        else:
-            inside, started = minute < self.end_min, (weekday - 1) % 7
-        return inside and (self.days is None or started in self.days)
+        one = np.array([minute], dtype=np.intp), np.array([weekday], dtype=np.intp)
+        return bool(self.active_at(*one)[0])
+
+    def active_at(
+        self, minute: npt.NDArray[np.intp], weekday: npt.NDArray[np.intp]
+    ) -> npt.NDArray[np.bool_]:
+        """Whether the profile applies, for each (minute of the local day, weekday)."""
+        start, end = self.start_min, self.end_min
+        if start == end:
+            inside, started = np.ones(len(minute), dtype=bool), weekday
+        elif start < end:
+            inside, started = (start <= minute) & (minute < end), weekday
+        else:  # crosses midnight: the early hours belong to the day before
+            late = minute >= start
+            inside, started = late | (minute < end), np.where(late, weekday, (weekday - 1) % 7)
+        if self.days is None:
+            return inside
+        out: npt.NDArray[np.bool_] = inside & np.isin(started, sorted(self.days))
+        return out

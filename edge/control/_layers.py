@@ -53,11 +53,15 @@ class Layers:
         *,
         floor: npt.NDArray[np.float64],
         clo: npt.NDArray[np.float64],
+        cluster: npt.NDArray[np.intp],
         profiles: list[tuple[Profile, Selection]],
     ) -> None:
         self.profiles = profiles
         self.overrides: dict[str, tuple[Override, Selection]] = {}
-        self.active: list[Profile] = []
+        self.active: list[Profile] = []  # active on some cluster
+        # the active profiles, each on the lamps of its selection whose cluster it is active on
+        self.applied: list[tuple[Profile, Selection]] = []
+        self._cluster = cluster
         self._floor, self._clo = floor, clo
         self.floor_eff = floor.copy()
         self.floor_cmd = floor * clo
@@ -66,9 +70,25 @@ class Layers:
         """Whether any layer applies now (an active profile or any override)."""
         return bool(self.active or self.overrides)
 
-    def activate(self, night: bool, minute: int, weekday: int) -> None:
-        """The profiles active at this minute of the local week (none by day)."""
-        self.active = [p for p, _ in self.profiles if p.active(minute, weekday)] if night else []
+    def activate(
+        self,
+        night: npt.NDArray[np.bool_],
+        minute: npt.NDArray[np.intp],
+        weekday: npt.NDArray[np.intp],
+    ) -> None:
+        """The profiles active at each cluster's minute of its local week (none by day)."""
+        self.active, self.applied = [], []
+        for profile, sel in self.profiles:
+            on = profile.active_at(minute, weekday) & night
+            if not on.any():
+                continue
+            self.active.append(profile)
+            if not on.all():
+                lamps = sel if isinstance(sel, np.ndarray) else np.arange(len(self._cluster))
+                if isinstance(sel, slice):
+                    lamps = lamps[sel]
+                sel = lamps[on[self._cluster[lamps]]]
+            self.applied.append((profile, sel))
 
     def add(self, override: Override, sel: Selection) -> None:
         """Add (or replace, by id) an override on the selected lamps."""
@@ -106,9 +126,8 @@ class Layers:
 
     def apply_profiles(self, target: npt.NDArray[np.float64]) -> None:
         """The active profiles, in their configured order, on ``target`` in place."""
-        for profile, sel in self.profiles:
-            if profile in self.active:
-                apply_op(target, sel, profile.op, profile.level)
+        for profile, sel in self.applied:
+            apply_op(target, sel, profile.op, profile.level)
 
     def apply_overrides(self, target: npt.NDArray[np.float64]) -> None:
         """Every override, in the order added, on ``target`` in place."""

@@ -17,16 +17,20 @@ class LeaseBook:
     number per step.
 
     Refreshes are staggered per lamp (golden-ratio phase over the last 20 % of
-    ``refresh_s``) so they do not come in bursts. Every lease a step sends carries that
-    step's seq, one more than the last step's: a lamp's leases are strictly increasing, and
-    no per-lamp counter is kept for them.
+    ``refresh_s``) so they do not come in bursts; with replicas of a street side by side,
+    by the lamp's place in its replica (``per_replica`` lamps each). Every lease a step
+    sends carries that step's seq, one more than the last step's: a lamp's leases are
+    strictly increasing, and no per-lamp counter is kept for them.
     """
 
-    def __init__(self, *, n: int, refresh_s: float, deadband: float, seq_base: int) -> None:
+    def __init__(
+        self, *, n: int, refresh_s: float, deadband: float, seq_base: int,
+        per_replica: int | None = None,
+    ) -> None:  # fmt: skip
         self.deadband = deadband
         self.last_sent = np.full(n, np.nan)
         self.next_refresh = np.full(n, -math.inf)
-        phase = (np.arange(n) * _GOLDEN) % 1.0
+        phase = ((np.arange(n) % max(per_replica or n, 1)) * _GOLDEN) % 1.0
         self._refresh_every = refresh_s * (1.0 - 0.2 * phase)
         self.seq_base = seq_base  # every lease of this book has a seq above it
         self.step_seq = seq_base  # the seq of the last step's leases

@@ -1,17 +1,21 @@
-"""Is it night? Sun times from astral (cached per local date), or a lux sensor with hysteresis."""
+"""Is it night? Sun times from astral (cached per local date), or a lux sensor with hysteresis;
+and the site's calendar (night, minute of the local day, weekday) for each of its clusters."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 import astral
 import astral.sun
+import numpy as np
+import numpy.typing as npt
 
 from edge.control._spec import NightParams
 
-__all__ = ["LocalTime", "NightClock", "NightVerdict"]
+__all__ = ["LocalTime", "NightClock", "NightVerdict", "SiteCalendar"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +105,20 @@ class NightClock:
 
     def verdict(self, now: float) -> NightVerdict:
         """Night or day at ``now``: the lux sensor when configured and fresh, else the sun."""
+        return self.verdict_while(now)[0]
+
+    def verdict_while(self, now: float) -> tuple[NightVerdict, float, float]:
+        """The verdict at ``now`` and the times [from, to) it and the local minute hold
+        (none past ``now`` in lux mode: a reading may change it at any step)."""
+        if self._p.mode == "lux":
+            verdict = self._sun_or_lux(now)
+            return verdict, now, now
+        verdict = self._sun_or_lux(now)
+        cached = self._sun_verdict
+        assert cached is not None
+        return verdict, cached[0], cached[1]
+
+    def _sun_or_lux(self, now: float) -> NightVerdict:
         if self._p.mode == "lux" and now - self._lux_at <= self._p.lux_stale_s:
             return NightVerdict(self._lux_night, "lux", None, None, self._lux)
         cached = self._sun_verdict
@@ -122,3 +140,71 @@ class NightClock:
                     hi = min(hi, switch)
         self._sun_verdict = (lo, hi, verdict)
         return verdict
+
+
+BoolArray = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.intp]
+
+
+class SiteCalendar:
+    """Night or day, the minute of the local day and the weekday, per cluster. A gateway's
+    clusters share one clock; the simulator runs many nights of a site side by side as
+    replicas, replica r's clock ``offsets[r]`` seconds ahead of the controller's, cluster k
+    in replica ``replica[k]``. Each replica's verdict is worked out again only when the one
+    it has runs out (the minute ends, the lights switch), so a step usually costs one
+    comparison."""
+
+    def __init__(self, params: NightParams, offsets: Sequence[float], replica: IntArray) -> None:
+        n = len(offsets)
+        self.clocks = [NightClock(params) for _ in range(n)]
+        self.offsets = np.asarray(offsets, dtype=np.float64)
+        self._replica = replica
+        self.verdicts: list[NightVerdict | None] = [None] * n
+        self._from, self._to = np.full(n, np.inf), np.full(n, -np.inf)  # each one's [from, to)
+        self._night = np.zeros(n, dtype=bool)
+        self._minute = np.zeros(n, dtype=np.intp)
+        self._weekday = np.zeros(n, dtype=np.intp)
+        c = len(replica)
+        self.night = np.zeros(c, dtype=bool)  # per cluster
+        self.minute = np.zeros(c, dtype=np.intp)
+        self.weekday = np.zeros(c, dtype=np.intp)
+        self.switched: list[int] = []
+        self.any_night = False
+
+    def advance(self, now: float) -> bool:
+        """The calendar at ``now`` (the controller's clock); whether any replica's was worked
+        out again. ``switched``: the replicas whose night came or went (all at the first)."""
+        t = now + self.offsets
+        stale = ((t < self._from) | (t >= self._to)).nonzero()[0]
+        self.switched = []
+        if not len(stale):
+            return False
+        for r in stale.tolist():
+            at = float(t[r])
+            clock = self.clocks[r]
+            verdict, self._from[r], self._to[r] = clock.verdict_while(at)
+            local = clock.local(at)
+            before = self.verdicts[r]
+            if before is None or before.night != verdict.night:
+                self.switched.append(r)
+            self.verdicts[r] = verdict
+            self._night[r], self._minute[r], self._weekday[r] = (
+                verdict.night, local.minute, local.weekday,
+            )  # fmt: skip
+        np.take(self._night, self._replica, out=self.night)
+        np.take(self._minute, self._replica, out=self.minute)
+        np.take(self._weekday, self._replica, out=self.weekday)
+        self.any_night = bool(self._night.any())
+        return True
+
+    def observe_lux(self, now: float, lux: float) -> None:
+        """A reading of the site's lux sensor (every replica's: they share it)."""
+        for r, clock in enumerate(self.clocks):
+            clock.observe_lux(now + float(self.offsets[r]), lux)
+        self._to.fill(-np.inf)
+
+    def shift(self, delta: float) -> None:
+        """The controller's clock moved by ``delta``: lux readings keep their age."""
+        for clock in self.clocks:
+            clock.shift(delta)
+        self._to.fill(-np.inf)

@@ -6,6 +6,7 @@ builds them from the validated config.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from itertools import pairwise
 
@@ -163,6 +164,31 @@ class SiteSpec:
         ):
             if len(set(ids)) != len(ids):
                 raise ValueError(f"duplicate {kind} ids")
+
+    def tiled(self, n: int) -> SiteSpec:
+        """The street ``n`` times over, side by side (replica r's clusters, sensors and lamps
+        after those of replica r - 1, their ids ending in ``@r``): many nights at once."""
+        c, lamps = len(self.clusters), self.lamps
+        reps = range(n)
+        return SiteSpec(
+            clusters=tuple(
+                dataclasses.replace(cl, id=f"{cl.id}@{r}") for r in reps for cl in self.clusters
+            ),
+            sensors=tuple(
+                dataclasses.replace(s, id=f"{s.id}@{r}", cluster=s.cluster + r * c)
+                for r in reps
+                for s in self.sensors
+            ),
+            lamps=LampTable.from_columns(
+                ids=[f"{i}@{r}" for r in reps for i in lamps.ids],
+                cluster=np.concatenate([lamps.cluster + r * c for r in reps]),
+                position_m=np.tile(lamps.position_m, n),
+                nominal_w=np.tile(lamps.nominal_w, n),
+                floor=np.tile(lamps.floor, n),
+                ceiling=np.tile(lamps.ceiling, n),
+                clo=np.tile(lamps.clo, n),
+            ),
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
