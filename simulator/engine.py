@@ -32,6 +32,7 @@ __all__ = [
     "nearest_lamps",
     "night_window",
     "simulate",
+    "simulate_side_by_side",
 ]
 
 SERIES_S = 60.0  # resolution of the per-cluster series for plots
@@ -67,7 +68,7 @@ def nearest_lamps(spec: SiteSpec) -> Callable[[IntArray, FloatArray], IntArray]:
     """A look-up of the lamp nearest each (cluster, position) (-1 on a road without lamps)."""
     lamps = spec.lamps
     lengths = np.array([c.length_m for c in spec.clusters])
-    offset = np.concatenate(([0.0], np.cumsum(lengths + 1e6)[:-1]))
+    offset = np.concatenate(([0.0], np.cumsum(lengths + 1.0)[:-1]))  # each road 1 m on
     order = np.lexsort((lamps.position_m, lamps.cluster))
     keys = offset[lamps.cluster[order]] + lamps.position_m[order]
     n_c = len(spec.clusters)
@@ -134,53 +135,80 @@ ControllerFactory = Callable[[SiteConfig, float], Any]
 
 
 class _Night:
-    """One night's street, controller and scores, advanced one tick at a time."""
+    """Nights of a site, side by side as replicas of it (one night alone: one replica), each
+    replica's street, and its share of one controller, advanced one tick at a time. Replica
+    r's clock runs ``offsets[r]`` ahead of the shared one, so each night starts at its own
+    sunset; its figures are taken when its night ends."""
 
     def __init__(
-        self, site: SiteConfig, *, scenario: Scenario, day: date, seed: int,
+        self, site: SiteConfig, *, scenario: Scenario, days: list[date], seed: int,
         arrivals: Arrivals | None, record: bool, presence: bool,
         controller: ControllerFactory | None = None, span_s: float | None = None,
     ) -> None:  # fmt: skip
         self.site, self.scenario, self.seed = site, scenario, seed
-        window = night_window(site, day)
-        self.window = window = window if span_s is None else window.first(span_s)
+        windows = [night_window(site, day) for day in days]
+        self.windows = [w if span_s is None else w.first(span_s) for w in windows]
+        self.window = window = self.windows[0]
         self.tick_s = tick = site.controller.tick_s
-        self.n_ticks = int((window.end - window.start) / tick)
+        self.ticks = [int((w.end - w.start) / tick) for w in self.windows]
+        self.n_ticks = max(self.ticks)
+        self.replicas = n_rep = len(days)
+        self.offsets = np.array([w.start - window.start for w in self.windows])
+        self._sunset = np.array([w.sunset for w in self.windows]) - self.offsets
+        self._sunrise = np.array([w.sunrise for w in self.windows]) - self.offsets
         core = CoreSite.of(site)
-        self.spec = spec = core.spec
+        base = core.spec
+        self.spec = spec = base.tiled(n_rep) if n_rep > 1 else base
+        self.per_replica = len(base.clusters)
         if controller is not None:
             self.ctrl: DimmingController = controller(site, window.start)
         else:
             core = core if presence else core.without_presence()
-            self.ctrl = core.controller(start=window.start)
+            self.ctrl = core.controller(start=window.start, replicas=self.offsets.tolist())
         if arrivals is None:
-            arrivals = generate_arrivals(site, start=window.start, duration_s=self.n_ticks * tick,
-                                         seed=seed, model=scenario.traffic_model())  # fmt: skip
-        self.arrivals = arrivals
+            model = scenario.traffic_model()
+            nights = [generate_arrivals(site, start=w.start, duration_s=n * tick, seed=seed,
+                                        model=model)
+                      for w, n in zip(self.windows, self.ticks, strict=True)]  # fmt: skip
+        else:
+            nights = [arrivals]
+        self.arrivals, user_key = Arrivals.side_by_side(nights, self.per_replica)
+        arrivals = self.arrivals
         self.lengths = np.array([c.length_m for c in spec.clusters])
         self.users = RoadUsers(arrivals, self.lengths)
-        self.sensors = SensorBank(site=spec, rng=np.random.default_rng(seed + 1),
-                                  model=scenario.sensor_model(), users=len(arrivals))  # fmt: skip
+        self.sensors = SensorBank(site=spec, seed=seed + 1, model=scenario.sensor_model(),
+                                  users=len(arrivals), replicas=n_rep,
+                                  user_key=user_key)  # fmt: skip
         lamps = spec.lamps
-        self.nodes = LampNodes(nominal_w=lamps.nominal_w.copy(), curve=self.ctrl.energy.curve)
-        _apply_faults(scenario, window, self.sensors, self.nodes, self.ctrl)
+        self.nodes = LampNodes(nominal_w=lamps.nominal_w.copy(), curve=self.ctrl.energy.curve,
+                               replicas=n_rep)  # fmt: skip
+        _check_faults(scenario, [sensor.id for sensor in base.sensors], list(base.lamps.ids))
+        for r, w in enumerate(self.windows):
+            suffix = f"@{r}" if n_rep > 1 else ""
+            _apply_faults(scenario, w, self.offsets[r], suffix, self.sensors, self.nodes,
+                          self.ctrl)  # fmt: skip
         self.nearest = nearest_lamps(spec)
-        self.scorer = RequirementScorer(
-            site=spec, entry_s=arrivals.t_s, entry_cluster=arrivals.cluster
-        )
-        self.failsafe_cluster_s = self.night_s = 0.0
+        self.scorer = RequirementScorer(site=base, entry_s=arrivals.t_s,
+                                        entry_cluster=arrivals.cluster,
+                                        replicas=n_rep)  # fmt: skip
+        self.night_s, self.failsafe_cluster_s = np.zeros(n_rep), np.zeros(n_rep)
+        # each night's energy, baselines and lamp-seconds without a lease, when it ended
+        self.ended: list[dict[str, float]] = [{} for _ in range(n_rep)]
+        self._pictured = n_rep == 1
         n_c = len(spec.clusters)
         self.per_series = max(1, int(SERIES_S / tick))
-        n_series = self.n_ticks // self.per_series + 1
+        n_series = self.n_ticks // self.per_series + 1 if self._pictured else 0
         self.s_level, self.s_power, self.s_traffic = (np.zeros((n_series, n_c)) for _ in range(3))
         self.starts = np.searchsorted(lamps.cluster, np.arange(n_c))
         self.counts_c = np.bincount(lamps.cluster, minlength=n_c).astype(np.float64)
         # the space-time picture: the busiest-looking road, 30 minutes from 60 % of the night
         speeds = np.array([c.speed_limit_mps for c in spec.clusters])
-        self.st_cluster = int(np.argmax(self.counts_c * speeds))
-        sl = self.ctrl.cluster_slice(self.st_cluster)
+        self.st_cluster = int(np.argmax(self.counts_c * speeds)) if n_c else 0
+        sl = self.ctrl.cluster_slice(self.st_cluster) if n_c else slice(0, 0)
         self.st_order = np.argsort(lamps.position_m[sl], kind="stable") + sl.start
         self.st_from = window.start + 0.6 * (window.end - window.start)
+        if not self._pictured:
+            self.st_from = np.inf
         self.st_rows: list[npt.NDArray[np.float32]] = []
         self.tracks: dict[int, list[tuple[float, float]]] = {}
         n = len(lamps)
@@ -194,7 +222,7 @@ class _Night:
         entered = self.users.entered
         moves = self.users.advance(rel, self.tick_s)
         a = self.arrivals
-        if self.users.entered > entered:
+        if self._pictured and self.users.entered > entered:
             came = a.cluster[entered : self.users.entered]
             np.add.at(self.s_traffic[i // self.per_series], came, 1)
         u = moves.users
@@ -206,18 +234,40 @@ class _Night:
             self.nodes.apply(now, result.send, result.send_levels, result.lease_s)
         self.nodes.tick(now, self.tick_s)
         # scored between sunset and sunrise whatever the policy thinks is night (its offsets
-        # and lux switching are its own settings)
-        if self.window.dark(now):
-            self._score(now, rel)
-        self._pictures(i, now)
+        # and lux switching are its own settings), each night until it ends
+        dark = (self._sunset < now) & (now <= self._sunrise)
+        if self.replicas > 1:
+            dark &= i < np.asarray(self.ticks)
+        if dark.any():
+            self._score(now, rel, dark)
+        if self._pictured:
+            self._pictures(i, now)
+        for r, n in enumerate(self.ticks):
+            if n == i + 1:
+                self._ended(r)
 
-    def _score(self, now: float, rel: float) -> None:
-        self.night_s += self.tick_s
-        self.failsafe_cluster_s += float(self.ctrl.cluster_failsafe.sum()) * self.tick_s
-        users, cluster = self.users.active, self.users.cluster
+    def _ended(self, r: int) -> None:
+        """Night ``r`` is over: its energy, baselines and lamp-seconds without a lease."""
+        ctrl, roads = self.ctrl, slice(r * self.per_replica, (r + 1) * self.per_replica)
+        self.ended[r] = {
+            "energy_wh": float(self.nodes.replica_energy_wh[r]),
+            "full_wh": float(ctrl.baseline_full_wh[roads].sum()),
+            "schedule_wh": float(ctrl.baseline_schedule_wh[roads].sum()),
+            "reference_wh": float(ctrl.baseline_reference_wh[roads].sum()),
+            "failsafe_lamp_s": float(self.nodes.replica_failsafe_s[r]),
+        }
+
+    def _score(self, now: float, rel: float, dark: npt.NDArray[np.bool_]) -> None:
+        self.night_s += dark * self.tick_s
+        failsafe = self.ctrl.cluster_failsafe.reshape(self.replicas, -1).sum(axis=1)
+        self.failsafe_cluster_s += dark * (failsafe * self.tick_s)
+        users, cluster, pos = self.users.active, self.users.cluster, self.users.pos
+        if self.replicas > 1 and not dark.all():
+            scored = dark[cluster // self.per_replica]
+            users, cluster, pos = users[scored], cluster[scored], pos[scored]
         if not len(users):
             return
-        near = self.nearest(cluster, self.users.pos)
+        near = self.nearest(cluster, pos)
         clo = self.spec.lamps.clo
         light = np.where(near >= 0, self.nodes.output[near] / clo[near], 0.0)
         self.scorer.score(now, rel, self.tick_s, users, cluster, light, self.sensors.seen_at)
@@ -239,9 +289,9 @@ class _Night:
             self.rec_level[i] = nodes.commanded
             self.rec_power[i] = nodes.power_w
 
-    def kpis(self, began: float) -> dict[str, Any]:
-        """The night's figures: energy against the baselines, safety, fail-safe time."""
-        ctrl, nodes, window = self.ctrl, self.nodes, self.window
+    def kpis(self, r: int, wall_s: float) -> dict[str, Any]:
+        """Night ``r``'s figures: energy against the baselines, safety, fail-safe time."""
+        window, ended = self.windows[r], self.ended[r]
         return {
             "site": self.site.gateway_id,
             "scenario": self.scenario.name,
@@ -250,24 +300,24 @@ class _Night:
             "night": {
                 "start": window.local(window.start).isoformat(timespec="minutes"),
                 "end": window.local(window.end).isoformat(timespec="minutes"),
-                "dark_hours": round(self.night_s / 3600.0, 2),
+                "dark_hours": round(float(self.night_s[r]) / 3600.0, 2),
             },
-            "ticks": self.n_ticks,
+            "ticks": self.ticks[r],
             "tick_s": self.tick_s,
-            "lamps": len(ctrl.site.lamps),
+            "lamps": len(self.spec.lamps) // self.replicas,
             **energy_kpis(
                 self.site,
-                nodes.energy_wh / 1000.0,
-                full=float(ctrl.baseline_full_wh.sum()) / 1000.0,
-                sched=float(ctrl.baseline_schedule_wh.sum()) / 1000.0,
-                ref=float(ctrl.baseline_reference_wh.sum()) / 1000.0,
+                ended["energy_wh"] / 1000.0,
+                full=ended["full_wh"] / 1000.0,
+                sched=ended["schedule_wh"] / 1000.0,
+                ref=ended["reference_wh"] / 1000.0,
             ),
-            "safety": self.scorer.kpis(self.sensors.seen_at),
+            "safety": self.scorer.kpis(self.sensors.seen_at, r),
             "failsafe": {
-                "cluster_hours": round(self.failsafe_cluster_s / 3600.0, 3),
-                "lamp_node_hours_without_lease": round(nodes.failsafe_lamp_s / 3600.0, 3),
+                "cluster_hours": round(float(self.failsafe_cluster_s[r]) / 3600.0, 3),
+                "lamp_node_hours_without_lease": round(ended["failsafe_lamp_s"] / 3600.0, 3),
             },
-            "wall_s": round(wallclock.perf_counter() - began, 2),
+            "wall_s": round(wall_s, 2),
         }
 
     def result(self, kpis: dict[str, Any]) -> SimResult:
@@ -302,7 +352,7 @@ class _Night:
             space_time_cluster=spec.clusters[self.st_cluster].id,
             space_time_length_m=float(self.lengths[self.st_cluster]),
             trajectories=[np.array(points) for points in self.tracks.values()],
-            latencies=self.scorer.latencies(self.sensors.seen_at),
+            latencies=self.scorer.latencies(self.sensors.seen_at, 0),
             record=rec,
         )
 
@@ -323,46 +373,77 @@ def simulate(
     """Simulate one night of ``site`` (sunset of ``day`` to sunrise) at the configured tick,
     with its own policy (or ``controller``'s); with ``span_s``, only its first seconds."""
     began = wallclock.perf_counter()
-    night = _Night(site, scenario=scenario, day=day, seed=seed, arrivals=arrivals,
+    night = _Night(site, scenario=scenario, days=[day], seed=seed, arrivals=arrivals,
                    record=record, presence=presence, controller=controller,
                    span_s=span_s)  # fmt: skip
+    _run(night, progress)
+    return night.result(night.kpis(0, wallclock.perf_counter() - began))
+
+
+def simulate_side_by_side(
+    site: SiteConfig,
+    *,
+    scenario: Scenario,
+    days: list[date],
+    seed: int,
+    presence: bool = True,
+    progress: Callable[[float], None] | None = None,
+    span_s: float | None = None,
+) -> list[tuple[dict[str, Any], FloatArray]]:
+    """Several nights of ``site`` at once, as replicas of it through one controller: each
+    night's KPIs and latencies, the same as ``simulate`` gives for it alone (its wall time
+    is its share of the run's)."""
+    began = wallclock.perf_counter()
+    night = _Night(site, scenario=scenario, days=days, seed=seed, arrivals=None, record=False,
+                   presence=presence, span_s=span_s)  # fmt: skip
+    _run(night, progress)
+    share = (wallclock.perf_counter() - began) / len(days)
+    seen_at = night.sensors.seen_at
+    return [(night.kpis(r, share), night.scorer.latencies(seen_at, r)) for r in range(len(days))]
+
+
+def _run(night: _Night, progress: Callable[[float], None] | None) -> None:
     for i in range(night.n_ticks):
         night.tick(i)
         if progress is not None and i % 600 == 0:
             progress((i + 1) / night.n_ticks)
     if progress is not None:
         progress(1.0)
-    return night.result(night.kpis(began))
+
+
+def _check_faults(scenario: Scenario, sensor_ids: list[str], lamp_ids: list[str]) -> None:
+    """Every fault names a sensor or lamp of the site (ConfigError naming each that does not)."""
+    problems = []
+    for i, fault in enumerate(scenario.faults):
+        sensor = fault.kind.startswith("sensor")
+        kind, ident = ("sensor", fault.sensor) if sensor else ("lamp", fault.lamp)
+        known = sensor_ids if sensor else lamp_ids
+        if ident not in known:
+            close = difflib.get_close_matches(str(ident), known, n=3)
+            issue = UnknownIdError(kind, str(ident), close)
+            problems.append(ConfigIssue(f"faults[{i}].{kind}", str(issue)))
+    if problems:
+        raise ConfigError(scenario.source or scenario.name, problems)
 
 
 def _apply_faults(
     scenario: Scenario,
     window: NightWindow,
+    offset: float,
+    suffix: str,
     sensors: SensorBank,
     nodes: LampNodes,
     ctrl: DimmingController,
 ) -> None:
-    problems = []
-    for i, fault in enumerate(scenario.faults):
-        if fault.kind.startswith("sensor") and fault.sensor not in sensors.ids:
-            close = difflib.get_close_matches(str(fault.sensor), sensors.ids, n=3)
-            hint = f" (did you mean {', '.join(close)}?)" if close else ""
-            message = f"unknown sensor {fault.sensor!r}{hint}"
-            problems.append(ConfigIssue(f"faults[{i}].sensor", message))
-        if fault.kind.startswith(("lamp", "day")):
-            try:
-                ctrl.lamp_index(str(fault.lamp))
-            except UnknownIdError as exc:
-                problems.append(ConfigIssue(f"faults[{i}].lamp", str(exc)))
-    if problems:
-        raise ConfigError(scenario.source or scenario.name, problems)
+    """The scenario's faults on one night: its window, its clock ``offset`` ahead of the
+    run's, its sensors' and lamps' ids ending in ``suffix`` (a replica's)."""
     for fault in scenario.faults:
-        at = window.start if fault.at is None else window.at(fault.at)
+        at = (window.start if fault.at is None else window.at(fault.at)) - offset
         if fault.kind.startswith("sensor"):
-            sensors.set_fault(fault.kind, sensors.index(str(fault.sensor)), at,
+            sensors.set_fault(fault.kind, sensors.index(f"{fault.sensor}{suffix}"), at,
                               delay_s=fault.delay_s, rate_per_h=fault.rate_per_h)  # fmt: skip
         else:
-            j = ctrl.lamp_index(str(fault.lamp))
+            j = ctrl.lamp_index(f"{fault.lamp}{suffix}")
             if fault.kind == "lamp_failure":
                 nodes.set_failure(j, at)
             else:

@@ -4,17 +4,19 @@ manager budgets."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date, timedelta
+from queue import Empty
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from edge.config import SiteConfig
-from simulator.engine import simulate
+from simulator.engine import simulate_side_by_side
 from simulator.kpis import energy_kpis, saved
 from simulator.requirement import percentiles
 from simulator.scenario import Scenario
@@ -33,15 +35,6 @@ def year_dates(first: date, every: int = 1) -> list[date]:
     return [first + timedelta(days=d) for d in range(0, YEAR_DAYS, every)]
 
 
-def _one(
-    args: tuple[SiteConfig, Scenario, date, int, bool, float | None],
-) -> tuple[dict[str, Any], FloatArray]:
-    site, scenario, day, seed, presence, span_s = args
-    result = simulate(site, scenario=scenario, day=day, seed=seed, presence=presence,
-                      span_s=span_s)  # fmt: skip
-    return result.kpis, result.latencies
-
-
 def simulate_nights(
     site: SiteConfig,
     *,
@@ -51,26 +44,21 @@ def simulate_nights(
     presence: bool = True,
     jobs: int | None = None,
     every: int | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[float], None] | None = None,
     span_s: float | None = None,
 ) -> dict[str, Any]:
-    """Each night of ``days`` (same seed; in ``jobs`` processes, default one per core; with
-    ``span_s`` its first seconds only), then the total; with ``every`` (``days`` is a year,
-    every ``every``-th night of it), the months and the year's figures."""
-    work = [(site, scenario, day, seed, presence, span_s) for day in days]
-    jobs = max(1, min(jobs or os.cpu_count() or 1, len(work)))
-    results: list[tuple[dict[str, Any], FloatArray]] = []
-    if jobs == 1:
-        for item in work:
-            results.append(_one(item))
-            if progress is not None:
-                progress(len(results))
-    else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            for done in pool.map(_one, work):
-                results.append(done)
-                if progress is not None:
-                    progress(len(results))
+    """Each night of ``days`` (same seed; with ``span_s`` its first seconds only), then the
+    total; with ``every`` (``days`` is a year, every ``every``-th night of it), the months
+    and the year's figures. The nights run side by side (``simulate_side_by_side``) in
+    ``jobs`` processes (default one per core), each taking every ``jobs``-th night, so each
+    spans the seasons and they end together; ``progress`` takes the share done."""
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(days)))
+    groups = [days[j::jobs] for j in range(jobs)]
+    work = [(site, scenario, group, seed, presence, span_s) for group in groups]
+    done = [_group(work[0], progress)] if jobs == 1 else _in_processes(work, progress)
+    where = [i for j in range(jobs) for i in range(j, len(days), jobs)]  # each's night
+    flat = [night for group in done for night in group]
+    results = [night for _, night in sorted(zip(where, flat, strict=True), key=lambda p: p[0])]
     nights = [k for k, _ in results]
     latencies = [lat for _, lat in results]
     total = total_kpis(site, nights, latencies)
@@ -81,6 +69,46 @@ def simulate_nights(
     if every is not None:
         out["annual"] = annual_kpis(site, total, first=days[0], every=every)
     return out
+
+
+_Work = tuple[SiteConfig, Scenario, list[date], int, bool, float | None]
+_Nights = list[tuple[dict[str, Any], FloatArray]]
+_shares: Any = None  # a worker's queue for its share done
+
+
+def _group(work: _Work, progress: Callable[[float], None] | None = None) -> _Nights:
+    site, scenario, days, seed, presence, span_s = work
+    return simulate_side_by_side(site, scenario=scenario, days=days, seed=seed,
+                                 presence=presence, span_s=span_s, progress=progress)  # fmt: skip
+
+
+def _in_worker(j: int, work: _Work) -> _Nights:
+    queue = _shares
+    return _group(work, None if queue is None else lambda share: queue.put((j, share)))
+
+
+def _worker_start(queue: Any) -> None:
+    global _shares
+    _shares = queue
+
+
+def _in_processes(work: list[_Work], progress: Callable[[float], None] | None) -> list[_Nights]:
+    """Each group of nights in a process of its own; the share done is the groups' mean."""
+    context = multiprocessing.get_context()
+    queue = context.Queue()
+    shares = [0.0] * len(work)
+    with ProcessPoolExecutor(max_workers=len(work), mp_context=context,
+                             initializer=_worker_start, initargs=(queue,)) as pool:  # fmt: skip
+        futures = [pool.submit(_in_worker, j, w) for j, w in enumerate(work)]
+        while not all(f.done() for f in futures):
+            try:
+                j, share = queue.get(timeout=0.2)
+            except Empty:
+                continue
+            shares[j] = share
+            if progress is not None:
+                progress(sum(shares) / len(shares))
+        return [f.result() for f in futures]
 
 
 def monthly_kpis(

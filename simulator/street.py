@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.control import CountsBatch, DriverCurve, KeyLine, SiteSpec
+from simulator.keyed import KeyedDraws
 
 __all__ = ["LampNodes", "SensorBank", "SensorModel"]
 
@@ -37,6 +38,10 @@ class SensorModel:
         return cls(radar_miss=0.0, pir_miss=0.0, speed_noise=0.0, latency_s=(0.0, 0.0))
 
 
+# the streams of the sensors' random draws
+_MISS, _NOISE, _LATENCY, _PHANTOMS = range(1, 5)
+
+
 @dataclass
 class _SensorFaults:
     dead: FloatArray
@@ -52,19 +57,29 @@ class SensorBank:
     """Every sensor node: counts road users crossing its position (as ``model`` says a real
     one does), reports at once when it saw someone and every ``report_s`` otherwise
     (liveness), per PROTOCOL.md. ``seen_at`` and ``heard_at`` (per road user, of ``users``)
-    are when a sensor first counted it and when the gateway first heard of that."""
+    are when a sensor first counted it and when the gateway first heard of that.
+
+    Its random draws are keyed (``seed``; a road user at a sensor, a sensor's report, a
+    sensor in a tick): with ``replicas`` of a street side by side (``SiteSpec.tiled``), a
+    sensor is keyed by its place in its replica and a road user by ``user_key`` (its number
+    in its own night; None: its index), so each replica draws what it would alone."""
 
     site: SiteSpec
-    rng: np.random.Generator
+    seed: int = 0
     report_s: float = 10.0
     model: SensorModel = field(default_factory=SensorModel)
     users: int = 0
+    replicas: int = 1
+    user_key: IntArray | None = None
     ids: tuple[str, ...] = ()
     faults: _SensorFaults = field(init=False)
 
     def __post_init__(self) -> None:
         sensors = self.site.sensors
         n = len(sensors)
+        self._draws = KeyedDraws(self.seed)
+        self._sensor_key = np.arange(n, dtype=np.intp) % max(n // self.replicas, 1)
+        self._ticks = 0
         self.ids = tuple(s.id for s in sensors)
         lengths = np.array([c.length_m for c in self.site.clusters])
         # one key line, each road 1 m past the previous one's end; a move is clipped to its
@@ -190,9 +205,11 @@ class SensorBank:
         who = np.repeat(np.arange(len(lo)), lengths)
         first = np.cumsum(lengths) - lengths
         sensor = self._order[lo[who] + (np.arange(total) - first[who])]
-        counted = self.rng.uniform(size=total) >= self._miss[sensor]
+        numbers = user[who] if self.user_key is None else self.user_key[user[who]]
+        keys = numbers, self._sensor_key[sensor]
+        counted = self._draws.uniform(_MISS, *keys) >= self._miss[sensor]
         self.missed += int(total - counted.sum())
-        who, sensor = who[counted], sensor[counted]
+        who, sensor, keys = who[counted], sensor[counted], (keys[0][counted], keys[1][counted])
         if not len(who):
             return
         # when it crossed: along the move, in proportion to the distance
@@ -202,7 +219,7 @@ class SensorBank:
         pir = self.pir[sensor]
         np.add.at(self.pending, (sensor, np.where(fwd[who] | pir, 0, 1), kind[who]), 1)
         radar = ~pir
-        noise = self.rng.normal(0.0, self.model.speed_noise / 2.0, size=len(who))
+        noise = self._draws.normal(_NOISE, *keys) * (self.model.speed_noise / 2.0)
         measured = speed[who] * np.maximum(1.0 + noise, 0.1)
         np.add.at(self.speed_sum, sensor[radar], measured[radar])
         np.add.at(self.speed_n, sensor[radar], 1.0)
@@ -220,13 +237,15 @@ class SensorBank:
         every ``report_s`` otherwise, each arriving after the model's latency; none from a
         dead sensor, zeros from a stuck one."""
         f = self.faults
+        self._ticks += 1
         quiet = now < self._next_due and now < self._first_arrival and not self._noisy
         if quiet and not self._has.any():
             return None  # nothing seen, none due, none arriving: the common tick
         if self._noisy:
             noisy = (now >= f.noisy).nonzero()[0]
             if len(noisy):
-                phantoms = self.rng.poisson(f.noisy_rate[noisy] / 3600.0 * dt)
+                lam = f.noisy_rate[noisy] / 3600.0 * dt
+                phantoms = self._draws.poisson(_PHANTOMS, lam, self._sensor_key[noisy], self._ticks)
                 self.pending[noisy, 0, 0] += phantoms
                 self._has[noisy[phantoms > 0]] = True
         due = self._has.copy()
@@ -249,7 +268,8 @@ class SensorBank:
             counts[now >= f.stuck[rows]] = 0  # stuck at zero: alive, but blind
         sent = np.where(self._has[rows], np.maximum(self.last_cross[rows], now - dt), now)
         lo, hi = self.model.latency_s
-        delay = self.rng.uniform(lo, hi, len(rows))  # drawn even when 0: one random stream
+        late = self._draws.uniform(_LATENCY, self._sensor_key[rows], self._sent[rows])
+        delay = lo + (hi - lo) * late
         if self._late:
             delay += np.where(now >= f.late[rows], f.late_delay[rows], 0.0)
         at = sent + delay
@@ -317,13 +337,16 @@ class _Reports:
 
 class LampNodes:
     """Every lamp node: holds its lease, fades as a driver does, falls back to its failsafe
-    level when the lease lapses; power from the driver curve; lamp failure and day burning."""
+    level when the lease lapses; power from the driver curve; lamp failure and day burning.
+    Energy and lamp-seconds without a lease are kept per replica of the street (``replicas``
+    side by side, as many lamps each)."""
 
     def __init__(
         self, *, nominal_w: FloatArray, curve: DriverCurve, failsafe_level: float = 1.0,
-        fade_per_s: float = 2.0,
+        fade_per_s: float = 2.0, replicas: int = 1,
     ) -> None:  # fmt: skip
         n = len(nominal_w)
+        self._replicas = replicas
         self.nominal_w = nominal_w
         self.curve = curve
         self.failsafe_level = failsafe_level
@@ -335,16 +358,29 @@ class LampNodes:
         self.failed_from = np.full(n, np.inf)
         self.burning_from = np.full(n, np.inf)
         self.power_w = curve.power_w(self.output, nominal_w)
-        self._power_sum = float(self.power_w.sum())
+        self._power_sum = self._per_replica(self.power_w)
         self._faults_from = np.inf  # earliest lamp fault: none
         self._fault_times: list[float] = []
         # after a tick that changed no output, the nodes hold still until a lease lapses, a
         # fault starts or a lease changes what they are told: those ticks only add energy
         self._still = False
         self._still_until = -np.inf
-        self._lapsed = 0  # lamps without a lease
-        self.energy_wh = 0.0
-        self.failsafe_lamp_s = 0.0
+        self._lapsed = np.zeros(replicas)  # lamps without a lease, per replica
+        self.replica_energy_wh = np.zeros(replicas)
+        self.replica_failsafe_s = np.zeros(replicas)  # lamp-seconds without a lease
+
+    @property
+    def energy_wh(self) -> float:
+        return float(self.replica_energy_wh.sum())
+
+    @property
+    def failsafe_lamp_s(self) -> float:
+        return float(self.replica_failsafe_s.sum())
+
+    def _per_replica(self, values: FloatArray) -> FloatArray:
+        """Each replica's sum (row sums: the same arithmetic for a replica alone)."""
+        out: FloatArray = values.reshape(self._replicas, -1).sum(axis=1)
+        return out
 
     def apply(self, now: float, lamps: IntArray, levels: FloatArray, lease_s: float) -> None:
         if self._still:
@@ -359,16 +395,16 @@ class LampNodes:
 
     def tick(self, now: float, dt: float) -> None:
         if self._still and now < self._still_until:
-            self.failsafe_lamp_s += self._lapsed * dt
-            self.energy_wh += self._power_sum * dt / 3600.0
+            self.replica_failsafe_s += self._lapsed * dt
+            self.replica_energy_wh += self._power_sum * dt / 3600.0
             return
         holding = now < self.lease_until
         np.copyto(self.commanded, self.lease_level)
         lapsed = (~holding).nonzero()[0]
-        self._lapsed = len(lapsed)
+        self._lapsed = self._per_replica((~holding).astype(np.float64))
         if len(lapsed):
             self.commanded[lapsed] = self.failsafe_level
-            self.failsafe_lamp_s += len(lapsed) * dt
+            self.replica_failsafe_s += self._lapsed * dt
         if self._faults_from <= now:
             self.commanded[now >= self.burning_from] = 1.0
         step = self.fade_per_s * dt
@@ -379,12 +415,12 @@ class LampNodes:
         self.output += delta
         if self._faults_from <= now:
             self.output[now >= self.failed_from] = 0.0
-        self.energy_wh += self._power_sum * dt / 3600.0  # at the power held
+        self.replica_energy_wh += self._power_sum * dt / 3600.0  # at the power held
         if not np.array_equal(before, self.output):
             self.power_w = self.curve.power_w(self.output, self.nominal_w)
             if self._faults_from <= now:
                 self.power_w[now >= self.failed_from] = 0.0
-            self._power_sum = float(self.power_w.sum())
+            self._power_sum = self._per_replica(self.power_w)
             self._still = False
         else:  # a fixed point: the same inputs give the same outputs
             lapse = float(self.lease_until[holding].min()) if len(lapsed) < len(holding) else np.inf

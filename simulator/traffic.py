@@ -10,6 +10,7 @@ the way (lingering).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,6 +34,8 @@ __all__ = [
     "hourly_weight",
     "read_trace",
 ]
+
+IntArray = npt.NDArray[np.intp]
 
 KINDS = ("car", "bike", "pedestrian")
 
@@ -124,6 +127,22 @@ class Arrivals:
             linger_after_m=col(linger_after, np.float64, math.inf),
             linger_s=col(linger_s, np.float64, 0.0),
         )
+
+    @classmethod
+    def side_by_side(cls, nights: list[Arrivals], clusters: int) -> tuple[Arrivals, IntArray]:
+        """Several nights' road users as one night of their sites side by side (night r's
+        cluster k is cluster r x ``clusters`` + k), by time (each night's in its own order),
+        and each one's number in its own night."""
+        if len(nights) == 1:
+            return nights[0], np.arange(len(nights[0]), dtype=np.intp)
+        names = [f.name for f in dataclasses.fields(cls)]
+        cols = {name: np.concatenate([getattr(a, name) for a in nights]) for name in names}
+        cols["cluster"] = cols["cluster"] + np.repeat(
+            np.arange(len(nights)) * clusters, [len(a) for a in nights]
+        )
+        key = np.concatenate([np.arange(len(a), dtype=np.intp) for a in nights])
+        order = np.argsort(cols["t_s"], kind="stable")
+        return cls(**{name: c[order] for name, c in cols.items()}), key[order]
 
 
 class TraceError(StreetlightError):

@@ -4,6 +4,7 @@ local time, so the engine, the traffic, the faults and the KPIs read one clock."
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -51,7 +52,8 @@ class NightWindow:
 
 
 def night_window(site: SiteConfig, day: date, margin_s: float = 900.0) -> NightWindow:
-    """From ``margin_s`` before sunset on ``day`` to ``margin_s`` after sunrise the next day."""
+    """From ``margin_s`` before sunset on ``day`` (back to the whole minute: nights run side
+    by side then turn their minutes together) to ``margin_s`` after sunrise the next day."""
     loc = site.site
     tz = loc.zone
     obs = astral.Observer(loc.latitude, loc.longitude, loc.elevation_m)
@@ -61,4 +63,5 @@ def night_window(site: SiteConfig, day: date, margin_s: float = 900.0) -> NightW
     except ValueError:  # polar day or night: simulate 18:00 to 06:00 local
         sunset = datetime.combine(day, time(0), tz).timestamp() + 18 * 3600
         sunrise = sunset + 12 * 3600
-    return NightWindow(day, sunset - margin_s, sunrise + margin_s, sunset, sunrise, tz)
+    start = math.floor((sunset - margin_s) / 60.0) * 60.0
+    return NightWindow(day, start, sunrise + margin_s, sunset, sunrise, tz)

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edge.cli._console import console, err_console
-from edge.cli._sim_progress import night_progress, nights_progress
+from edge.cli._sim_progress import night_progress
 from edge.errors import ArgumentError
 
 #: this module's commands, registered on the root app by ``edge.cli._app``
@@ -222,13 +222,13 @@ def _many(
     total and the year's energy, cost and CO2."""
     from simulator.nights import simulate_nights
 
-    def run(progress: Callable[[int], None] | None) -> dict[str, Any]:
+    def run(progress: Callable[[float], None] | None) -> dict[str, Any]:
         return simulate_nights(site, scenario=scen, days=days, seed=seed, presence=presence,
                                jobs=jobs, every=every, progress=progress)  # fmt: skip
 
     if not as_json and err_console.is_terminal:
-        with nights_progress(f"{site.gateway_id}: {len(days)} nights", len(days)) as done:
-            out = run(done)
+        with night_progress(f"{site.gateway_id}: {len(days)} nights") as share:
+            out = run(share)
     else:
         out = run(None)
     if as_json:

@@ -8,7 +8,6 @@ from contextlib import contextmanager
 
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     TaskProgressColumn,
     TextColumn,
@@ -18,12 +17,12 @@ from rich.progress import (
 
 from edge.cli._console import err_console
 
-__all__ = ["night_progress", "nights_progress"]
+__all__ = ["night_progress"]
 
 
-def _bar(*extra: TextColumn | MofNCompleteColumn) -> Progress:
+def _bar() -> Progress:
     return Progress(
-        TextColumn("simulating {task.description}"), BarColumn(), TaskProgressColumn(), *extra,
+        TextColumn("simulating {task.description}"), BarColumn(), TaskProgressColumn(),
         TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
         console=err_console, transient=True,
     )  # fmt: skip
@@ -31,15 +30,7 @@ def _bar(*extra: TextColumn | MofNCompleteColumn) -> Progress:
 
 @contextmanager
 def night_progress(what: str) -> Iterator[Callable[[float], None]]:
-    """One night: the callback takes the share of it simulated (0 to 1)."""
+    """One night, several, or a year: the callback takes the share simulated (0 to 1)."""
     with _bar() as bar:
         task = bar.add_task(what, total=1.0)
         yield lambda share: bar.update(task, completed=share)
-
-
-@contextmanager
-def nights_progress(what: str, nights: int) -> Iterator[Callable[[int], None]]:
-    """Several nights or a year: the callback takes how many nights are done."""
-    with _bar(MofNCompleteColumn()) as bar:
-        task = bar.add_task(what, total=nights)
-        yield lambda done: bar.update(task, completed=done)

@@ -181,8 +181,8 @@ class Tracks:
     A count that says no direction (a PIR) starts a track each way, and re-acquires none:
     at a road's end it cannot tell a road user leaving from one coming on, so only a
     count with a direction (a radar) replaces a track, one going its way.
-    Kept as two tables (floats, ints) of one row per track, in lane order (road, then
-    direction), so adding, dropping and projecting tracks are a few array operations.
+    Kept as two tables (floats, ints) of one row per track, in the order they were added,
+    so adding, dropping and projecting tracks are a few array operations.
     Places are on the geometry's key line (a cluster's offset plus the place along it).
     """
 
@@ -190,8 +190,12 @@ class Tracks:
         self.track_s = track_s
         self._geo = geometry
         self.size = 0
-        self._f = np.zeros((0, 8))
-        self._i = np.zeros((0, 8), dtype=np.intp)
+        # the tables and a spare pair to compact into, rows to spare: under a flood (or a
+        # year of nights side by side) they hold thousands, and a fresh table every step
+        # costs page faults
+        self._f, self._i = np.zeros((64, 8)), np.zeros((64, 8), dtype=np.intp)
+        self._spare = np.zeros((64, 8)), np.zeros((64, 8), dtype=np.intp)
+        self._no_lanes = np.zeros(2 * len(geometry.lengths), dtype=bool)
         self._templates(geometry)
 
     def _templates(self, geo: PresenceGeometry) -> None:
@@ -245,18 +249,33 @@ class Tracks:
         f[:, _DHI] = np.where(forward, high * p.lead_s, p.behind_m)
         i[:, _KIND] = kind
         i[:, _BOTH] = both
-        keep = np.ones(self.size, dtype=bool)
         if self.size and not both.all():
+            keep = np.ones(self.size, dtype=bool)
             self._reacquire(now, f, i, keep)
-        kept_f, kept_i = self._f[: self.size], self._i[: self.size]
-        if not keep.all():
-            kept_f, kept_i = kept_f[keep], kept_i[keep]
-        # the new rows go in lane order, after the tracks already in their lane
-        order = np.argsort(i[:, _LANE], kind="stable")
-        f, i = f.take(order, axis=0), i.take(order, axis=0)
-        at = kept_i[:, _LANE].searchsorted(i[:, _LANE], side="right")
-        self._f, self._i = np.insert(kept_f, at, f, axis=0), np.insert(kept_i, at, i, axis=0)
-        self.size = len(self._f)
+            if not keep.all():
+                self._keep(keep.nonzero()[0])
+        self._append(f, i)
+
+    def _keep(self, rows: IntArray) -> None:
+        """Keep only these rows, in their order (taken into the spare tables, then swapped)."""
+        spare_f, spare_i = self._spare
+        n = len(rows)
+        np.take(self._f, rows, axis=0, out=spare_f[:n], mode="clip")  # clip: unbuffered
+        np.take(self._i, rows, axis=0, out=spare_i[:n], mode="clip")
+        self._spare = self._f, self._i
+        self._f, self._i, self.size = spare_f, spare_i, n
+
+    def _append(self, f: FloatArray, i: IntArray) -> None:
+        """New rows after the others (the tables twice as large when they are full)."""
+        end = self.size + len(f)
+        if end > len(self._f):
+            rows = max(end, 2 * len(self._f))
+            grown_f, grown_i = np.zeros((rows, 8)), np.zeros((rows, 8), dtype=np.intp)
+            grown_f[: self.size], grown_i[: self.size] = self._f[: self.size], self._i[: self.size]
+            self._f, self._i = grown_f, grown_i
+            self._spare = np.zeros((rows, 8)), np.zeros((rows, 8), dtype=np.intp)
+        self._f[self.size : end], self._i[self.size : end] = f, i
+        self.size = end
 
     def _reacquire(
         self, now: float, f: FloatArray, i: IntArray, keep: npt.NDArray[np.bool_]
@@ -267,19 +286,22 @@ class Tracks:
         sensor the track started from; each new count takes the nearest such track. The new
         track keeps lit, behind its sensor, every place the replaced track's road user may
         still be, and its slowest speed (it may not be the one counted)."""
-        m = self.size
-        lanes = self._i[:m, _LANE]  # sorted
+        lanes = self._i[: self.size, _LANE]
         new_lane = i[:, _LANE]
-        first = lanes.searchsorted(new_lane, side="left")
-        count = lanes.searchsorted(new_lane, side="right") - first
-        total = int(count.sum())
-        if not total:
+        on_lane = self._no_lanes.copy()
+        on_lane[new_lane] = True
+        near = on_lane.take(lanes).nonzero()[0]  # the tracks on a lane a new count is on
+        if not len(near):
             return
+        near = near[np.argsort(lanes[near], kind="stable")]  # by lane, each in its order
+        near_lane = lanes[near]
+        first = near_lane.searchsorted(new_lane, side="left")
+        count = near_lane.searchsorted(new_lane, side="right") - first
+        total = int(count.sum())
         new = np.repeat(np.arange(len(new_lane)), count)
-        old = np.repeat(first, count) + (
-            np.arange(total) - np.repeat(np.cumsum(count) - count, count)
-        )
-        of, oi = self._f[old], self._i[old]
+        into = np.arange(total) - np.repeat(np.cumsum(count) - count, count)  # within its lane
+        old = near[np.repeat(first, count) + into]
+        of, oi = self._f.take(old, axis=0), self._i.take(old, axis=0)
         dt = now - of[:, _T0]
         lo = of[:, _KEY0] + of[:, _VLO] * dt
         hi = of[:, _KEY0] + of[:, _VHI] * dt
@@ -330,8 +352,7 @@ class Tracks:
         keep &= high >= f[:, _KLO]
         if not keep.all():
             rows = keep.nonzero()[0]
-            self._f, self._i = self._f.take(rows, axis=0), self._i.take(rows, axis=0)
-            self.size = len(rows)
+            self._keep(rows)
             low, high = low[rows], high[rows]
         return low, high
 

@@ -9,7 +9,8 @@ __all__ = ["FlowWindow", "class_steps"]
 
 
 class FlowWindow:
-    """Counts per sensor in ``bins`` time bins covering ``window_s``; pure (time passed in)."""
+    """Counts per sensor in ``bins`` time bins covering ``window_s``, counted from ``start``
+    (not the epoch: the bins fall alike whenever a controller starts); pure (time passed in)."""
 
     def __init__(self, *, sensors: int, window_s: float, bins: int, start: float) -> None:
         self.window_s = float(window_s)
@@ -17,13 +18,13 @@ class FlowWindow:
         self.bin_s = self.window_s / self.bins
         self.counts = np.zeros((sensors, self.bins), dtype=np.float64)
         self.totals = np.zeros(sensors, dtype=np.float64)
-        self._bin = int(start // self.bin_s)
+        self._bin = 0
         self.start = start
 
     def advance(self, now: float) -> bool:
         """Move to the bin containing ``now``, clearing the bins that fell out of the window;
         True when the bins moved (the flows changed)."""
-        current = int(now // self.bin_s)
+        current = int((now - self.start) // self.bin_s)
         passed = current - self._bin
         if passed <= 0:
             return False
@@ -43,7 +44,7 @@ class FlowWindow:
         until a whole window has been observed again the rated class holds."""
         self.counts[:] = 0.0
         self.totals[:] = 0.0
-        self._bin = int(now // self.bin_s)
+        self._bin = 0
         self.start = now
 
     def add(self, sensor: int, count: float) -> None:

@@ -243,7 +243,7 @@ class LiveStreet:
         self.root = site.topic_root
         # ideal sensors: what the daemon is sent is exactly who passed (the tests count on it)
         self.sensors = SensorBank(
-            site=self.spec, rng=np.random.default_rng(seed), report_s=report_s,
+            site=self.spec, seed=seed, report_s=report_s,
             model=SensorModel.ideal(),
         )  # fmt: skip
         by_id = {s.id: s for c in site.clusters for s in c.sensors}

@@ -278,7 +278,7 @@ class ReferenceController:
             self.baseline_full_wh[k] += full * dt / 3600
             self.baseline_schedule_wh[k] += sched * dt / 3600
             self.baseline_reference_wh[k] += ref * dt / 3600
-        current_bin = math.floor(now / self.bin_s)
+        current_bin = math.floor((now - self.start) / self.bin_s)
         for obs in observations:
             sensor = self.by_id.get(getattr(obs, "sensor", ""))
             if isinstance(obs, SensorCounts):

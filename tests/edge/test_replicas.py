@@ -21,7 +21,8 @@ SPAN_S = 1200  # 20 minutes, a step a second
 
 def _starts(core: CoreSite) -> list[float]:
     """Where each replica's 20 minutes begin: across lights-on, across lights-off, across
-    a Friday-only profile's start on a Friday, and the same minutes on a Saturday."""
+    a Friday-only profile's start on a Friday, the same minutes on a Saturday, and across
+    the spring's clock change into a profile's start."""
     clock = NightClock(core.params.night)
     tz = ZoneInfo(core.params.night.timezone)
     on, _, _ = clock.sun_times(date(2026, 3, 2))
@@ -30,7 +31,8 @@ def _starts(core: CoreSite) -> list[float]:
     assert off is not None
     friday = datetime.combine(date(2026, 10, 2), time(22, 50), tz).timestamp()
     saturday = datetime.combine(date(2026, 10, 3), time(22, 50), tz).timestamp()
-    return [round(on) - 600.0, round(off) - 600.0, friday, saturday]
+    spring = datetime.combine(date(2026, 3, 29), time(1, 55), tz).timestamp()  # 02:00 -> 03:00
+    return [round(on) - 600.0, round(off) - 600.0, friday, saturday, spring]
 
 
 def _observations(rng: np.random.Generator, sensors: list[str]) -> list[SensorCounts]:
@@ -52,7 +54,9 @@ def test_each_replica_is_lit_as_a_controller_of_its_own() -> None:
                           start_min=23 * 60, end_min=2 * 60, days=frozenset({4}))  # fmt: skip
     everywhere = Profile(id="late", target="all", op="max", level=0.9, start_min=22 * 60 + 55,
                          end_min=23 * 60 + 5)  # fmt: skip
-    core = dataclasses.replace(core, profiles=(*core.profiles, friday_only, everywhere))
+    early = Profile(id="early", target="cyclepath", op="min", level=0.25, start_min=3 * 60,
+                    end_min=4 * 60)  # fmt: skip
+    core = dataclasses.replace(core, profiles=(*core.profiles, friday_only, everywhere, early))
     starts = _starts(core)
     n_rep = len(starts)
     base = starts[0]
@@ -91,7 +95,8 @@ def test_each_replica_is_lit_as_a_controller_of_its_own() -> None:
                                        rtol=1e-9, err_msg=f"{name} of replica {r}")  # fmt: skip
         np.testing.assert_array_equal(together.cluster_night[mine], ctrl.cluster_night)
     # the spans cross what they were chosen to cross
-    assert switches == [1, 1, 0, 0]
+    assert switches == [1, 1, 0, 0, 0]
     assert ends == 2
     assert [p.id for p in alone[2].active_profiles] == ["friday-late"]
     assert alone[3].active_profiles == []
+    assert [p.id for p in alone[4].active_profiles] == ["early"]

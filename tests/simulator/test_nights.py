@@ -1,5 +1,6 @@
 """Several nights and a year: the dates, the months and the year's figures from per-night
-KPIs, and that nights run in worker processes give what a night run alone gives."""
+KPIs, and that nights run side by side and in worker processes give what a night run alone
+gives."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from simulator.engine import simulate
+from edge.config import load_config
+from simulator.engine import simulate, simulate_side_by_side
 from simulator.nights import annual_kpis, monthly_kpis, simulate_nights, total_kpis, year_dates
-from simulator.scenario import Scenario
+from simulator.scenario import Fault, Scenario
+from tests.conftest import EXAMPLE
 from tests.simulator.sites import small_site
 
 
@@ -113,3 +116,21 @@ def test_nights_in_worker_processes_give_what_each_night_alone_gives() -> None:
     assert out["total"]["safety"]["road_users"] == sum(k["safety"]["road_users"] for k in alone)
     kwh = sum(k["energy_kwh"] for k in alone)
     assert out["annual"]["energy_kwh"] == pytest.approx(kwh, abs=0.05)  # rounded to 0.1
+
+
+def test_nights_side_by_side_give_what_each_night_alone_gives() -> None:
+    """One controller for three nights (winter, spring, a summer Saturday), a dead sensor
+    and a failed lamp in each: every night's figures are the ones it has alone."""
+    site = load_config(EXAMPLE)
+    scenario = Scenario(faults=[Fault(kind="sensor_dead", sensor="res-radar-south"),
+                                Fault(kind="lamp_failure", lamp="res-003")])  # fmt: skip
+    days, span = [date(2026, 1, 14), date(2026, 4, 2), date(2026, 7, 4)], 1500.0
+    both = simulate_side_by_side(site, scenario=scenario, days=days, seed=9, span_s=span)
+    for (kpis, waits), day in zip(both, days, strict=True):
+        alone = simulate(site, scenario=scenario, day=day, seed=9, span_s=span)
+        kpis.pop("wall_s")
+        alone.kpis.pop("wall_s")
+        assert kpis == alone.kpis
+        np.testing.assert_array_equal(waits, alone.latencies)
+    assert both[0][0]["safety"]["road_users"] > 0
+    assert len({k["energy_kwh"] for k, _ in both}) == 3

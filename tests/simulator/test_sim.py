@@ -188,7 +188,7 @@ def test_a_road_user_leaving_its_road_counts_at_no_other_road() -> None:
         nominal_w=np.full(2, 60.0), floor=np.full(2, 0.3), ceiling=np.ones(2),
     )  # fmt: skip
     bank = SensorBank(site=SiteSpec(clusters=clusters, sensors=sensors, lamps=lamps),
-                      rng=np.random.default_rng(0), model=SensorModel.ideal(), users=1)  # fmt: skip
+                      seed=0, model=SensorModel.ideal(), users=1)  # fmt: skip
     one = np.ones(1, dtype=np.intp)
     # 95 m -> 120 m on road 0: past its end sensor, 20 m beyond the road
     bank.detect(1.0, np.zeros(1), np.array([95.0]), np.array([120.0]),
@@ -246,7 +246,7 @@ def _bank(model: Any, sensor_type: str = "radar", users: int = 1) -> Any:
         lamps=LampTable.from_columns(ids=["a"], cluster=[0], position_m=[50.0],
                                      nominal_w=[60.0], floor=[0.3], ceiling=[1.0]),
     )  # fmt: skip
-    return SensorBank(site=site, rng=np.random.default_rng(0), model=model, users=users)
+    return SensorBank(site=site, seed=0, model=model, users=users)
 
 
 def _cross(bank: Any, now: float, n: int, direction: int = 1, speed: float = 10.0) -> None:

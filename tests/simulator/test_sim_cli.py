@@ -122,7 +122,7 @@ def test_cli_bad_year_or_dates_exit_2_saying_why(args: tuple[str, ...], phrase: 
 
 @pytest.mark.timeout(300)  # two whole nights of a small site
 def test_cli_sim_on_a_terminal_shows_progress_with_the_time_left(tmp_path: Path) -> None:
-    """On a terminal (stderr a pty), a year shows a bar with nights done, time so far and
+    """On a terminal (stderr a pty), a year shows a bar with the share done, time so far and
     time left; the table still goes to stdout."""
     cfg = tmp_path / "site.yaml"
     cfg.write_text(yaml.safe_dump(small_site().model_dump(mode="json")))
@@ -154,7 +154,8 @@ def test_cli_sim_on_a_terminal_shows_progress_with_the_time_left(tmp_path: Path)
     assert cli.returncode == 0
     text = shown.decode(errors="replace")
     assert "simulating" in text
-    assert "/2" in text  # nights done of 2: 1 May and 17 November
+    assert "2 nights" in text  # 1 May and 17 November
+    assert "100%" in text
     assert "left" in text
     assert re.search(r"\d:\d\d:\d\d", text)  # the time so far and the time left, h:mm:ss
     assert "the year 2026-05-01 to 2027-04-30" in stdout
