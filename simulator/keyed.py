@@ -16,6 +16,9 @@ IntArray = npt.NDArray[np.intp]
 _GAMMA = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
+# odd constants that spread each key over the whole word before the two mixing rounds
+_SPREAD = tuple(np.uint64(c) for c in (0xD6E8FEB86659FD93, 0xA0761D6478BD642F,
+                                        0xE7037ED1A0B428DB))  # fmt: skip
 _UNIT = 2.0**-53
 
 
@@ -29,18 +32,22 @@ def _mix(z: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
 
 
 class KeyedDraws:
-    """Uniform, normal and Poisson draws for arrays of keys, from ``seed``. ``stream`` keeps
-    the draws of different purposes apart."""
+    """Uniform, normal and Poisson draws for arrays of keys (up to three, each below 2**32),
+    from ``seed``. ``stream`` keeps the draws of different purposes apart."""
 
     def __init__(self, seed: int) -> None:
         self._seed = _mix(np.array([seed & (2**64 - 1)], dtype=np.uint64))
 
+    def _bits(self, stream: int, keys: tuple[npt.ArrayLike, ...]) -> npt.NDArray[np.uint64]:
+        z = _mix(self._seed ^ np.uint64(stream))
+        for key, spread in zip(keys, _SPREAD, strict=False):
+            z = z + np.asarray(key).astype(np.uint64) * spread
+        return _mix(_mix(z))
+
     def uniform(self, stream: int, *keys: npt.ArrayLike) -> FloatArray:
         """In [0, 1), one per element of the (broadcast) keys."""
-        z = _mix(self._seed ^ np.uint64(stream))
-        for key in keys:
-            z = _mix(z ^ np.asarray(key).astype(np.uint64))
-        out: FloatArray = (z >> np.uint64(11)).astype(np.float64) * _UNIT
+        out: FloatArray = (self._bits(stream, keys) >> np.uint64(11)).astype(np.float64)
+        out *= _UNIT
         return out
 
     def normal(self, stream: int, *keys: npt.ArrayLike) -> FloatArray:
@@ -49,7 +56,6 @@ class KeyedDraws:
         u2 = self.uniform(stream ^ 0x5A5A5A5A, *keys)
         out: FloatArray = np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
         return out
-
     def poisson(self, stream: int, lam: FloatArray, *keys: npt.ArrayLike) -> IntArray:
         """Poisson with mean ``lam`` (small: a tick's share of an hourly rate), by inverting
         the distribution function at a keyed uniform."""

@@ -33,8 +33,6 @@ class PresenceBoost:
         self._entry_lamps = self.entry.nonzero()[0]
         self.boost_until = np.full(n, -math.inf)
         self.boost_until[self._entry_lamps] = math.inf
-        self._rank = np.empty(n, dtype=np.intp)  # each lamp's place on the key line
-        self._rank[self.geometry.order] = np.arange(n)
         self._latest = math.inf if len(self._entry_lamps) else -math.inf
 
     def counted(
@@ -100,7 +98,7 @@ class PresenceBoost:
         if not tr.size:
             return -1
         lo, hi = tr.windows(*tr.project(now))  # follow(now) has dropped the expired
-        place = self._rank[lamp]
+        place = self.geometry.rank[lamp]
         near = ((lo <= place) & (place < hi)).nonzero()[0]
         return int(tr.sensor[near[-1]]) if len(near) else -1
 

@@ -107,6 +107,8 @@ class PresenceGeometry:
         lamps = site.lamps
         self.order = np.lexsort((np.arange(len(lamps)), lamps.position_m, lamps.cluster))
         self.identity = bool(np.array_equal(self.order, np.arange(len(lamps))))
+        self.rank = np.empty(len(lamps), dtype=np.intp)  # each lamp's place in that order
+        self.rank[self.order] = np.arange(len(lamps))
         self.lengths = np.array([c.length_m for c in site.clusters], dtype=np.float64)
         reach_pad = 1.0 + params.behind_m
         # Each cluster's key range starts past the previous one's end plus any reach; spans
@@ -379,16 +381,24 @@ class Tracks:
         hi = np.minimum(np.maximum(hi, lo), ce)
         return lo, hi
 
-    def lamps_in(self, lo: IntArray, hi: IntArray) -> IntArray:
-        """The lamps (indices) in the windows [lo, hi) of positions in lamp order (a lamp in
-        several windows appears once per window)."""
+    def lamps_in(self, lo: IntArray, hi: IntArray) -> IntArray | npt.NDArray[np.bool_]:
+        """The lamps in the windows [lo, hi) of positions in lamp order: their indices (a
+        lamp in several windows once per window), or, when the windows hold more places
+        than an eighth of the lamps (thousands of road users followed), a mask of them
+        (a count up and down at each window's ends, summed along the line)."""
         lengths = hi - lo
         total = int(lengths.sum())
+        geo = self._geo
+        n = len(geo.order)
         if total == 0:
             return np.zeros(0, dtype=np.intp)
-        ends = np.cumsum(lengths)
-        ends -= lengths  # each window's first slot in the output
+        if total > n // 8:
+            ends = np.bincount(lo, minlength=n + 1)
+            ends -= np.bincount(hi, minlength=n + 1)
+            inside: npt.NDArray[np.bool_] = np.cumsum(ends[:n]) > 0
+            return inside if geo.identity else inside.take(geo.rank)
+        starts = np.cumsum(lengths)
+        starts -= lengths  # each window's first slot in the output
         pos = np.arange(total)
-        pos += np.repeat(lo - ends, lengths)
-        geo = self._geo
+        pos += np.repeat(lo - starts, lengths)
         return pos if geo.identity else geo.order.take(pos)
