@@ -6,7 +6,8 @@ and with --year the example site's year as `streetlight sim --year` runs it (min
 
 The nights at 1 s ticks through the real control core, on the spring-equinox night (about
 12 h dark; the run covers sunset - 15 min to sunrise + 15 min), with the time the control
-core's step took of it; the year is the 365 nights from 1 January, one worker per core.
+core's step took of it; the year is the 365 nights from 1 January, side by side, one worker
+process per core.
 """
 
 from __future__ import annotations
@@ -120,9 +121,10 @@ def main() -> None:
         print(y, file=sys.stderr)
         body += (
             f"The example site's year, `streetlight sim --year --date {YEAR_FROM}` "
-            f"({YEAR_NIGHTS} nights, {y['workers']} workers): {y['wall'] / 60:.1f} min wall, "
-            f"{y['cpu'] / 60:.1f} min CPU; a night {y['night_s']:.1f} s in a worker on "
-            "average.\n\n"
+            f"({YEAR_NIGHTS} nights side by side in {y['workers']} worker processes, the "
+            f"nights dealt out in turn): {y['wall'] / 60:.1f} min wall, "
+            f"{y['cpu'] / 60:.1f} min CPU, {y['night_s']:.2f} s of a worker's time a night."
+            "\n\n"
         )
     body += (
         "Targets: the example site's year in 3 minutes; a 12-hour night of the example site in "

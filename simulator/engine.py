@@ -14,13 +14,15 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.config import SiteConfig
-from edge.control import DimmingController, SiteSpec
+from edge.control import DimmingController
 from edge.errors import ConfigError, ConfigIssue, UnknownIdError
 from edge.site import CoreSite
 from simulator.kpis import energy_kpis
+from simulator.lamps import LampNodes
+from simulator.nearest import nearest_lamps
 from simulator.requirement import RequirementScorer
 from simulator.scenario import Scenario
-from simulator.street import LampNodes, SensorBank
+from simulator.street import SensorBank
 from simulator.traffic import Arrivals, generate_arrivals
 from simulator.users import RoadUsers
 from simulator.window import NightWindow, night_window
@@ -29,7 +31,6 @@ __all__ = [
     "ControllerFactory",
     "NightWindow",
     "SimResult",
-    "nearest_lamps",
     "night_window",
     "simulate",
     "simulate_side_by_side",
@@ -62,71 +63,6 @@ class SimResult:
     # per road user counted at night: seconds from the count to the requirement met
     latencies: FloatArray = field(default_factory=lambda: np.zeros(0))
     record: dict[str, Any] | None = None
-
-
-def nearest_lamps(spec: SiteSpec) -> Callable[[IntArray, FloatArray], IntArray]:
-    """A look-up of the lamp nearest each (cluster, position) (-1 on a road without lamps)."""
-    lamps = spec.lamps
-    lengths = np.array([c.length_m for c in spec.clusters])
-    offset = np.concatenate(([0.0], np.cumsum(lengths + 1.0)[:-1]))  # each road 1 m on
-    order = np.lexsort((lamps.position_m, lamps.cluster))
-    keys = offset[lamps.cluster[order]] + lamps.position_m[order]
-    n_c = len(spec.clusters)
-    first = lamps.cluster[order].searchsorted(np.arange(n_c), side="left")
-    last = lamps.cluster[order].searchsorted(np.arange(n_c), side="right") - 1
-    first_of = _Buckets(keys, lamps.cluster[order], first, last)
-
-    def nearest(cluster: IntArray, pos: FloatArray) -> IntArray:
-        at = offset[cluster] + pos
-        right = np.minimum(np.maximum(first_of(cluster, at), first[cluster]), last[cluster])
-        left = np.maximum(right - 1, first[cluster])
-        pick = np.where(np.abs(keys[left] - at) <= np.abs(keys[right] - at), left, right)
-        found: IntArray = np.where(last[cluster] >= first[cluster], order[pick], -1)
-        return found
-
-    return nearest
-
-
-class _Buckets:
-    """``keys.searchsorted(at)`` for queries on their own cluster's stretch of the sorted
-    ``keys``, in a few array passes: each cluster's stretch is cut into 2 buckets a key, a
-    query starts at the first key of its bucket and steps over the keys of its bucket below
-    it. The bucket of a value is monotone in the value (keys and queries go through the same
-    arithmetic), so the answer is exactly searchsorted's; lamps too unevenly spaced for a
-    few steps are searched."""
-
-    MAX_STEPS = 4
-
-    def __init__(self, keys: FloatArray, cluster: IntArray, first: IntArray, last: IntArray):
-        self.keys = keys
-        self.padded = np.append(keys, np.inf)
-        count = np.maximum(last - first + 1, 0)
-        some = np.minimum(first, max(len(keys) - 1, 0))
-        self.low = np.where(count > 0, keys[some], 0.0) if len(keys) else np.zeros(len(first))
-        high = np.where(count > 0, keys[np.maximum(last, 0)], 0.0) if len(keys) else self.low
-        n_buckets = np.maximum(2 * count, 1)
-        self.top = n_buckets - 1
-        width = high - self.low
-        self.scale = np.where(width > 0, n_buckets / np.where(width > 0, width, 1.0), 0.0)
-        self.base = np.concatenate(([0], np.cumsum(n_buckets)[:-1]))
-        bucket = self._bucket(cluster, keys)
-        per_bucket = np.bincount(bucket, minlength=int(n_buckets.sum()))
-        self.steps = int(per_bucket.max()) if len(keys) else 0
-        self.table = bucket.searchsorted(np.arange(len(per_bucket)), side="left")
-
-    def _bucket(self, cluster: IntArray, at: FloatArray) -> IntArray:
-        b = ((at - self.low[cluster]) * self.scale[cluster]).astype(np.intp)
-        out: IntArray = np.minimum(np.maximum(b, 0), self.top[cluster]) + self.base[cluster]
-        return out
-
-    def __call__(self, cluster: IntArray, at: FloatArray) -> IntArray:
-        if self.steps > self.MAX_STEPS or len(at) < 64:  # few queries: one call beats passes
-            found: IntArray = self.keys.searchsorted(at)
-            return found
-        i = self.table[self._bucket(cluster, at)]
-        for _ in range(self.steps):
-            i += self.padded[i] < at
-        return i
 
 
 #: Builds the controller a night runs (site, start): another policy to compare, such as
@@ -194,6 +130,10 @@ class _Night:
         self.night_s, self.failsafe_cluster_s = np.zeros(n_rep), np.zeros(n_rep)
         # each night's energy, baselines and lamp-seconds without a lease, when it ended
         self.ended: list[dict[str, float]] = [{} for _ in range(n_rep)]
+        self._ending: dict[int, list[int]] = {}  # after how many ticks: the nights that end
+        for r, n in enumerate(self.ticks):
+            self._ending.setdefault(n, []).append(r)
+        self._running = np.asarray(self.ticks)
         self._pictured = n_rep == 1
         n_c = len(spec.clusters)
         self.per_series = max(1, int(SERIES_S / tick))
@@ -237,14 +177,13 @@ class _Night:
         # and lux switching are its own settings), each night until it ends
         dark = (self._sunset < now) & (now <= self._sunrise)
         if self.replicas > 1:
-            dark &= i < np.asarray(self.ticks)
+            dark &= i < self._running
         if dark.any():
             self._score(now, rel, dark)
         if self._pictured:
             self._pictures(i, now)
-        for r, n in enumerate(self.ticks):
-            if n == i + 1:
-                self._ended(r)
+        for r in self._ending.get(i + 1, ()):
+            self._ended(r)
 
     def _ended(self, r: int) -> None:
         """Night ``r`` is over: its energy, baselines and lamp-seconds without a lease."""
@@ -259,8 +198,10 @@ class _Night:
 
     def _score(self, now: float, rel: float, dark: npt.NDArray[np.bool_]) -> None:
         self.night_s += dark * self.tick_s
-        failsafe = self.ctrl.cluster_failsafe.reshape(self.replicas, -1).sum(axis=1)
-        self.failsafe_cluster_s += dark * (failsafe * self.tick_s)
+        failsafe = self.ctrl.cluster_failsafe
+        if failsafe.any():
+            per_night = failsafe.reshape(self.replicas, -1).sum(axis=1)
+            self.failsafe_cluster_s += dark * (per_night * self.tick_s)
         users, cluster, pos = self.users.active, self.users.cluster, self.users.pos
         if self.replicas > 1 and not dark.all():
             scored = dark[cluster // self.per_replica]

@@ -23,26 +23,36 @@ _UNIT = 2.0**-53
 
 
 def _mix(z: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
-    """splitmix64's finaliser, on an array (uint64 arithmetic wraps, as it should)."""
-    z = z + _GAMMA
-    z = (z ^ (z >> np.uint64(30))) * _M1
-    z = (z ^ (z >> np.uint64(27))) * _M2
-    out: npt.NDArray[np.uint64] = z ^ (z >> np.uint64(31))
-    return out
+    """splitmix64's finaliser, in place on an array of its own (uint64 arithmetic wraps)."""
+    z += _GAMMA
+    z ^= z >> np.uint64(30)
+    z *= _M1
+    z ^= z >> np.uint64(27)
+    z *= _M2
+    z ^= z >> np.uint64(31)
+    return z
 
 
 class KeyedDraws:
     """Uniform, normal and Poisson draws for arrays of keys (up to three, each below 2**32),
-    from ``seed``. ``stream`` keeps the draws of different purposes apart."""
+    from ``seed``. ``stream`` keeps the draws of different purposes apart. A draw is the
+    finaliser of splitmix64 on the stream's word plus each key times an odd constant: the
+    counter splitmix64 itself would hash, one per combination of keys."""
 
     def __init__(self, seed: int) -> None:
-        self._seed = _mix(np.array([seed & (2**64 - 1)], dtype=np.uint64))
+        self._seed = int(_mix(np.array([seed & (2**64 - 1)], dtype=np.uint64))[0])
+        self._streams: dict[int, np.uint64] = {}
 
     def _bits(self, stream: int, keys: tuple[npt.ArrayLike, ...]) -> npt.NDArray[np.uint64]:
-        z = _mix(self._seed ^ np.uint64(stream))
-        for key, spread in zip(keys, _SPREAD, strict=False):
-            z = z + np.asarray(key).astype(np.uint64) * spread
-        return _mix(_mix(z))
+        base = self._streams.get(stream)
+        if base is None:
+            word = np.array([self._seed ^ stream], dtype=np.uint64)
+            base = self._streams[stream] = _mix(word)[0]
+        z = np.asarray(keys[0]).astype(np.uint64) * _SPREAD[0]
+        for key, spread in zip(keys[1:], _SPREAD[1:], strict=False):
+            z += np.asarray(key).astype(np.uint64) * spread
+        z += base
+        return _mix(z)
 
     def uniform(self, stream: int, *keys: npt.ArrayLike) -> FloatArray:
         """In [0, 1), one per element of the (broadcast) keys."""
@@ -51,11 +61,13 @@ class KeyedDraws:
         return out
 
     def normal(self, stream: int, *keys: npt.ArrayLike) -> FloatArray:
-        """Standard normal (Box-Muller on two keyed uniforms)."""
-        u1 = 1.0 - self.uniform(stream, *keys)  # (0, 1]: the log is finite
-        u2 = self.uniform(stream ^ 0x5A5A5A5A, *keys)
+        """Standard normal: Box-Muller on the two halves of one keyed word."""
+        bits = self._bits(stream, keys)
+        u1 = 1.0 - (bits >> np.uint64(32)).astype(np.float64) * 2.0**-32  # (0, 1]: finite log
+        u2 = (bits & np.uint64(0xFFFFFFFF)).astype(np.float64) * 2.0**-32
         out: FloatArray = np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
         return out
+
     def poisson(self, stream: int, lam: FloatArray, *keys: npt.ArrayLike) -> IntArray:
         """Poisson with mean ``lam`` (small: a tick's share of an hourly rate), by inverting
         the distribution function at a keyed uniform."""

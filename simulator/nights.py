@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from edge.config import SiteConfig
 from simulator.engine import simulate_side_by_side
+from simulator.heap import keep_freed_memory
 from simulator.kpis import energy_kpis, saved
 from simulator.requirement import percentiles
 from simulator.scenario import Scenario
@@ -90,6 +91,7 @@ def _in_worker(j: int, work: _Work) -> _Nights:
 def _worker_start(queue: Any) -> None:
     global _shares
     _shares = queue
+    keep_freed_memory()
 
 
 def _in_processes(work: list[_Work], progress: Callable[[float], None] | None) -> list[_Nights]:

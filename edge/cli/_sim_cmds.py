@@ -220,7 +220,10 @@ def _many(
 ) -> None:
     """Several nights: one row each and the total; a year (``every``): a row a month, the
     total and the year's energy, cost and CO2."""
+    from simulator.heap import keep_freed_memory
     from simulator.nights import simulate_nights
+
+    keep_freed_memory()  # this process steps many nights at once now (with --jobs 1)
 
     def run(progress: Callable[[float], None] | None) -> dict[str, Any]:
         return simulate_nights(site, scenario=scen, days=days, seed=seed, presence=presence,

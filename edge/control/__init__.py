@@ -18,7 +18,7 @@ from edge.control._inputs import (
     SensorCounts,
     SensorFault,
 )
-from edge.control._presence import KeyLine
+from edge.control._keyline import KeyLine
 from edge.control._result import Event, Explanation, LayerEffect, SensorHealth, StepResult
 from edge.control._spec import (
     ClusterSpec,

@@ -34,7 +34,8 @@ from edge.payloads import ClusterLeasePayload, LeasePayload, PayloadError
 from edge.site import CoreSite
 from firmware_bridge.frames import Counts
 from simulator.harness.firmware import FakeNode
-from simulator.street import LampNodes, SensorBank, SensorModel
+from simulator.lamps import LampNodes
+from simulator.street import SensorBank, SensorModel
 from simulator.traffic import Arrivals
 from simulator.users import RoadUsers
 

@@ -23,7 +23,7 @@ from edge.control import (
     SiteSpec,
 )
 from edge.control._clusters import ClusterTraffic
-from edge.control._presence import KeyLine
+from edge.control._keyline import KeyLine
 from tests.edge.control_strategies import (
     LADDERS,
     NIGHT_T0,

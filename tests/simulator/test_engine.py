@@ -7,7 +7,7 @@ import pytest
 
 from edge.config import parse_config
 from edge.site import CoreSite
-from simulator.engine import nearest_lamps
+from simulator.nearest import nearest_lamps
 from simulator.sites import generate_site
 
 
