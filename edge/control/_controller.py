@@ -8,7 +8,7 @@ Lamps of a cluster are contiguous, so per-cluster work is slice work.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -29,18 +29,20 @@ from edge.control._inputs import (
     SensorCounts,
     SensorFault,
 )
-from edge.control._layers import Layers, Selection
+from edge.control._layers import Layers, tiled_selection
 from edge.control._leases import LeaseBook
 from edge.control._night import NightVerdict, SiteCalendar
-from edge.control._result import Event, SensorHealth, StepResult
+from edge.control._reports import LampReports
+from edge.control._result import Event, StepResult
 from edge.control._spec import PolicyParams, SiteSpec
 from edge.control._targets import Targets
+from edge.control._views import ControllerViews
 from edge.errors import UnknownIdError
 
 __all__ = ["DimmingController"]
 
 
-class DimmingController:
+class DimmingController(ControllerViews):
     """Owns the per-lamp and per-cluster state arrays of one gateway's street.
 
     With ``replicas`` (clock offsets, s) the street is run that many times side by side
@@ -59,7 +61,7 @@ class DimmingController:
         replicas: Sequence[float] = (0.0,),
     ) -> None:
         n_rep, base = len(replicas), SiteIndex(site)
-        profile_lamps = [(p, _tiled(base.select(p.target), n_rep, len(site.lamps)))
+        profile_lamps = [(p, tiled_selection(base.select(p.target), n_rep, len(site.lamps)))
                          for p in profiles]  # fmt: skip
         if n_rep > 1:
             site = site.tiled(n_rep)
@@ -94,8 +96,8 @@ class DimmingController:
             per_replica=n // n_rep,
         )  # fmt: skip
         self.last_sent = self._leases.last_sent
-        self.reported_level = np.full(n, np.nan)
-        self.lamp_faulty = np.zeros(n, dtype=bool)
+        self._reports = LampReports(n)
+        self.reported_level, self.lamp_faulty = self._reports.level, self._reports.faulty
         self.energy = EnergyLedger(
             lamps=lamps, params=params.energy, starts=self._index.starts, n_clusters=c,
             levels=self.level, start=start,
@@ -116,84 +118,7 @@ class DimmingController:
         self.night: bool | None = None
         self.verdict: NightVerdict | None = None
 
-    # ----------------------------------------------------------------- lookups
-    def lamp_index(self, lamp_id: str) -> int:
-        """Index of a lamp id; UnknownIdError with the closest ids when absent."""
-        return self._index.lamp(lamp_id)
-
-    @property
-    def lamp_ids(self) -> Mapping[str, int]:
-        """Every lamp id, to its index (one mapping, shared with whoever asks)."""
-        return self._index.lamps
-
-    def cluster_index(self, cluster_id: str) -> int:
-        return self._index.cluster(cluster_id)
-
-    def select(self, target: str) -> Selection:
-        """The lamps a layer on ``target`` (a lamp, a cluster or "all") touches: None for
-        all, a slice or an index array; UnknownIdError with the closest ids when absent."""
-        return self._index.select(target)
-
-    def cluster_mean(self, values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        """Mean of a per-lamp array over each cluster's lamps (0 for a cluster with none)."""
-        starts, ends = self._index.starts, self._index.ends
-        sizes = ends - starts
-        sums = np.add.reduceat(values, starts) if len(values) else np.zeros(self.n_clusters)
-        out: npt.NDArray[np.float64] = np.where(sizes > 0, sums / np.maximum(sizes, 1), 0.0)
-        return out
-
-    @property
-    def cluster_flow(self) -> npt.NDArray[np.float64]:
-        """Road users per hour per cluster (its busiest healthy sensor)."""
-        return self.traffic.flow
-
-    @property
-    def cluster_step(self) -> npt.NDArray[np.intp]:
-        """Class steps below each cluster's rated class."""
-        return self.traffic.step
-
-    @property
-    def cluster_level(self) -> npt.NDArray[np.float64]:
-        return self.traffic.level
-
-    def unhealthy_sensors(self, cluster: int, now: float) -> list[SensorHealth]:
-        """Why ``cluster`` is in fail-safe: its sensors silent past stale_s or faulty."""
-        return self.traffic.unhealthy(now, cluster)
-
-    @property
-    def cluster_failsafe(self) -> npt.NDArray[np.bool_]:
-        return self.traffic.failsafe
-
-    @property
-    def cluster_night(self) -> npt.NDArray[np.bool_]:
-        """Whether each cluster had night at the last step."""
-        return self._calendar.night
-
-    @property
-    def lease_seq(self) -> int:
-        """The seq of the last step's leases (``seq_base`` before the first step): the
-        highest sent so far."""
-        return self._leases.step_seq
-
-    @property
-    def seq_base(self) -> int:
-        """Every lease this controller sends has a seq above this."""
-        return self._leases.seq_base
-
-    @property
-    def last_sent_at(self) -> npt.NDArray[np.float64]:
-        """When each lamp's lease last went out (-inf: never)."""
-        return self._leases.last_sent_at
-
-    @property
-    def presence_tracks(self) -> int:
-        """Road users followed along their roads now (one per count and kind)."""
-        return self._presence.tracks.size
-
-    @property
-    def cluster_sizes(self) -> npt.NDArray[np.intp]:
-        return self._index.ends - self._index.starts
-
+    # ---------------------------------------------------------------- commands
     def force_refresh(self) -> None:
         """Send every lamp's lease at the next step (after a broker reconnect)."""
         self._leases.force_all()
@@ -202,19 +127,6 @@ class DimmingController:
         """These lamps' leases never left (no connection, a full send queue): send them again
         at the next step, with the level then."""
         self._leases.force(lamps)
-
-    def cluster_slice(self, k: int) -> slice:
-        return self._index.cluster_slice(k)
-
-    @property
-    def target(self) -> npt.NDArray[np.float64]:
-        """Each lamp's command target at the last step (after layers, clamp and CLO)."""
-        return self._targets.target
-
-    @property
-    def presence_level(self) -> npt.NDArray[np.float64]:
-        """Each lamp's level where a road user is near (light terms)."""
-        return self._targets.presence_level
 
     # --------------------------------------------------------------- overrides
     @property
@@ -261,32 +173,6 @@ class DimmingController:
         self._floor_check = True
         self._targets.stale = True
 
-    # ------------------------------------------------------------------ energy
-    @property
-    def energy_wh(self) -> npt.NDArray[np.float64]:
-        """Energy drawn per cluster since start (Wh)."""
-        return self.energy.energy_wh
-
-    @property
-    def baseline_full_wh(self) -> npt.NDArray[np.float64]:
-        return self.energy.baseline_full_wh
-
-    @property
-    def baseline_schedule_wh(self) -> npt.NDArray[np.float64]:
-        return self.energy.baseline_schedule_wh
-
-    @property
-    def baseline_reference_wh(self) -> npt.NDArray[np.float64]:
-        return self.energy.baseline_reference_wh
-
-    @property
-    def power(self) -> npt.NDArray[np.float64]:
-        return self.energy.power
-
-    def lamp_energy_wh(self, now: float | None = None) -> npt.NDArray[np.float64]:
-        """Energy drawn per lamp since start (Wh), up to ``now`` (default: the last step)."""
-        return self.energy.lamp_wh(self._now if now is None else now)
-
     # ------------------------------------------------------------ observations
     def _observe(self, now: float, obs: Observation, events: list[Event]) -> None:
         if isinstance(obs, SensorFault):
@@ -306,32 +192,12 @@ class DimmingController:
             except UnknownIdError:
                 events.append(ev.rejected(now, obs.lamp, "unknown lamp"))
                 return
-            self.reported_level[j] = obs.level
-            if obs.energy_wh is not None:
-                verdict = self.energy.read_meter(now, j, obs.energy_wh)
-                if verdict in ("reset", "implausible"):
-                    events.append(ev.meter(now, obs.lamp, verdict, obs.energy_wh))
-            elif self.energy.unmeter(j):
-                events.append(ev.meter(now, obs.lamp, "gone", None))
-            faulty = bool(obs.faults)
-            if faulty != self.lamp_faulty[j]:
-                events.append(
-                    ev.lamp_fault(now, obs.lamp, obs.faults)
-                    if faulty
-                    else ev.lamp_ok(now, obs.lamp)
-                )
-            self.lamp_faulty[j] = faulty
+            self._reports.take(now, j, obs, self.energy, events)
 
     # -------------------------------------------------------------------- step
-    def step(self, now: float, observations: Iterable[Observation] = ()) -> StepResult:
-        """Advance to ``now`` (epoch seconds), taking the observations that arrived since."""
-        events: list[Event] = []
-        dt = max(0.0, now - self._now)
-        calendar, first = self._calendar, self.night is None
-        if first:  # the interval up to this first step counts at the calendar at start
-            calendar.advance(self._now)
-            self.energy.calendar(calendar.night, calendar.minute)
-        self.traffic.advance(now)
+    def _take(self, now: float, observations: Iterable[Observation], events: list[Event]) -> None:
+        """The observations that arrived: counts in one go (no count re-acquires a track
+        another made this tick), the rest one by one."""
         counts: list[SensorCounts] = []
         batches: list[CountsBatch] = []
         for obs in observations:
@@ -343,8 +209,35 @@ class DimmingController:
                 self._observe(now, obs, events)
         if counts:
             batches.append(CountsBatch.of(counts))
-        if batches:  # one go: no count re-acquires a track another made this tick
+        if batches:
             ingest_counts(now, CountsBatch.join(batches), self.traffic, self._presence, events)
+
+    def _turn_calendar(self, now: float, first: bool, events: list[Event]) -> bool:
+        """The calendar at ``now``: an event where night came or went (not at the first
+        step), the floor check where it came; whether any replica's calendar moved on."""
+        calendar = self._calendar
+        moved = calendar.advance(now) or first
+        for r in calendar.switched:
+            verdict = calendar.verdicts[r]
+            assert verdict is not None
+            if not first:
+                events.append(ev.night_switch(now, verdict.night, verdict.source))
+            if verdict.night:
+                self._floor_check = True
+        self.verdict = calendar.verdicts[0]
+        self.night = bool(self.verdict is not None and self.verdict.night)
+        return moved
+
+    def step(self, now: float, observations: Iterable[Observation] = ()) -> StepResult:
+        """Advance to ``now`` (epoch seconds), taking the observations that arrived since."""
+        events: list[Event] = []
+        dt = max(0.0, now - self._now)
+        calendar, first = self._calendar, self.night is None
+        if first:  # the interval up to this first step counts at the calendar at start
+            calendar.advance(self._now)
+            self.energy.calendar(calendar.night, calendar.minute)
+        self.traffic.advance(now)
+        self._take(now, observations, events)
         # After the readings: a lamp whose first reading came in during the interval is the
         # meter's for all of it (a retained reading, from before this start, covers it; a
         # fresh one leaves less than the interval uncounted), never counted twice.
@@ -355,18 +248,8 @@ class DimmingController:
         else:
             ledger = ledger + metered
 
-        new_day = calendar.advance(now) or first
-        switched = calendar.switched
-        for r in switched:
-            verdict = calendar.verdicts[r]
-            assert verdict is not None
-            if not first:
-                events.append(ev.night_switch(now, verdict.night, verdict.source))
-            if verdict.night:
-                self._floor_check = True
-        self.verdict = calendar.verdicts[0]
-        self.night = night = bool(self.verdict is not None and self.verdict.night)
-        cluster_night = calendar.night
+        new_day = self._turn_calendar(now, first, events)
+        night, cluster_night, switched = bool(self.night), calendar.night, calendar.switched
         moved_clusters = self.traffic.update(now, events)
         expired = self.layers.expire(now)
         events.extend(ev.override_expired(now, o) for o in expired)
@@ -374,7 +257,7 @@ class DimmingController:
             self._floors_moved()
 
         targets = self._targets
-        turned = self._clusters_of(switched)
+        turned = calendar.clusters_of(switched)
         if first or targets.stale or len(turned) == self.n_clusters:
             targets.rebuild(cluster_night, None)
         else:
@@ -411,13 +294,6 @@ class DimmingController:
             baseline_reference_wh=ref,
         )
 
-    def _clusters_of(self, replicas: list[int]) -> npt.NDArray[np.intp]:
-        """The clusters of these replicas."""
-        if not replicas:
-            return np.zeros(0, dtype=np.intp)
-        out: npt.NDArray[np.intp] = np.isin(self._replica, replicas).nonzero()[0]
-        return out
-
     def _ramp(
         self, dt: float, night: bool, target: npt.NDArray[np.float64]
     ) -> npt.NDArray[np.bool_]:
@@ -446,13 +322,3 @@ class DimmingController:
         np.not_equal(nxt, level, out=changed)
         self.level, self._next = nxt, level
         return changed
-
-
-def _tiled(sel: Selection, n: int, lamps: int) -> Selection:
-    """A selection of a street's lamps, in each of ``n`` replicas of it side by side."""
-    if n == 1 or sel is None:
-        return sel
-    if isinstance(sel, slice):
-        sel = np.arange(sel.start, sel.stop, dtype=np.intp)
-    out: npt.NDArray[np.intp] = (sel[None, :] + lamps * np.arange(n)[:, None]).ravel()
-    return out

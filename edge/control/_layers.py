@@ -9,7 +9,7 @@ import numpy.typing as npt
 
 from edge.control._inputs import Override, Profile
 
-__all__ = ["Layers", "Selection", "apply_op", "op_scalar"]
+__all__ = ["Layers", "Selection", "apply_op", "op_scalar", "tiled_selection"]
 
 #: Which lamps a layer touches: None for all, a slice for a cluster, an index array for lamps.
 Selection = slice | npt.NDArray[np.intp] | None
@@ -22,6 +22,17 @@ def op_scalar(op: str, value: float, level: float) -> float:
     if op == "max":
         return max(value, level)
     return min(value, level)
+
+
+def tiled_selection(sel: Selection, n: int, lamps: int) -> Selection:
+    """A selection of a street's ``lamps`` lamps, in each of ``n`` replicas of it side by
+    side (``SiteSpec.tiled``)."""
+    if n == 1 or sel is None:
+        return sel
+    if isinstance(sel, slice):
+        sel = np.arange(sel.start, sel.stop, dtype=np.intp)
+    out: npt.NDArray[np.intp] = (sel[None, :] + lamps * np.arange(n)[:, None]).ravel()
+    return out
 
 
 def apply_op(target: npt.NDArray[np.float64], sel: Selection, op: str, level: float) -> None:

@@ -197,6 +197,13 @@ class SiteCalendar:
         self.any_night = bool(self._night.any())
         return True
 
+    def clusters_of(self, replicas: list[int]) -> IntArray:
+        """The clusters of these replicas."""
+        if not replicas:
+            return np.zeros(0, dtype=np.intp)
+        out: IntArray = np.isin(self._replica, replicas).nonzero()[0]
+        return out
+
     def observe_lux(self, now: float, lux: float) -> None:
         """A reading of the site's lux sensor (every replica's: they share it)."""
         for r, clock in enumerate(self.clocks):
