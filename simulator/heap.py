@@ -16,7 +16,7 @@ __all__ = ["keep_freed_memory"]
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
-TRIM_BYTES = 256 * 1024 * 1024  # free memory kept at the heap's top
+TRIM_BYTES = 32 * 1024 * 1024  # free memory kept at the heap's top
 MMAP_BYTES = 32 * 1024 * 1024  # blocks this large or larger are still mapped on their own
 
 

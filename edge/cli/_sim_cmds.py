@@ -73,7 +73,11 @@ def sim(
         None, "--sensors", help="realistic (default) or ideal: overrides the scenario's sensors."
     ),
     jobs: int | None = typer.Option(
-        None, "--jobs", min=1, help="Nights simulated at once (default: one per core)."
+        None,
+        "--jobs",
+        min=1,
+        help="Processes the nights are dealt out to, each stepping its nights side by side "
+        "(default: one per core).",
     ),
     record: Path | None = typer.Option(None, "--record", help="Write per-tick arrays to OUT.npz."),
     report: Path | None = typer.Option(

@@ -142,7 +142,6 @@ class NightClock:
         return verdict
 
 
-BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.intp]
 
 
