@@ -292,8 +292,10 @@ class SensorBank:
         here = int(flight.at.searchsorted(now, side="right"))
         got, self._flight = flight.cut(here)
         self._first_arrival = float(self._flight.at[0]) if len(self._flight.at) else np.inf
-        if self.users:
-            self._heard.append((got.sensor, got.number, now))
+        if self.users:  # only a report that counted someone can tell when it was heard
+            counted = got.counts.reshape(len(got.at), -1).any(axis=1)
+            if counted.any():
+                self._heard.append((got.sensor[counted], got.number[counted], now))
         self.reports += len(got.at)
         return CountsBatch(
             sensors=tuple(self._names[got.sensor].tolist()),
