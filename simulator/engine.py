@@ -94,13 +94,13 @@ class _Night:
         self._sunrise = np.array([w.sunrise for w in self.windows]) - self.offsets
         core = CoreSite.of(site)
         base = core.spec
-        self.spec = spec = base.tiled(n_rep) if n_rep > 1 else base
         self.per_replica = len(base.clusters)
         if controller is not None:
             self.ctrl: DimmingController = controller(site, window.start)
         else:
             core = core if presence else core.without_presence()
             self.ctrl = core.controller(start=window.start, replicas=self.offsets.tolist())
+        self.spec = spec = self.ctrl.site if n_rep > 1 else base  # the replicas: the controller's
         if arrivals is None:
             model = scenario.traffic_model()
             nights = [generate_arrivals(site, start=w.start, duration_s=n * tick, seed=seed,

@@ -46,10 +46,6 @@ class NightWindow:
         goes, sunset and sunrise where they are."""
         return dataclasses.replace(self, end=min(self.end, self.start + seconds))
 
-    def dark(self, t: float) -> bool:
-        """Between sunset and sunrise (the span scored for safety)."""
-        return self.sunset < t <= self.sunrise
-
 
 def night_window(site: SiteConfig, day: date, margin_s: float = 900.0) -> NightWindow:
     """From ``margin_s`` before sunset on ``day`` (back to the whole minute: nights run side
