@@ -89,8 +89,9 @@ def semantic_issues(site: SiteConfig) -> Iterator[ConfigIssue]:
                     f"beyond the road's length {cluster.length_m} m",
                 )
         explicit = len(cluster.lamps)
+        array_path = f"{cpath}.lamp_array"  # one string for all of an array's lamps
         for li, resolved in enumerate(cluster.resolved_lamps()):
-            lpath = f"{cpath}.lamps[{li}].id" if li < explicit else f"{cpath}.lamp_array"
+            lpath = f"{cpath}.lamps[{li}].id" if li < explicit else array_path
             if resolved.id in lamp_seen:
                 yield ConfigIssue(
                     lpath, f"duplicate lamp id {resolved.id!r} (also {lamp_seen[resolved.id]})"

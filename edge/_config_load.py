@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -9,9 +11,10 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from edge._config_keys import unknown_key_message
+from edge._config_yaml import load_document
 from edge.errors import ConfigError, ConfigIssue
 
-__all__ = ["issues_from_validation", "read_yaml"]
+__all__ = ["issues_from_validation", "read_yaml", "with_env"]
 
 
 def _format_loc(loc: tuple[int | str, ...]) -> str:
@@ -43,29 +46,6 @@ def issues_from_validation(err: ValidationError, root: type[BaseModel]) -> list[
     return issues
 
 
-class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """SafeLoader (libyaml's when PyYAML has it: 10x faster) that refuses duplicate keys
-    instead of silently keeping the last."""
-
-
-def _construct_mapping(
-    loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False
-) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-        seen.add(key)
-    mapping: dict[Any, Any] = loader.construct_mapping(node, deep=deep)
-    return mapping
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def read_yaml(path: Path, source: str) -> Any:
     """Parse one YAML file; a missing file or a syntax error is a ConfigError with the line."""
     try:
@@ -75,9 +55,45 @@ def read_yaml(path: Path, source: str) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(source, [ConfigIssue("", f"cannot read: {exc}")]) from None
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+        return load_document(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(source, [ConfigIssue(where, f"YAML syntax: {problem}")]) from None
+
+
+def with_env(
+    data: dict[str, Any],
+    environ: Mapping[str, str],
+    fields: Collection[str],
+    *,
+    prefix: str = "STREETLIGHT_",
+    source: str = "<config>",
+) -> dict[str, Any]:
+    """``data`` with the environment's overrides laid over it: ``STREETLIGHT_MQTT__PORT=2883``
+    sets ``mqtt.port`` (names in any case, ``__`` nests). Only variables whose first part is
+    one of ``fields`` count (``STREETLIGHT_CONFIG`` is the CLI's). A value that starts with
+    ``{`` or ``[`` is read as JSON; any other stays a string for the models to convert."""
+    merged = dict(data)
+    for name in sorted(environ):
+        if not name.upper().startswith(prefix):
+            continue
+        path = name[len(prefix) :].lower().split("__")
+        if path[0] not in fields or not all(path):
+            continue
+        value: Any = environ[name]
+        if value.lstrip()[:1] in ("{", "["):
+            try:
+                value = json.loads(value)
+            except ValueError as exc:
+                raise ConfigError(
+                    source, [ConfigIssue(".".join(path), f"{name} is not JSON: {exc}")]
+                ) from None
+        node = merged
+        for key in path[:-1]:
+            inner = node.get(key)
+            node[key] = dict(inner) if isinstance(inner, dict) else {}
+            node = node[key]
+        node[path[-1]] = value
+    return merged

@@ -5,6 +5,7 @@ sections (a lighting class, a time of day). The whole config is ``edge.config``.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import time
 from typing import Annotated, Literal
 
@@ -148,8 +149,10 @@ class ClusterConfig(Strict):
         return out
 
 
-class ResolvedLamp(Strict):
-    """A lamp with every default applied: what the controller is built from."""
+@dataclass(frozen=True, slots=True)
+class ResolvedLamp:
+    """A lamp with every default applied: what the controller is built from (a plain record,
+    not a model: its fields come from validated ones, and a site has up to 100,000)."""
 
     id: str
     cluster: str

@@ -20,7 +20,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from edge._config_checks import semantic_issues
 from edge._config_gateway import (
@@ -35,7 +34,7 @@ from edge._config_gateway import (
     TelemetryConfig,
     TlsConfig,
 )
-from edge._config_load import issues_from_validation, read_yaml
+from edge._config_load import issues_from_validation, read_yaml, with_env
 from edge._config_street import (
     ClusterConfig,
     LampArrayConfig,
@@ -234,16 +233,9 @@ class EnergyConfig(Strict):
         return value
 
 
-class SiteConfig(BaseSettings):
-    """One gateway's whole site. Env overrides: ``STREETLIGHT_MQTT__HOST=...``."""
-
-    model_config = SettingsConfigDict(
-        extra="forbid",
-        frozen=True,
-        env_prefix="STREETLIGHT_",
-        env_nested_delimiter="__",
-        case_sensitive=False,
-    )
+class SiteConfig(Strict):
+    """One gateway's whole site (``parse_config`` lays ``STREETLIGHT_MQTT__HOST=...`` env
+    overrides over the file)."""
 
     gateway_id: str = Field(pattern=ID_PATTERN)
     site: SiteLocation
@@ -260,18 +252,6 @@ class SiteConfig(BaseSettings):
     security: SecurityConfig = SecurityConfig()
     home_assistant: HomeAssistantConfig = HomeAssistantConfig()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The environment overrides the YAML file (which arrives as init kwargs).
-        return (env_settings, init_settings)
 
     @model_validator(mode="after")
     def _semantics(self) -> SiteConfig:
@@ -297,6 +277,7 @@ def parse_config(data: Any, *, source: str = "<config>") -> SiteConfig:
         raise ConfigError(
             source, [ConfigIssue("", "the config must be a YAML mapping at the top level")]
         )
+    data = with_env(data, os.environ, SiteConfig.model_fields, source=source)
     try:
         return SiteConfig(**data)
     except ValidationError as err:

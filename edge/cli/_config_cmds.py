@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -88,9 +89,7 @@ def show(
     data = site.model_dump(mode="json")
     if lamps:
         for cluster, dumped in zip(site.clusters, data["clusters"], strict=True):
-            dumped["resolved_lamps"] = [
-                lamp.model_dump(mode="json") for lamp in cluster.resolved_lamps()
-            ]
+            dumped["resolved_lamps"] = [asdict(lamp) for lamp in cluster.resolved_lamps()]
     if as_json:
         typer.echo(json.dumps(data, indent=2))
     else:

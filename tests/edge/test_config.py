@@ -196,6 +196,26 @@ def test_env_overrides_nested(monkeypatch: pytest.MonkeyPatch) -> None:
     assert site.clusters[0].id == "arterial"  # the rest still from the file
 
 
+def test_env_override_reads_json_and_skips_other_variables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STREETLIGHT_MQTT__TLS", '{"ca_file": "/etc/ssl/ca.pem"}')
+    monkeypatch.setenv("streetlight_log_level", "DEBUG")
+    monkeypatch.setenv("STREETLIGHT_CONFIG", "/elsewhere.yaml")  # the CLI's, not a key
+    site = load_config(EXAMPLE)
+    assert site.mqtt.tls is not None
+    assert str(site.mqtt.tls.ca_file) == "/etc/ssl/ca.pem"
+    assert site.log_level == "DEBUG"
+    monkeypatch.setenv("STREETLIGHT_MQTT__TLS", "{not json")
+    with pytest.raises(ConfigError, match="STREETLIGHT_MQTT__TLS is not JSON") as info:
+        load_config(EXAMPLE)
+    assert info.value.issues[0].path == "mqtt.tls"
+    monkeypatch.setenv("STREETLIGHT_MQTT__TLS", '{"ca_fil": "x"}')
+    with pytest.raises(ConfigError) as info:
+        load_config(EXAMPLE)
+    assert info.value.issues[0].path == "mqtt.tls.ca_fil"
+
+
 def test_bad_env_override_names_path(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STREETLIGHT_MQTT__PORT", "not-a-port")
     with pytest.raises(ConfigError) as info:
