@@ -127,6 +127,7 @@ async def bench_ingest(
             "ratio_median": float(np.median(ratios)), "ratio_min": min(ratios),
             "ratio_max": max(ratios), "floor_ratio_median": float(np.median(floors)),
             "tick_overruns": overruns,
+            "runs_msg_s": {who: [round(x) for x in r] for who, r in rates.items()},
         })  # fmt: skip
         print(f"  {name}: {[round(x, 2) for x in ratios]}", file=sys.stderr, flush=True)
     return rows

@@ -35,9 +35,10 @@ def rows(d: Path) -> list[tuple[str, str, str, str]]:
     if daemon is not None:
         for i in daemon["ingest"]:
             out.append((
-                f"ingest / bare aiomqtt subscriber, {i['mix']} (alone, in turn, {i['runs']} runs)",
+                f"ingest / bare aiomqtt subscriber, {i['mix']} (alone, in turn): median of "
+                f"{i['runs']} runs (min-max)",
                 f"{i['ratio_median']:.2f} ({i['ratio_min']:.2f}-{i['ratio_max']:.2f})", ">= 0.9",
-                _yes(i["ratio_min"] >= 0.9),
+                _yes(i["ratio_median"] >= 0.9),
             ))  # fmt: skip
         for lat in daemon["latency"]:
             target = {1000: 50.0, 5000: 100.0}.get(lat["rate"])
