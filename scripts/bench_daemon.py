@@ -134,8 +134,8 @@ async def bench_memory(
             await ld.stdout.readline()
         await asyncio.sleep(load_s)
         for n, site, d in zip(sizes, sites, daemons, strict=True):
-            hwm = d.peak_rss_kib()
             m = await asyncio.to_thread(scrape_metrics, site.metrics.port)
+            hwm = d.peak_rss_kib()  # after a scrape: serving /metrics takes memory too
             rows.append({
                 "lamps": n, "peak_rss_mb": hwm / 1024, "rss_mb": d.rss_kib() / 1024,
                 "handled": int(metric(m, "streetlight_ingest_messages_total", source="mqtt")),

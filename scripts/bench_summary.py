@@ -76,7 +76,7 @@ def rows(d: Path) -> list[tuple[str, str, str, str]]:
     if sim is not None:
         big = sim["rows"][1]["lamps"] if len(sim.get("rows", [])) > 1 else 10_000
         for key, what, target in (
-            ("night_s", "simulator: one 12-hour night, example site", None),
+            ("night_s", "simulator: one 12-hour night, example site", 10.0),
             ("year_s", "simulator: a year of nights, example site", 180.0),
             ("big_night_s", f"simulator: one 12-hour night, {big:,} lamps", 30.0),
         ):

@@ -185,6 +185,45 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     assert "file not found" in result.stderr
 
 
+def test_clusters_share_keys_through_an_anchor_and_a_merge_key(
+    tmp_path: Path, example: dict[str, Any]
+) -> None:
+    example.pop("clusters")
+    example.pop("profiles", None)
+    example.pop("quiet_hours", None)
+    clusters = """\
+clusters:
+  - &street
+    id: lindelaan
+    length_m: 600
+    speed_limit_kmh: 30
+    capacity_per_h: 600
+    rated_class: P3
+    adapt_classes: [P4, P5]
+    nominal_w: 35
+    floor: 0.3
+    lamp_array: {count: 20, spacing_m: 30, start_m: 15}
+    sensors: [{id: linde-radar, position_m: 5, source: mqtt}]
+  - <<: *street
+    id: side-street
+    length_m: 300
+    lamp_array: {count: 10, spacing_m: 30, start_m: 15}
+    sensors: [{id: side-radar, position_m: 5, source: mqtt}]
+"""
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(example) + clusters)
+    lindelaan, side = load_config(path).clusters
+    assert (side.rated_class, side.speed_limit_kmh, side.floor, side.nominal_w) == (
+        "P3",
+        30,
+        0.3,
+        35,
+    )
+    assert (side.length_m, [s.id for s in side.sensors]) == (300, ["side-radar"])
+    assert len(side.resolved_lamps()) == 10
+    assert lindelaan.length_m == 600
+
+
 def test_env_overrides_nested(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STREETLIGHT_MQTT__PORT", "2883")
     monkeypatch.setenv("STREETLIGHT_CONTROLLER__PRESENCE__HOLD_S", "45")
