@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import reprlib
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,12 @@ def _format_loc(loc: tuple[int | str, ...]) -> str:
     return out
 
 
+#: what a problem shows of the value it got: bounded, for a document's aliases can make a
+#: value of billions of elements out of a few lines (a "billion laughs")
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel, _SHOWN.maxlist, _SHOWN.maxdict, _SHOWN.maxstring = 2, 4, 4, 80
+
+
 def issues_from_validation(err: ValidationError, root: type[BaseModel]) -> list[ConfigIssue]:
     """Pydantic's errors as config issues; an unknown key says what ``root`` allows there."""
     issues = []
@@ -41,7 +48,10 @@ def issues_from_validation(err: ValidationError, root: type[BaseModel]) -> list[
         else:
             msg = str(e["msg"]).removeprefix("Value error, ")
             issues.append(
-                ConfigIssue(path, f"{msg} (got {e['input']!r})" if kind.endswith("_type") else msg)
+                ConfigIssue(
+                    path,
+                    f"{msg} (got {_SHOWN.repr(e['input'])})" if kind.endswith("_type") else msg,
+                )
             )
     return issues
 

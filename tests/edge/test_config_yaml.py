@@ -9,7 +9,7 @@ import yaml
 
 from edge._config_load import read_yaml
 from edge._config_yaml import load_document
-from edge.config import example_config_path
+from edge.config import example_config_path, load_config
 from edge.errors import ConfigError
 from simulator.sites import generate_site
 
@@ -96,3 +96,19 @@ def test_a_bad_document_is_refused_with_its_line(
     with pytest.raises(ConfigError, match=problem) as info:
         read_yaml(path, str(path))
     assert info.value.issues[0].path.startswith(f"line {line},")
+
+
+def test_a_billion_laughs_is_refused_at_once_with_a_short_message(tmp_path: Path) -> None:
+    """Nine levels of nine aliases: a value of 387 million strings from ten lines. Read, it is
+    ten small lists that share; the error shows a bounded piece of it (the whole of it never
+    finished printing)."""
+    lines = ["lol0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"lol{k}: &l{k} [{', '.join([f'*l{k - 1}'] * 9)}]" for k in range(1, 9)]
+    path = tmp_path / "site.yaml"
+    path.write_text("\n".join([*lines, "gateway_id: *l8", "site: {latitude: 52, longitude: 5}"]))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    shown = {issue.path: issue.message for issue in info.value.issues}
+    assert shown["gateway_id"].startswith("Input should be a valid string (got [[")
+    assert len(shown["gateway_id"]) < 300
+    assert shown["lol0"] == "unknown key 'lol0'"
