@@ -100,7 +100,7 @@ class _Night:
         else:
             core = core if presence else core.without_presence()
             self.ctrl = core.controller(start=window.start, replicas=self.offsets.tolist())
-        self.spec = spec = self.ctrl.site if n_rep > 1 else base  # the replicas: the controller's
+        self.spec = spec = self.ctrl.site  # with replicas, the controller's tiled street
         if arrivals is None:
             model = scenario.traffic_model()
             nights = [generate_arrivals(site, start=w.start, duration_s=n * tick, seed=seed,
