@@ -75,7 +75,8 @@ class LampArrayConfig(Strict):
     count: int = Field(ge=1, le=100_000)
     spacing_m: float = Field(gt=0)
     start_m: float = Field(default=0.0, ge=0)
-    id_prefix: str | None = None
+    # the lamps' ids are the prefix and a number: ids as any other, in topics and on the wire
+    id_prefix: str | None = Field(default=None, pattern=r"^(?:[A-Za-z0-9][A-Za-z0-9_.\-]{0,52})?$")
     first_number: int = Field(default=1, ge=0)
 
 

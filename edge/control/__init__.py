@@ -7,6 +7,7 @@ makes both from the config), then call ``step(now, observations)`` once per tick
 from edge.control._controller import DimmingController
 from edge.control._energy import REFERENCE_SCHEDULE, DriverCurve, schedule_level
 from edge.control._explain import explain
+from edge.control._ids import LampIds
 from edge.control._inputs import (
     KINDS,
     CountsBatch,
@@ -57,6 +58,7 @@ __all__ = [
     "Event",
     "Explanation",
     "KeyLine",
+    "LampIds",
     "LampReport",
     "LampTable",
     "LayerEffect",

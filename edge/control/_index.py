@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from edge.control._ids import IdIndex
 from edge.control._layers import Selection
 from edge.control._spec import SiteSpec
 from edge.errors import UnknownIdError
@@ -23,22 +24,15 @@ class SiteIndex:
         self.starts = np.searchsorted(site.lamps.cluster, np.arange(c), side="left")
         self.ends = np.searchsorted(site.lamps.cluster, np.arange(c), side="right")
         self._clusters = {cl.id: i for i, cl in enumerate(site.clusters)}
-        self._lamps: dict[str, int] | None = None  # built on first use (1M ids cost memory)
-
-    @property
-    def lamps(self) -> Mapping[str, int]:
-        """Lamp id -> index (built on first use, then shared)."""
-        if self._lamps is None:
-            self._lamps = {lid: i for i, lid in enumerate(self._site.lamps.ids)}
-        return self._lamps
+        self.lamps: Mapping[str, int] = IdIndex(site.lamps.ids)  # lamp id -> index
 
     def lamp(self, lamp_id: str) -> int:
         """Index of a lamp id; UnknownIdError with the closest ids when absent."""
-        try:
-            return self.lamps[lamp_id]
-        except KeyError:
+        j = self._site.lamps.ids.find(lamp_id)
+        if j < 0:
             close = difflib.get_close_matches(lamp_id, self._site.lamps.ids, n=3, cutoff=0.6)
-            raise UnknownIdError("lamp", lamp_id, close) from None
+            raise UnknownIdError("lamp", lamp_id, close)
+        return j
 
     def cluster(self, cluster_id: str) -> int:
         try:

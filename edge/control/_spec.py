@@ -7,12 +7,14 @@ builds them from the validated config.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 
 import numpy as np
 import numpy.typing as npt
 
+from edge.control._ids import LampIds
 from edge.lighting import CLASS_FAMILIES, LIGHTING_CLASSES
 
 __all__ = [
@@ -95,7 +97,7 @@ class SensorSpec:
 class LampTable:
     """Every lamp as parallel arrays; lamps of one cluster are contiguous, clusters in order."""
 
-    ids: tuple[str, ...]
+    ids: LampIds
     cluster: IntArray
     position_m: FloatArray
     nominal_w: FloatArray
@@ -119,7 +121,7 @@ class LampTable:
     def from_columns(
         cls,
         *,
-        ids: list[str] | tuple[str, ...],
+        ids: Sequence[str],
         cluster: npt.ArrayLike,
         position_m: npt.ArrayLike,
         nominal_w: npt.ArrayLike,
@@ -129,7 +131,7 @@ class LampTable:
     ) -> LampTable:
         n = len(ids)
         return cls(
-            ids=tuple(ids),
+            ids=ids if isinstance(ids, LampIds) else LampIds(ids),
             cluster=np.asarray(cluster, dtype=np.intp).copy(),
             position_m=np.asarray(position_m, dtype=np.float64).copy(),
             nominal_w=np.asarray(nominal_w, dtype=np.float64).copy(),
@@ -160,10 +162,11 @@ class SiteSpec:
         for kind, ids in (
             ("cluster", [c.id for c in self.clusters]),
             ("sensor", [s.id for s in self.sensors]),
-            ("lamp", list(self.lamps.ids)),
         ):
             if len(set(ids)) != len(ids):
                 raise ValueError(f"duplicate {kind} ids")
+        if self.lamps.ids.has_duplicates():
+            raise ValueError("duplicate lamp ids")
 
     def tiled(self, n: int) -> SiteSpec:
         """The street ``n`` times over, side by side (replica r's clusters, sensors and lamps

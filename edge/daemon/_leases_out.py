@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.config import SiteConfig
-from edge.control import DimmingController, StepResult
+from edge.control import DimmingController, LampIds, StepResult
 from edge.daemon._serial_lamps import SerialLamps
 from edge.mqtt import MqttSession
 from edge.payloads import CLUSTER_LEASE_MAX_LAMPS, cluster_lease_encoder, lease_encoder
@@ -18,6 +18,8 @@ from edge.payloads import CLUSTER_LEASE_MAX_LAMPS, cluster_lease_encoder, lease_
 __all__ = ["LeaseTopics", "LeasesOut", "lease_payloads", "lease_topics", "send_leases"]
 
 IntArray = npt.NDArray[np.intp]
+
+_SLICE = 1024  # lamps' leases made per batch when they go one message per lamp
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,7 @@ class LeaseTopics:
     made as they are sent: 100,000 of them kept would cost ~10 MB."""
 
     prefix: str
-    lamp_ids: tuple[str, ...]
+    lamp_ids: LampIds
     cluster: IntArray | None = None  # per lamp, when leases go by cluster
     cluster_ids: tuple[str, ...] = ()
 
@@ -54,8 +56,13 @@ def lease_payloads(
     if where.cluster is None:
         encode = lease_encoder(result.lease_s, result.seq)
         prefix = f"{where.prefix}/lamp/"
-        for k, (j, lvl) in enumerate(zip(lamps.tolist(), levels.tolist(), strict=True)):
-            yield f"{prefix}{ids[j]}/set", encode(lvl), lamps[k : k + 1]
+        # a slice at a time: the publisher often stops early, and a refresh of 100,000 lamps
+        # as Python lists at once would leave ~20 MB with the allocator
+        for at in range(0, len(lamps), _SLICE):
+            batch = slice(at, at + _SLICE)
+            names = ids.take(lamps[batch])
+            for k, (name, lvl) in enumerate(zip(names, levels[batch].tolist(), strict=True)):
+                yield f"{prefix}{name}/set", encode(lvl), lamps[at + k : at + k + 1]
         return
     if not len(lamps):
         return
@@ -73,7 +80,7 @@ def lease_payloads(
         for k in range(0, len(members), CLUSTER_LEASE_MAX_LAMPS):
             part = members[k : k + CLUSTER_LEASE_MAX_LAMPS]
             carried = lamps[part]
-            payload = encode_many([ids[j] for j in carried.tolist()], levels[part].tolist())
+            payload = encode_many(ids.take(carried), levels[part].tolist())
             yield topic, payload, carried
 
 

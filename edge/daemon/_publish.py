@@ -103,8 +103,8 @@ class EnergyTotals:
 def meter_readings(ctrl: DimmingController) -> dict[str, list[float]]:
     """The metered lamps' last counter readings and their times, by lamp id (to persist)."""
     idx, wh, t = ctrl.energy.meters()
-    ids = ctrl.site.lamps.ids
-    return {ids[j]: [w, at] for j, w, at in zip(idx.tolist(), wh.tolist(), t.tolist(), strict=True)}
+    ids = ctrl.site.lamps.ids.take(idx)
+    return {lamp: [w, at] for lamp, w, at in zip(ids, wh.tolist(), t.tolist(), strict=True)}
 
 
 def restore_meters(ctrl: DimmingController, saved: dict[str, list[float]]) -> int:

@@ -53,9 +53,8 @@ class SerialLamps:
         on_lost: Callable[[int], None],
     ) -> None:
         """``on_lost(j)``: lamp ``j``'s lease did not arrive (the caller sends it again)."""
-        index = {lamp: j for j, lamp in enumerate(lamp_ids)}
         self.address: dict[int, tuple[str, int]] = {
-            index[lamp.id]: (lamp.port, lamp.node)
+            lamp_ids.index(lamp.id): (lamp.port, lamp.node)
             for c in site.clusters
             for lamp in c.lamps
             if lamp.source == "serial" and lamp.port is not None and lamp.node is not None

@@ -91,6 +91,10 @@ def _mutate_node_on_an_mqtt_lamp(d: dict[str, Any]) -> None:
     d["clusters"][2]["lamps"][0].update(node=40)
 
 
+def _mutate_lamp_array_prefix(d: dict[str, Any]) -> None:
+    d["clusters"][1]["lamp_array"]["id_prefix"] = "res/#"  # its lamps' topics would break
+
+
 BAD = [
     (
         "serial lamp without node",
@@ -115,6 +119,12 @@ BAD = [
         _mutate_node_on_an_mqtt_lamp,
         "clusters[2].lamps[0].source",
         "set source: serial",
+    ),
+    (
+        "lamp array prefix not an id",
+        _mutate_lamp_array_prefix,
+        "clusters[1].lamp_array.id_prefix",
+        "should match pattern",
     ),
     ("unknown key", _mutate_unknown_key, "clusters[1].flor", "unknown key 'flor'"),
     ("duplicate lamp id", _mutate_duplicate_lamp, "clusters[2].lamps[1].id", "duplicate lamp id"),
@@ -269,6 +279,20 @@ def test_lamp_array_generates_ids_and_positions() -> None:
     assert [lamp.position_m for lamp in res[:3]] == [15, 45, 75]
     park = site.clusters[2].resolved_lamps()[0]
     assert (park.id, park.nominal_w, park.floor, park.ceiling) == ("park-entrance", 40, 0.5, 1.0)
+
+
+def test_models_given_the_same_fields_share_one_set_of_their_names() -> None:
+    from simulator.sites import generate_site
+
+    site = parse_config(generate_site(lamps=2_000, gateway_id="gw"))
+    sensors = [s for c in site.clusters for s in c.sensors]
+    assert len(sensors) > 100
+    assert len({id(s.__pydantic_fields_set__) for s in sensors}) == 1
+    moved = sensors[0].model_copy(update={"channel": 3})
+    assert moved.model_fields_set == sensors[0].model_fields_set | {"channel"}
+    assert "channel" not in sensors[1].model_fields_set  # the shared set is not touched
+    with pytest.raises(ValueError, match="frozen"):
+        sensors[1].position_m = 1.0
 
 
 def test_schedule_times_accept_yaml_sexagesimal() -> None:
