@@ -1,25 +1,36 @@
 """The gateway's own sections of the site config: how it reaches the broker and its serial
 lines, where it keeps its state, what it publishes, and how it is secured and observed.
-(The street itself, its lamps, sensors and policy, is ``edge.config``.)"""
+(The street itself, its lamps, sensors and policy, is ``edge.config``.)
+
+``load_gateway(path)`` reads from a site's file only what a command needs to reach its
+daemon (``GatewayConfig``), without building the street's models.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from edge._config_load import read_yaml, validate_document
+
 __all__ = [
     "ID_PATTERN",
+    "GatewayConfig",
     "HomeAssistantConfig",
     "MetricsConfig",
     "MqttConfig",
     "SecurityConfig",
     "SerialPortConfig",
+    "SiteLocation",
     "StorageConfig",
     "Strict",
     "TelemetryConfig",
     "TlsConfig",
+    "load_gateway",
 ]
 
 #: An id of a lamp, sensor, cluster, port or profile.
@@ -163,3 +174,55 @@ class MetricsConfig(Strict):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=9478, ge=0, le=65535)
+
+
+class SiteLocation(Strict):
+    """Where the cabinet is: the sun times and the local clock come from here."""
+
+    name: str = ""
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    timezone: str = "UTC"
+    elevation_m: float = 0.0
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as Europe/Amsterdam)"
+            ) from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The local time zone: what wall-clock times in the config (profiles, quiet hours,
+        schedules) and the local dates in reports mean."""
+        return ZoneInfo(self.timezone)
+
+
+class GatewayConfig(Strict):
+    """Who the gateway is, where, and how to reach it: what the field engineer's commands
+    to its daemon need of a site's file. The rest of the file (the street, which the daemon
+    checks itself) is not read here; ``SiteConfig`` is this and the street."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    gateway_id: str = Field(pattern=ID_PATTERN)
+    site: SiteLocation
+    mqtt: MqttConfig = MqttConfig()
+    serial: list[SerialPortConfig] = Field(default_factory=list)
+    security: SecurityConfig = SecurityConfig()
+
+    @property
+    def topic_root(self) -> str:
+        """``<mqtt.root>/<gateway_id>``: every topic of this gateway starts here."""
+        return f"{self.mqtt.root}/{self.gateway_id}"
+
+
+def load_gateway(path: str | os.PathLike[str]) -> GatewayConfig:
+    """The gateway's sections of one site file (and their env overrides); ConfigError naming
+    every problem in them."""
+    return validate_document(GatewayConfig, read_yaml(Path(path), str(path)), source=str(path))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import reprlib
 from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -15,7 +16,9 @@ from edge._config_keys import unknown_key_message
 from edge._config_yaml import load_document
 from edge.errors import ConfigError, ConfigIssue
 
-__all__ = ["issues_from_validation", "read_yaml", "with_env"]
+__all__ = ["issues_from_validation", "read_yaml", "validate_document", "with_env"]
+
+Model = TypeVar("Model", bound=BaseModel)
 
 
 def _format_loc(loc: tuple[int | str, ...]) -> str:
@@ -107,3 +110,19 @@ def with_env(
             node = node[key]
         node[path[-1]] = value
     return merged
+
+
+def validate_document(root: type[Model], data: Any, *, source: str) -> Model:
+    """A parsed YAML document, with the ``STREETLIGHT_*`` env overrides laid over it, as a
+    ``root``; a ConfigError naming every problem by its path."""
+    if not isinstance(data, dict):
+        raise ConfigError(
+            source, [ConfigIssue("", "the config must be a YAML mapping at the top level")]
+        )
+    data = with_env(data, os.environ, root.model_fields, source=source)
+    try:
+        return root(**data)
+    except ValidationError as err:
+        raise ConfigError(source, issues_from_validation(err, root)) from None
+    except ConfigError as err:  # a model's own checks, raised with their paths
+        raise ConfigError(source, err.issues) from None

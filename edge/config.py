@@ -12,29 +12,22 @@ from datetime import time
 from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import (
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from edge._config_checks import semantic_issues
 from edge._config_gateway import (
-    ID_PATTERN,
+    GatewayConfig,
     HomeAssistantConfig,
     MetricsConfig,
     MqttConfig,
-    SecurityConfig,
-    SerialPortConfig,
+    SiteLocation,
     StorageConfig,
     Strict,
     TelemetryConfig,
     TlsConfig,
 )
-from edge._config_load import issues_from_validation, read_yaml, with_env
+from edge._config_load import read_yaml, validate_document
 from edge._config_street import (
     ClusterConfig,
     LampArrayConfig,
@@ -45,7 +38,7 @@ from edge._config_street import (
     SensorConfig,
     hhmm,
 )
-from edge.errors import ConfigError, ConfigIssue
+from edge.errors import ConfigError
 
 __all__ = [
     "ClusterConfig",
@@ -58,38 +51,12 @@ __all__ = [
     "ResolvedLamp",
     "SensorConfig",
     "SiteConfig",
+    "SiteLocation",
     "TlsConfig",
     "example_config_path",
     "load_config",
     "parse_config",
 ]
-
-
-class SiteLocation(Strict):
-    """Where the cabinet is: the sun times and the local clock come from here."""
-
-    name: str = ""
-    latitude: float = Field(ge=-90, le=90)
-    longitude: float = Field(ge=-180, le=180)
-    timezone: str = "UTC"
-    elevation_m: float = 0.0
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {value!r} (use an IANA name such as Europe/Amsterdam)"
-            ) from None
-        return value
-
-    @property
-    def zone(self) -> ZoneInfo:
-        """The local time zone: what wall-clock times in the config (profiles, quiet hours,
-        schedules) and the local dates in reports mean."""
-        return ZoneInfo(self.timezone)
 
 
 class NightConfig(Strict):
@@ -233,14 +200,12 @@ class EnergyConfig(Strict):
         return value
 
 
-class SiteConfig(Strict):
-    """One gateway's whole site (``parse_config`` lays ``STREETLIGHT_MQTT__HOST=...`` env
-    overrides over the file)."""
+class SiteConfig(GatewayConfig):
+    """One gateway's whole site: its own sections (``GatewayConfig``) and its street
+    (``parse_config`` lays ``STREETLIGHT_MQTT__HOST=...`` env overrides over the file)."""
 
-    gateway_id: str = Field(pattern=ID_PATTERN)
-    site: SiteLocation
-    mqtt: MqttConfig = MqttConfig()
-    serial: list[SerialPortConfig] = Field(default_factory=list)
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     controller: ControllerConfig = ControllerConfig()
     energy: EnergyConfig = EnergyConfig()
     clusters: list[ClusterConfig] = Field(min_length=1)
@@ -249,7 +214,6 @@ class SiteConfig(Strict):
     storage: StorageConfig = StorageConfig()
     metrics: MetricsConfig = MetricsConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
-    security: SecurityConfig = SecurityConfig()
     home_assistant: HomeAssistantConfig = HomeAssistantConfig()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -261,11 +225,6 @@ class SiteConfig(Strict):
             raise ConfigError("", issues)
         return self
 
-    @property
-    def topic_root(self) -> str:
-        """``<mqtt.root>/<gateway_id>``: every topic of this gateway starts here."""
-        return f"{self.mqtt.root}/{self.gateway_id}"
-
     def all_lamps(self) -> list[ResolvedLamp]:
         """Every lamp of the site, cluster by cluster."""
         return [lamp for cluster in self.clusters for lamp in cluster.resolved_lamps()]
@@ -273,17 +232,7 @@ class SiteConfig(Strict):
 
 def parse_config(data: Any, *, source: str = "<config>") -> SiteConfig:
     """Validate a parsed YAML document (plus STREETLIGHT_* env overrides) into a SiteConfig."""
-    if not isinstance(data, dict):
-        raise ConfigError(
-            source, [ConfigIssue("", "the config must be a YAML mapping at the top level")]
-        )
-    data = with_env(data, os.environ, SiteConfig.model_fields, source=source)
-    try:
-        return SiteConfig(**data)
-    except ValidationError as err:
-        raise ConfigError(source, issues_from_validation(err, SiteConfig)) from None
-    except ConfigError as err:
-        raise ConfigError(source, err.issues) from None
+    return validate_document(SiteConfig, data, source=source)
 
 
 def load_config(path: str | os.PathLike[str]) -> SiteConfig:

@@ -59,7 +59,8 @@ def rows(d: Path) -> list[tuple[str, str, str, str]]:
         for m in daemon["memory"]:
             target = targets.get(m["lamps"])
             out.append((
-                f"daemon peak RSS, {m['lamps']:,} lamps", f"{m['peak_rss_mb']:.0f} MB",
+                f"daemon peak RSS, {m['lamps']:,} lamps, leases by {m['lease_topic']}",
+                f"{m['peak_rss_mb']:.0f} MB",
                 f"<= {target:.0f} MB" if target else "-",
                 _yes(m["peak_rss_mb"] <= target) if target else "-",
             ))  # fmt: skip

@@ -201,7 +201,8 @@ def _loaded_by(*argv: str) -> set[str]:
 
 def test_help_and_status_load_no_numpy_and_no_control_core(tmp_path: Path) -> None:
     """A field engineer's `streetlight --help` and `streetlight status` start in a blink:
-    neither loads numpy nor the control core (status loads the config and the MQTT client)."""
+    neither loads numpy nor the control core (status loads the config's gateway sections and
+    the MQTT client)."""
     config = tmp_path / "site.yaml"
     doc = small_site().model_dump(mode="json")
     # a port nobody listens on: status gives up after --timeout
@@ -213,4 +214,5 @@ def test_help_and_status_load_no_numpy_and_no_control_core(tmp_path: Path) -> No
         assert "numpy" not in loaded
         assert not any(m.startswith("edge.control") for m in loaded)
     assert "edge.config" not in helped  # nor the config's models, for help
-    assert {"edge.config", "edge.mqtt"} <= status  # status did get as far as the broker
+    assert "edge.config" not in status  # the gateway's sections only, not the street's models
+    assert {"edge._config_gateway", "edge.mqtt"} <= status  # it got as far as the broker

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Group
-from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
@@ -113,6 +112,8 @@ def demo(
     async def main() -> object:
         if not live:
             return await run_demo(site, start=begin, speed=speed, duration_s=duration, seed=seed)
+        from rich.live import Live  # the live view's machinery loads with the demo only
+
         with Live(console=console, refresh_per_second=4, transient=False) as screen:
             return await run_demo(
                 site, start=begin, speed=speed, duration_s=duration, seed=seed,

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import re
 import sys
-from importlib.resources import files
-from importlib.resources.abc import Traversable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from edge.cli._console import console
 from edge.errors import ExistingFilesError, StreetlightError
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 __all__ = ["export", "render_unit"]
 
@@ -69,6 +71,8 @@ def _bundled_tree(folder: Traversable, prefix: str) -> dict[str, Traversable]:
 
 def _contents(executable: Path, everything: bool) -> dict[str, tuple[str, str]]:
     """File name -> (text, what it is), for the files to write."""
+    from importlib.resources import files
+
     bundle = files("edge._deploy")
     out: dict[str, tuple[str, str]] = {}
     for name, (source, what) in _GATEWAY_FILES.items():

@@ -27,7 +27,7 @@ from edge.cli._tables import Column, print_table
 from edge.lighting import layer_problem
 
 if TYPE_CHECKING:  # the config's models and the MQTT client load with a command that uses them
-    from edge.config import SiteConfig
+    from edge._config_gateway import GatewayConfig
 
 #: this module's commands, registered on the root app by ``edge.cli._app``
 cli = typer.Typer()
@@ -39,13 +39,15 @@ _TIMEOUT = typer.Option(5.0, "--timeout", min=0.1, help="Seconds to wait for the
 _JSON = typer.Option(False, "--json", help="Plain JSON on stdout, nothing else.")
 
 
-def _site(config: Path) -> SiteConfig:
-    from edge.config import load_config
+def _site(config: Path) -> GatewayConfig:
+    """What the commands need of the site's file: how to reach its daemon (its street is
+    the daemon's to check, and a typo in it does not keep the engineer from asking)."""
+    from edge._config_gateway import load_gateway
 
-    return load_config(config)
+    return load_gateway(config)
 
 
-def _ask(site: SiteConfig, verb: str, args: dict[str, Any] | None = None, *, timeout_s: float
+def _ask(site: GatewayConfig, verb: str, args: dict[str, Any] | None = None, *, timeout_s: float
          ) -> Any:  # fmt: skip
     """Send ``verb`` to the daemon of ``site`` (its broker settings); its result."""
     from edge.cli.client import call

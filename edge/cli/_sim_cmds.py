@@ -14,7 +14,6 @@ from rich.console import Console
 from rich.table import Table
 
 from edge.cli._console import console, err_console
-from edge.cli._sim_progress import night_progress
 from edge.errors import ArgumentError
 
 #: this module's commands, registered on the root app by ``edge.cli._app``
@@ -153,6 +152,8 @@ def sim(
                         record=keep, presence=not no_presence, progress=progress)  # fmt: skip
 
     if not as_json and err_console.is_terminal:
+        from edge.cli._sim_progress import night_progress  # rich.progress: with a night only
+
         with night_progress(f"{site.gateway_id} {night}") as advance:
             result = run(advance)
     else:
@@ -234,6 +235,8 @@ def _many(
                                jobs=jobs, every=every, progress=progress)  # fmt: skip
 
     if not as_json and err_console.is_terminal:
+        from edge.cli._sim_progress import night_progress
+
         with night_progress(f"{site.gateway_id}: {len(days)} nights") as share:
             out = run(share)
     else:

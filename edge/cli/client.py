@@ -12,15 +12,15 @@ import json
 import secrets
 from typing import Any
 
+from edge._config_gateway import GatewayConfig
 from edge.auth import read_key, sign
-from edge.config import SiteConfig
 from edge.errors import CommandRejectedError, GatewayUnreachableError
 from edge.mqtt import Inbound, MqttSession, NotConnectedError, broker_settings, read_password
 
 __all__ = ["call", "request", "tail"]
 
 
-def _session(site: SiteConfig, client_id: str, reply_topic: str, handler: Any) -> MqttSession:
+def _session(site: GatewayConfig, client_id: str, reply_topic: str, handler: Any) -> MqttSession:
     settings = {**broker_settings(site.mqtt), "reconnect_min_s": 0.2, "reconnect_max_s": 1.0}
     sec = site.security
     if sec.cli_username is not None:  # the CLI's own account, not the daemon's
@@ -32,7 +32,7 @@ def _session(site: SiteConfig, client_id: str, reply_topic: str, handler: Any) -
     )  # fmt: skip
 
 
-async def request(site: SiteConfig, verb: str, args: dict[str, Any], timeout_s: float) -> Any:
+async def request(site: GatewayConfig, verb: str, args: dict[str, Any], timeout_s: float) -> Any:
     key_file = site.security.command_key_file
     key = read_key(key_file) if key_file is not None else None  # before any network
     token = secrets.token_hex(6)
@@ -87,14 +87,14 @@ async def request(site: SiteConfig, verb: str, args: dict[str, Any], timeout_s: 
     return reply.get("result")
 
 
-def call(site: SiteConfig, verb: str, args: dict[str, Any] | None = None, *,
+def call(site: GatewayConfig, verb: str, args: dict[str, Any] | None = None, *,
          timeout_s: float = 5.0) -> Any:  # fmt: skip
     """Send ``verb`` to the site's gateway and return its result (raises with exit codes)."""
     return asyncio.run(request(site, verb, args or {}, timeout_s))
 
 
 async def _tail(
-    site: SiteConfig, topics: list[str], *, connect_timeout_s: float, count: int | None,
+    site: GatewayConfig, topics: list[str], *, connect_timeout_s: float, count: int | None,
     duration_s: float | None, emit: Any,
 ) -> int:  # fmt: skip
     seen = 0
@@ -131,7 +131,7 @@ async def _tail(
     return seen
 
 
-def tail(site: SiteConfig, topics: list[str], *, connect_timeout_s: float = 5.0,
+def tail(site: GatewayConfig, topics: list[str], *, connect_timeout_s: float = 5.0,
          count: int | None = None, duration_s: float | None = None, emit: Any) -> int:  # fmt: skip
     """Print messages of ``topics`` as they arrive; returns how many were seen."""
     return asyncio.run(_tail(site, topics, connect_timeout_s=connect_timeout_s, count=count,

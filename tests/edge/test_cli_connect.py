@@ -65,3 +65,25 @@ async def test_silence_is_waited_out_up_to_the_timeout(tmp_path: Path) -> None:
     assert rc == 3, err
     assert f"cannot reach the broker at 127.0.0.1:{port} within 2 s" in err
     assert took >= 2.0  # it waited for an answer
+
+
+async def test_a_typo_in_the_street_does_not_keep_a_command_from_the_daemon(
+    tmp_path: Path,
+) -> None:
+    """The daemon-facing commands read the gateway's sections only: a half-edited street in
+    the engineer's copy of the file still lets them ask; a typo in those sections is named."""
+    port = free_port()  # nothing listens there: the command gets as far as the broker
+    config = write_site(tmp_path, port=port)
+    config.write_text(config.read_text().replace("length_m:", "lenght_m:", 1))
+    rc, err, _ = await _cli("ping", "-c", str(config), "--timeout", "5")
+    assert rc == 3, err
+    assert f"cannot reach the broker at 127.0.0.1:{port}" in err
+    checked = await asyncio.to_thread(run_cli, "config", "validate", str(config))
+    assert checked.returncode == 2
+    assert "lenght_m" in checked.stderr  # the whole file's check still finds it
+
+    config.write_text(config.read_text().replace(f"  port: {port}", f"  prot: {port}", 1))
+    rc, err, _ = await _cli("ping", "-c", str(config), "--timeout", "5")
+    assert rc == 2, err
+    assert "mqtt.prot" in err
+    assert "Traceback" not in err
