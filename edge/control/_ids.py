@@ -36,6 +36,10 @@ class LampIds(Sequence[str]):
     def __len__(self) -> int:
         return len(self._ids)
 
+    def __repr__(self) -> str:
+        shown = ", ".join(self[:3]) + (", ..." if len(self) > 3 else "")
+        return f"LampIds({len(self)}: {shown})"
+
     @overload
     def __getitem__(self, j: int) -> str: ...
     @overload
