@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
+from typing import TypeVar
 
 from edge.errors import StreetlightError
 
-__all__ = ["Inbound", "MqttStats", "NotConnectedError", "PublishTimeoutError"]
+__all__ = ["DropOldest", "Inbound", "MqttStats", "NotConnectedError", "PublishTimeoutError"]
+
+T = TypeVar("T")
 
 
 class NotConnectedError(StreetlightError):
@@ -52,3 +56,20 @@ class MqttStats:
     backpressure: int = 0  # fire-and-forget publishes refused: too many awaiting PUBACK
     last_error: str = ""
     connected_since: float = 0.0
+
+
+class DropOldest(asyncio.Queue[T]):
+    """The incoming messages' queue: full, it drops the oldest, and counts what it took and
+    dropped in ``stats``. paho calls ``put_nowait`` from its reader callback: it never blocks
+    and never raises."""
+
+    def __init__(self, maxsize: int, stats: MqttStats) -> None:
+        super().__init__(maxsize)
+        self.stats = stats
+
+    def put_nowait(self, item: T) -> None:
+        if self.full():
+            self.get_nowait()
+            self.stats.dropped_in += 1
+        self.stats.received += 1
+        super().put_nowait(item)

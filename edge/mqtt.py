@@ -34,7 +34,13 @@ from edge._mqtt_hooks import (
 )
 from edge._mqtt_props import publish_properties
 from edge._mqtt_settings import broker_settings, read_password, tls_context
-from edge._mqtt_types import Inbound, MqttStats, NotConnectedError, PublishTimeoutError
+from edge._mqtt_types import (
+    DropOldest,
+    Inbound,
+    MqttStats,
+    NotConnectedError,
+    PublishTimeoutError,
+)
 from edge.clock import Clock
 from edge.errors import BrokerRefusedError
 
@@ -118,21 +124,7 @@ class MqttSession:
         self._refused = asyncio.Event()  # the last attempt was refused; cleared on connecting
         self._client: aiomqtt.Client | None = None
         self._closing = False
-        self._queue = self._make_queue(queue_size)
-
-    def _make_queue(self, size: int) -> asyncio.Queue[aiomqtt.Message]:
-        stats = self.stats
-
-        class _DropOldest(asyncio.Queue[aiomqtt.Message]):
-            # paho calls put_nowait from the reader callback: never block, never raise.
-            def put_nowait(self, item: aiomqtt.Message) -> None:
-                if self.full():
-                    self.get_nowait()
-                    stats.dropped_in += 1
-                stats.received += 1
-                super().put_nowait(item)
-
-        return _DropOldest(maxsize=size)
+        self._queue: DropOldest[aiomqtt.Message] = DropOldest(queue_size, self.stats)
 
     @property
     def is_connected(self) -> bool:

@@ -30,8 +30,12 @@ set_tcp_nodelay true
 """
 
 
-def bench_site(lamps: int, port: int, work: Path, *, gateway: str, **controller: Any) -> SiteConfig:
+def bench_site(
+    lamps: int, port: int, work: Path, *, gateway: str, lease_topic: str = "lamp",
+    **controller: Any,
+) -> SiteConfig:  # fmt: skip
     doc = generate_site(lamps=lamps, gateway_id=gateway, mqtt_port=port)
+    doc["mqtt"] = {**doc["mqtt"], "lease_topic": lease_topic}
     ctrl = {
         "flow_window_s": 60, "flow_bins": 6, "ramp_down_per_s": 1.0,
         # presence lifts to the rated class on every road (the probe waits for a full lease)

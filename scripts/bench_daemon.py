@@ -73,11 +73,9 @@ async def bench_tick(
     rest held at full by another); each lease one message, or one per cluster."""
     from edge.cli.client import request
 
-    site = bench_site(lamps, port, work, gateway=f"bench-tick-{lease_topic}", deadband=0.0,
-                      ramp_down_per_s=0.001, lease_refresh_s=30.0, tick_s=1.0)  # fmt: skip
-    site = site.model_copy(
-        update={"mqtt": site.mqtt.model_copy(update={"lease_topic": lease_topic})}
-    )
+    site = bench_site(lamps, port, work, gateway=f"bench-tick-{lease_topic}",
+                      lease_topic=lease_topic, deadband=0.0, ramp_down_per_s=0.001,
+                      lease_refresh_s=30.0, tick_s=1.0)  # fmt: skip
     daemon = await start_daemon(site, work)
     try:
         await request(site, "override", {"target": "all", "level": 1.0, "op": "max",
@@ -120,11 +118,8 @@ async def bench_memory(
 ) -> list[dict[str, Any]]:
     """Peak RSS (VmHWM) of one daemon per (lamps, lease topic), side by side, after
     ``load_s`` of load."""
-    sites = []
-    for n, topic in sizes:
-        site = bench_site(n, port, work, gateway=f"bench-mem-{n}-{topic}")
-        mqtt = site.mqtt.model_copy(update={"lease_topic": topic})
-        sites.append(site.model_copy(update={"mqtt": mqtt}))
+    sites = [bench_site(n, port, work, gateway=f"bench-mem-{n}-{topic}", lease_topic=topic)
+             for n, topic in sizes]  # fmt: skip
     daemons = []
     rows = []
     try:

@@ -52,7 +52,7 @@ from edge.daemon._sdnotify import SystemdNotifier
 from edge.daemon._seams import DaemonStats
 from edge.daemon._serial_lamps import SerialLamps
 from edge.daemon._session import gateway_session
-from edge.daemon._steps import StepTimer
+from edge.daemon._steps import StepTimer, clock_step_event
 from edge.metrics import Metrics
 from edge.mqtt import (
     Inbound,
@@ -252,9 +252,13 @@ class Daemon:
 
     def record_event(self, **fields: Any) -> None:
         """An event the daemon itself raises (commands, not the control core)."""
-        event = Event(t=self.clock.time(), **fields)
-        put_events(self.outbox, f"{self.root}/event", (event,))
-        self.metrics.events.labels(event.kind, event.severity).inc()
+        self._events_out((Event(t=self.clock.time(), **fields),))
+
+    def _events_out(self, events: tuple[Event, ...]) -> None:
+        """Events to the outbox (one transaction), counted, and the delivery woken."""
+        put_events(self.outbox, f"{self.root}/event", events)
+        for event in events:
+            self.metrics.events.labels(event.kind, event.severity).inc()
         self.delivery.ready.set()
 
     async def _on_connect(self) -> None:
@@ -313,13 +317,8 @@ class Daemon:
         self._last_traffic += delta
         self._last_checkpoint += delta
         self.metrics.clock_steps.inc()
-        if abs(delta) >= 60.0:
-            self.record_event(
-                kind="clock_step", subject="clock", severity="warning",
-                message=f"the wall clock moved by {delta:+.0f} s between two ticks: taken out "
-                "of energy, holds, leases and timers",
-                data={"delta_s": round(delta, 3)},
-            )  # fmt: skip
+        if (event := clock_step_event(delta)) is not None:
+            self.record_event(**event)
 
     def tick(self) -> None:
         """One control step: ingest, step, leases out, events and telemetry to the outbox."""
@@ -354,12 +353,9 @@ class Daemon:
             wait_broker=len(out.wait_broker), wait_serial=len(out.wait_serial),
         )  # fmt: skip
         if result.events:
-            put_events(self.outbox, f"{self.root}/event", result.events)
-            for event in result.events:
-                self.metrics.events.labels(event.kind, event.severity).inc()
+            self._events_out(result.events)
             if any(e.kind == "override_expired" for e in result.events):
                 self.overrides_changed()
-            self.delivery.ready.set()
         return result
 
     def _after_tick(self, result: StepResult) -> None:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from edge.clock import Clock
 
-__all__ = ["StepTime", "StepTimer"]
+__all__ = ["CLOCK_STEP_EVENT_S", "StepTime", "StepTimer", "clock_step_event"]
+
+#: a step of the wall clock this big or bigger is an event too (any step is counted)
+CLOCK_STEP_EVENT_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,3 +39,15 @@ class StepTimer:
         allowed = min(max(elapsed, 0.0), 2.0 * tick_s)
         delta = wall - (last[0] + allowed)
         return StepTime(wall, delta if abs(delta) > 0.25 * tick_s else 0.0, elapsed > allowed)
+
+
+def clock_step_event(delta: float) -> dict[str, Any] | None:
+    """The fields of the event for a step of the wall clock by ``delta`` s, if it is one."""
+    if abs(delta) < CLOCK_STEP_EVENT_S:
+        return None
+    return {
+        "kind": "clock_step", "subject": "clock", "severity": "warning",
+        "message": f"the wall clock moved by {delta:+.0f} s between two ticks: taken out of "
+        "energy, holds, leases and timers",
+        "data": {"delta_s": round(delta, 3)},
+    }  # fmt: skip
