@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,6 +86,8 @@ class LampFleet:
         # as energy_wh when ``meters``.
         self.meters = meters
         self.meter_wh = np.zeros(len(self.ids))
+        # the latest reports' times (the fleet's clock) and the counters' sum each carried
+        self.reported_wh: deque[tuple[float, float]] = deque(maxlen=64)
         # the highest level each lamp was leased since start or reset_peak(): a boost held
         # for a second of wall time is on record even if nobody looked during it
         self.peak = np.zeros(len(self.ids))
@@ -213,6 +215,8 @@ class LampFleet:
             self.session.publish_nowait(
                 f"{self.root}/lamp/{lamp}/state", json.dumps(state).encode(), qos=0, retain=True
             )
+        if self.meters:
+            self.reported_wh.append((now, float(self.meter_wh.sum())))
 
 
 @dataclass
