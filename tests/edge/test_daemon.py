@@ -18,6 +18,7 @@ import pytest
 from edge.daemon import Daemon
 from firmware_bridge.frames import Counts
 from simulator.harness.daemonproc import metric, scrape_metrics
+from simulator.harness.upstream import Upstream
 from tests.helpers.broker import MosquittoBroker
 from tests.helpers.clock import ManualClock
 from tests.helpers.gateway import NIGHT, Gateway, Recorder, running_gateway, write_site
@@ -202,62 +203,59 @@ def _counts_handled(d: Daemon) -> float:
 
 
 @pytest.mark.timeout(150)
-async def test_broker_outage_loses_no_telemetry_and_no_lamp_goes_dark(
-    private_broker: MosquittoBroker, tmp_path: Path
-) -> None:
-    config = write_site(tmp_path, port=private_broker.port)
-    topic = "streetlight/v1/cabinet-0417/#"
-    async with (
-        Recorder(private_broker.host, private_broker.port, topic) as rec,
-        running_gateway(config) as gw,
-    ):
-        await _settled_dim(gw)
-        boot = gw.daemon.boot_id
-        floor = gw.fleet.floor
-        private_broker.stop()
-        await gw.until(lambda: not gw.daemon.mqtt.is_connected, 5)
-        cut = gw.daemon.outbox.seq  # records from here on were produced with no broker
-        # 30 s without a broker (300 virtual s: every lease lapses). Lamps hold their lease
-        # or sit at failsafe; none is ever below its floor.
-        lowest = 1.0
-        for _ in range(300):
-            await asyncio.sleep(0.1)
-            lowest = min(lowest, float((gw.fleet.output - floor).min()))
-        assert lowest >= -1e-9, f"a lamp went below its floor by {-lowest:.3f}"
-        assert gw.fleet.in_failsafe().all()
-        waiting = gw.daemon.outbox.depth
-        assert waiting > 0  # telemetry produced meanwhile is waiting in the outbox
-        online_before = len([b for b in rec.of("/status") if b.get("state") == "online"])
-        private_broker.start()
-        # reconnect_max_s (5 s here) caps the backoff; 2 s for the connect itself.
-        await gw.until(lambda: gw.daemon.mqtt.is_connected, 7)
-        await gw.until(lambda: gw.daemon.outbox.depth == 0, 10)
-        await gw.until(
-            lambda: (
-                len([b for b in rec.of("/status") if b.get("state") == "online"]) > online_before
-            ),
-            5,
-        )
-        # Lamp nodes reconnect on their own; within one lease refresh (30 virtual s) of that
-        # every lamp holds a fresh lease again and leaves failsafe.
-        await gw.until(lambda: gw.fleet.session.is_connected, 5)
-        await gw.until(lambda: not gw.fleet.in_failsafe().any(), 5)
-        produced = gw.daemon.outbox.seq
-        # from the cut on (before it, the broker may have acked a record and died with it)
-        await gw.until(lambda: set(range(cut, produced)) <= {b["seq"] for b in _records(rec, boot)},
-                       5)  # fmt: skip
+async def test_broker_outage_loses_no_telemetry_and_no_lamp_goes_dark(tmp_path: Path) -> None:
+    # The broker keeps sessions across its restart and the upstream subscriber's session is
+    # persistent, so what the daemon sends before the subscriber is back is queued for it.
+    broker = MosquittoBroker(tmp_path / "mq", persistent=True)
+    broker.start()
+    config = write_site(tmp_path, port=broker.port)
+    try:
+        async with (
+            Upstream(broker.host, broker.port, "streetlight/v1/cabinet-0417",
+                     client_id="up-outage") as up,
+            running_gateway(config) as gw,
+        ):  # fmt: skip
+            await _settled_dim(gw)
+            boot = gw.daemon.boot_id
+            floor = gw.fleet.floor
+            broker.stop()
+            await gw.until(lambda: not gw.daemon.mqtt.is_connected, 5)
+            cut = gw.daemon.outbox.seq  # records from here on were produced with no broker
+            # 30 s without a broker (300 virtual s: every lease lapses). Lamps hold their
+            # lease or sit at failsafe; none is ever below its floor.
+            lowest = 1.0
+            for _ in range(300):
+                await asyncio.sleep(0.1)
+                lowest = min(lowest, float((gw.fleet.output - floor).min()))
+            assert lowest >= -1e-9, f"a lamp went below its floor by {-lowest:.3f}"
+            assert gw.fleet.in_failsafe().all()
+            waiting = gw.daemon.outbox.depth
+            assert waiting > 0  # telemetry produced meanwhile is waiting in the outbox
+            online_before = _online(up)
+            broker.start()
+            # reconnect_max_s (5 s here) caps the backoff; 2 s for the connect itself.
+            await gw.until(lambda: gw.daemon.mqtt.is_connected, 7)
+            await gw.until(lambda: gw.daemon.outbox.depth == 0, 10)
+            await gw.until(lambda: _online(up) > online_before, 5)
+            # Lamp nodes reconnect on their own; within one lease refresh (30 virtual s) of
+            # that every lamp holds a fresh lease again and leaves failsafe.
+            await gw.until(lambda: gw.fleet.session.is_connected, 5)
+            await gw.until(lambda: not gw.fleet.in_failsafe().any(), 5)
+            produced = gw.daemon.outbox.seq
+            await gw.until(lambda: set(range(cut, produced)) <= set(up.boots().get(boot, [])), 5)
+    finally:
+        broker.stop()
     assert gw.daemon.mqtt.stats.connects == 2
-    # A record the broker acknowledged just as it was killed may never reach a clean-session
-    # subscriber (the broker's loss, not the outbox's); from the cut on, nothing is missing.
-    seqs = {b["seq"] for b in _records(rec, boot)}
+    # from the cut on (before it, the broker may have acked a record and died with it)
+    seqs = set(up.boots().get(boot, []))
     assert set(range(cut, produced)) <= seqs, f"missing {set(range(cut, produced)) - seqs}"
     assert produced - cut >= waiting > 0
     assert gw.daemon.outbox.dropped == 0
 
 
-def _records(rec: Recorder, boot: str) -> list[dict[str, object]]:
-    return [b for t, b, _ in rec.messages if ("/telemetry/" in t or t.endswith("/event"))
-            and isinstance(b, dict) and b.get("boot_id") == boot]  # fmt: skip
+def _online(up: Upstream) -> int:
+    """How many times the gateway said it is online."""
+    return sum(1 for _, status in up.status if status.get("state") == "online")
 
 
 BAD_PAYLOADS = {
