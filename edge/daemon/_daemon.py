@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import signal
 import uuid
 from collections.abc import Awaitable
@@ -52,13 +51,9 @@ from edge.daemon._sdnotify import SystemdNotifier
 from edge.daemon._seams import DaemonStats
 from edge.daemon._serial_lamps import SerialLamps
 from edge.daemon._session import gateway_session
-from edge.daemon._steps import StepTimer, clock_step_event
+from edge.daemon._steps import Every, StepTimer, clock_step_event
 from edge.metrics import Metrics
-from edge.mqtt import (
-    Inbound,
-    NotConnectedError,
-    PublishTimeoutError,
-)
+from edge.mqtt import Inbound
 from edge.outbox import Outbox
 from edge.payloads import encode_status
 from edge.site import build_controller
@@ -126,7 +121,7 @@ class Daemon:
             self.outbox, self.mqtt, drain_per_s=site.mqtt.drain_per_s,
             upstream_topic=site.mqtt.upstream_state_topic, count=self.count_ingest,
         )  # fmt: skip
-        self._last_energy = self._last_traffic = self._last_checkpoint = -math.inf
+        self._energy_due, self._traffic_due, self._checkpoint_due = Every(), Every(), Every()
         self._step_timer = StepTimer(self.clock)
         for fields in store_problems(self.state, self.outbox, self.metrics):
             self.record_event(**fields)
@@ -202,7 +197,8 @@ class Daemon:
                 with contextlib.suppress(asyncio.CancelledError):
                     await ticks
                 self._checkpoint()
-                await self._final_drain()
+                offline = encode_status("offline", self.boot_id)
+                await self.delivery.final(3.0, (f"{self.root}/status", offline))
                 for task in services:
                     task.cancel()
         finally:
@@ -218,17 +214,6 @@ class Daemon:
 
     def stop(self) -> None:
         self._stopping.set()
-
-    async def _final_drain(self, budget_s: float = 3.0) -> None:
-        """On SIGTERM: deliver what can be delivered quickly, then say offline."""
-        if not self.mqtt.is_connected:
-            return
-        await self.delivery.final(budget_s)
-        offline = encode_status("offline", self.boot_id)
-        with contextlib.suppress(NotConnectedError, PublishTimeoutError):
-            await self.mqtt.publish(f"{self.root}/status", offline,
-                                    retain=True, timeout_s=2.0)  # fmt: skip
-        await self.mqtt.disconnect()
 
     # -------------------------------------------------------------------- MQTT
     def _on_message(self, msg: Inbound) -> Awaitable[None] | None:
@@ -313,9 +298,8 @@ class Daemon:
 
     def _shift(self, delta: float) -> None:
         self.controller.shift(delta)
-        self._last_energy += delta
-        self._last_traffic += delta
-        self._last_checkpoint += delta
+        for timer in (self._energy_due, self._traffic_due, self._checkpoint_due):
+            timer.shift(delta)
         self.metrics.clock_steps.inc()
         if (event := clock_step_event(delta)) is not None:
             self.record_event(**event)
@@ -363,20 +347,18 @@ class Daemon:
         ctrl, now = self.controller, result.now
         clusters = cluster_snapshots(ctrl, self.energy)
         tele = self.site.telemetry
-        if now - self._last_energy >= tele.energy_s:
-            self._last_energy = now
+        if self._energy_due.due(now, tele.energy_s):
             # Checkpoint first: no published total is ever above what a restart resumes from.
             self._checkpoint()
             self.outbox.put(
                 f"{self.root}/telemetry/energy", energy_record(now, clusters), priority=2
             )
             self.delivery.ready.set()
-        if now - self._last_traffic >= tele.traffic_s:
-            self._last_traffic = now
+        if self._traffic_due.due(now, tele.traffic_s):
             record = traffic_record(now, ctrl, clusters)
             self.outbox.put(f"{self.root}/telemetry/traffic", record, priority=1)
             self.delivery.ready.set()
-        if now - self._last_checkpoint >= self.site.energy.checkpoint_s:
+        if self._checkpoint_due.due(now, self.site.energy.checkpoint_s):
             self._checkpoint()
         if self.home_assistant is not None and self.mqtt.is_connected:
             self.home_assistant.tick(now, clusters)
@@ -385,8 +367,8 @@ class Daemon:
         self.metrics.snapshot = self.delivery.snapshot(result.night, clusters, self.links)
 
     def _checkpoint(self) -> None:
-        self._last_checkpoint = self.clock.time()
-        checkpoint(self.state, self.site, self.controller, self.energy, self._last_checkpoint)
+        self._checkpoint_due.last = now = self.clock.time()
+        checkpoint(self.state, self.site, self.controller, self.energy, now)
 
     # ------------------------------------------------------------------ reload
     def request_reload(self) -> None:

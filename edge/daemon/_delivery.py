@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 
 from edge.daemon._links import link_snapshots
 from edge.metrics import ClusterSnapshot, Snapshot
-from edge.mqtt import MqttSession
+from edge.mqtt import MqttSession, NotConnectedError, PublishTimeoutError
 from edge.outbox import Outbox
 from firmware_bridge.link import SerialLink
 
@@ -86,13 +86,20 @@ class Delivery:
             upstream_up=None if self.upstream_topic is None else self.upstream.is_set(),
         )
 
-    async def final(self, budget_s: float) -> None:
-        """On SIGTERM: deliver what can be delivered within ``budget_s``."""
+    async def final(self, budget_s: float, last_word: tuple[str, bytes]) -> None:
+        """On SIGTERM: deliver what can be delivered within ``budget_s``, then publish
+        ``last_word`` (topic, payload: the offline status, retained) and disconnect."""
+        if not self.mqtt.is_connected:
+            return
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(budget_s):
                 while self.outbox.depth and self.mqtt.is_connected and self.upstream.is_set():
                     if not await self._batch(100):
                         break
+        topic, payload = last_word
+        with contextlib.suppress(NotConnectedError, PublishTimeoutError):
+            await self.mqtt.publish(topic, payload, retain=True, timeout_s=2.0)
+        await self.mqtt.disconnect()
 
     async def _batch(self, limit: int) -> int:
         records = self.outbox.peek(limit)

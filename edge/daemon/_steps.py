@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from edge.clock import Clock
 
-__all__ = ["CLOCK_STEP_EVENT_S", "StepTime", "StepTimer", "clock_step_event"]
+__all__ = ["CLOCK_STEP_EVENT_S", "Every", "StepTime", "StepTimer", "clock_step_event"]
 
 #: a step of the wall clock this big or bigger is an event too (any step is counted)
 CLOCK_STEP_EVENT_S = 60.0
@@ -39,6 +40,24 @@ class StepTimer:
         allowed = min(max(elapsed, 0.0), 2.0 * tick_s)
         delta = wall - (last[0] + allowed)
         return StepTime(wall, delta if abs(delta) > 0.25 * tick_s else 0.0, elapsed > allowed)
+
+
+class Every:
+    """Something done every so many seconds of the wall clock (telemetry, checkpoints); a
+    step of the wall clock moves it with the clock (``shift``)."""
+
+    def __init__(self) -> None:
+        self.last = -math.inf  # when it was last done
+
+    def due(self, now: float, period_s: float) -> bool:
+        """Whether ``period_s`` has passed since it was last done; if so, it is done now."""
+        if now - self.last < period_s:
+            return False
+        self.last = now
+        return True
+
+    def shift(self, delta: float) -> None:
+        self.last += delta
 
 
 def clock_step_event(delta: float) -> dict[str, Any] | None:
