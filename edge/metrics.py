@@ -273,12 +273,7 @@ class Metrics:
         )
         self.clock_steps = Counter(
             "streetlight_clock_steps",
-            "Wall-clock steps (or stalls) between two ticks, taken out of every interval",
-            registry=r,
-        )
-        self.tick_interval_clamps = Counter(
-            "streetlight_tick_interval_clamps",
-            "Ticks whose interval was capped at two ticks (a stall or a clock step)",
+            "Wall-clock steps between two ticks, taken out of every interval",
             registry=r,
         )
         self.store_problems = Counter(

@@ -288,10 +288,8 @@ class Daemon:
 
     def _control_time(self) -> float:
         """The wall clock for this step; a step of the wall clock is shifted out of everything
-        the controller and this loop keep, a stall counted (``StepTimer``)."""
+        the controller and this loop keep (``StepTimer``)."""
         t = self._step_timer.read(self.site.controller.tick_s)
-        if t.clamped:
-            self.metrics.tick_interval_clamps.inc()
         if t.step_s:
             self._shift(t.step_s)
         return t.now

@@ -18,14 +18,14 @@ CLOCK_STEP_EVENT_S = 60.0
 class StepTime:
     now: float  # the wall clock for this step
     step_s: float  # how far the wall clock moved beyond the time that passed (0: no step)
-    clamped: bool  # more time passed than two ticks (a stall): only two ticks are counted
 
 
 class StepTimer:
-    """The time that passed since the last step is the monotonic clock's, at most two ticks
-    (a stall or a step is not drawn energy nor elapsed holds); whatever the wall clock moved
-    beyond that is a step (NTP at a boot without RTC, a manual set), for the caller to shift
-    out of everything it keeps. A move of less than a quarter tick is jitter, not a step."""
+    """The time that passed since the last step is the monotonic clock's, however long (a
+    loop that stood still a while let that time pass for the lamps, holds and leases too);
+    whatever the wall clock moved beyond it is a step (NTP at a boot without RTC, a manual
+    set), for the caller to shift out of everything it keeps. A move of less than a quarter
+    tick is jitter, not a step."""
 
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
@@ -35,11 +35,9 @@ class StepTimer:
         wall, mono = self.clock.time(), self.clock.monotonic()
         last, self._last = self._last, (wall, mono)
         if last is None:
-            return StepTime(wall, 0.0, False)
-        elapsed = mono - last[1]
-        allowed = min(max(elapsed, 0.0), 2.0 * tick_s)
-        delta = wall - (last[0] + allowed)
-        return StepTime(wall, delta if abs(delta) > 0.25 * tick_s else 0.0, elapsed > allowed)
+            return StepTime(wall, 0.0)
+        delta = (wall - last[0]) - max(mono - last[1], 0.0)
+        return StepTime(wall, delta if abs(delta) > 0.25 * tick_s else 0.0)
 
 
 class Every:

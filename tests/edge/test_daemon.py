@@ -10,6 +10,7 @@ import asyncio
 import json
 import signal
 import sys
+import time
 from pathlib import Path
 
 import aiomqtt
@@ -121,6 +122,26 @@ async def test_presence_follows_road_users_and_telemetry_flows(
     leases = [(t, b) for t, b, _ in rec.messages if t.endswith("/set")]
     assert leases
     assert all(0.0 <= b["level"] <= 1.0 and b["valid_for_s"] == 90 for _, b in leases)
+
+
+async def test_a_stalled_loop_is_no_clock_step_and_the_street_stays_dimmed(
+    private_broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    """The event loop stands still for several ticks (a slow SD card, a busy Pi): that time
+    passed for everything, the wall clock did not step. So nothing is shifted, the flow
+    window keeps what it counted, and no road goes up to its rated class for a window."""
+    config = write_site(tmp_path, port=private_broker.port)
+    config.write_text(config.read_text().replace("stale_s: 300", "stale_s: 3000", 1))
+    async with running_gateway(config) as gw:
+        await _settled_dim(gw)
+        d = gw.daemon
+        steps, ticks = d.metrics.clock_steps._value.get(), d.stats.ticks
+        gw.fleet.reset_peak()
+        time.sleep(0.4)  # noqa: ASYNC251 - the point: the loop stands still 4 virtual s
+        await gw.until(lambda: d.stats.ticks >= ticks + 5, 10)
+        assert d.metrics.clock_steps._value.get() == steps
+        peaks = {lamp: gw.lamp_peak(lamp) for lamp in ART_AHEAD + ART_FAR}
+        assert all(peak < 0.35 for peak in peaks.values()), peaks
 
 
 @pytest.mark.parametrize("lease_topic", ["lamp", "cluster"])

@@ -4,9 +4,9 @@ hour ahead or back while running.
 The lamps report no energy counters here, so the ledger is the model's (the hard case: lamps
 with meters are counted by them, whatever the gateway's clock says).
 
-Pass: no energy for time that did not pass (a step adds at most two ticks' draw), telemetry
-and checkpoints carry on through a step back, leases keep flowing (no lamp in failsafe), and
-every step is counted (metric) and, when large, reported (event).
+Pass: no energy for time that did not pass (over a step, only the few ticks that passed are
+drawn), telemetry and checkpoints carry on through a step back, leases keep flowing (no lamp
+in failsafe), and every step is counted (metric) and, when large, reported (event).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ async def test_clock_steps_add_no_energy_and_stop_nothing(
             ticks, before = d.stats.ticks, _wh(gw)
             clock.offset += delta
             await gw.until(lambda t=ticks: d.stats.ticks >= t + 2, 10)
-            # energy over the step: two ticks' worth at the most (a stall clamp), not an hour
+            # energy over the step: the few ticks that passed, not an hour
             grown = _wh(gw) - before
             assert grown <= 3 * two_ticks_wh, (delta, grown)
             records = _energy_records(up)
