@@ -34,8 +34,9 @@ REFERENCE_SCHEDULE: tuple[tuple[int, float], ...] = (
 #: since its last reading (plus METER_SLACK_WH) is refused as implausible.
 METER_HEADROOM = 1.5
 METER_SLACK_WH = 1.0
-#: When the time since the last reading is unknown (the clock went back past it), a reading
-#: may cover at most this long at METER_HEADROOM x nominal power.
+#: When the time since the last reading is unknown (the clock went back past it, or the
+#: reading was saved before a restart), a reading may cover at most this long at
+#: METER_HEADROOM x nominal power.
 METER_UNKNOWN_S = 86_400.0
 
 #: Levels are resolved to 1/4096 for power: finer than any driver (DALI has 254 steps),
@@ -164,6 +165,9 @@ class EnergyLedger:
         # ledger follows its counter instead of the model for it.
         self.meter_wh = np.full(len(lamps), np.nan)  # the counter's last reading
         self.meter_t = np.full(len(lamps), np.nan)  # when that reading arrived
+        # readings saved before a restart: the time since is unknown (a gateway without a
+        # real-time clock boots at the time it shut down at, then NTP may set it)
+        self._meter_restored = np.zeros(len(lamps), dtype=bool)
         self._metered = np.empty(0, dtype=np.intp)  # lamps with a meter, sorted
         self._meter_pending = np.zeros(n_clusters)  # rises read, not yet booked
         self._no_meters = np.zeros(n_clusters)
@@ -275,6 +279,7 @@ class EnergyLedger:
         reading counts from this one)."""
         last, t_last = self.meter_wh[j], self.meter_t[j]
         self.meter_wh[j], self.meter_t[j] = wh, now
+        restored, self._meter_restored[j] = self._meter_restored[j], False
         if np.isnan(last):
             self._metered = np.union1d(self._metered, [j]).astype(np.intp)
             return "first"
@@ -282,6 +287,8 @@ class EnergyLedger:
         if rise < 0:  # a new driver, or a counter that does not survive a power cut
             rise, verdict = wh, "reset"
         elapsed = now - t_last if now >= t_last else METER_UNKNOWN_S
+        if restored:  # the reboot may be longer than the clock says
+            elapsed = max(elapsed, METER_UNKNOWN_S)
         most = self._lamps.nominal_w[j] * METER_HEADROOM * elapsed / 3600.0 + METER_SLACK_WH
         if rise > most:
             return "implausible"
@@ -295,6 +302,7 @@ class EnergyLedger:
         if np.isnan(self.meter_wh[j]):
             return False
         self.meter_wh[j] = self.meter_t[j] = np.nan
+        self._meter_restored[j] = False
         self._metered = np.setdiff1d(self._metered, [j]).astype(np.intp)
         return True
 
@@ -305,8 +313,11 @@ class EnergyLedger:
 
     def restore_meters(self, idx: npt.NDArray[np.intp], wh: FloatArray, t: FloatArray) -> None:
         """Readings from before a restart: the next reading of each lamp counts from them,
-        so what the lamps drew while the daemon was down is in the ledger too."""
+        so what the lamps drew while the daemon was down is in the ledger too. How long it
+        was down, the clock may not know (a gateway without a real-time clock boots at the
+        time it shut down at): that reading may cover up to METER_UNKNOWN_S."""
         self.meter_wh[idx], self.meter_t[idx] = wh, t
+        self._meter_restored[idx] = True
         self._metered = np.union1d(self._metered, idx).astype(np.intp)
 
     def lamp_wh(self, now: float) -> npt.NDArray[np.float64]:

@@ -487,6 +487,25 @@ def test_meter_readings_from_before_a_restart_bring_the_downtime_into_the_ledger
     assert r.ledger_wh.sum() >= 60.0
 
 
+def test_the_first_reading_after_a_restart_may_cover_a_reboot_the_clock_did_not_see() -> None:
+    """A gateway without a real-time clock boots at the time it shut down at (fake-hwclock):
+    its first reading after the restart comes a second after the saved one by the clock,
+    though the lamp drew for the whole reboot. That reading may cover the unknown time; the
+    next is held to the time that passed again."""
+    a = DimmingController(site=small_site(), params=PARAMS, start=NIGHT_T0)
+    a.step(NIGHT_T0 + 1, _meters({3: 100.0}))
+    idx, wh, at = a.energy.meters()
+    restart = NIGHT_T0 + 2  # two minutes later, by a clock that stood still while it was off
+    b = DimmingController(site=small_site(), params=PARAMS, start=restart)
+    b.energy.restore_meters(idx, wh, at)
+    r = b.step(restart + 1, _meters({3: 102.0}))  # 2 Wh: two minutes at 60 W
+    assert r.metered_wh.sum() == pytest.approx(2.0)
+    assert "meter_implausible" not in [e.kind for e in r.events]
+    r = b.step(restart + 2, _meters({3: 104.0}))  # 2 Wh in a second from a 60 W lamp
+    assert r.metered_wh.sum() == 0.0
+    assert "meter_implausible" in [e.kind for e in r.events]
+
+
 def test_a_first_reading_takes_its_lamp_out_of_the_model_for_its_whole_step() -> None:
     """The counter covers the lamp from its reading on, and a reading that arrives during a step
     (a retained one, taken before this start) is the meter's for that step: counting the lamp
