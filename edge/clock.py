@@ -40,6 +40,16 @@ class Clock:
     def monotonic(self) -> float:
         return (time.monotonic() - self._m0) * self.speed
 
+    def readings(self) -> tuple[float, float]:
+        """``time()`` and ``monotonic()`` together. Virtual time takes both from one reading:
+        read one after the other, a pause between them (the process preempted) would be
+        ``speed`` times longer on the wall clock than between the monotonic readings, and
+        look like a step of the wall clock."""
+        if self._real:
+            return self.time(), self.monotonic()
+        passed = (time.monotonic() - self._m0) * self.speed
+        return self._t0 + passed, passed
+
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds) / self.speed)
 

@@ -32,7 +32,7 @@ class StepTimer:
         self._last: tuple[float, float] | None = None  # (wall, monotonic) at the last step
 
     def read(self, tick_s: float) -> StepTime:
-        wall, mono = self.clock.time(), self.clock.monotonic()
+        wall, mono = self.clock.readings()
         last, self._last = self._last, (wall, mono)
         if last is None:
             return StepTime(wall, 0.0)

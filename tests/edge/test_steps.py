@@ -3,6 +3,8 @@ that passed; driven by a clock the test sets, no waiting."""
 
 from __future__ import annotations
 
+import pytest
+
 from edge.clock import Clock
 from edge.daemon._steps import StepTime, StepTimer
 
@@ -43,3 +45,18 @@ def test_steps_are_sized_jitter_ignored_and_a_stall_is_no_step() -> None:
     assert stall.now == clock.wall
     # a suspend: the monotonic clock stood still while the wall clock went on
     assert _tick(clock, timer, 600.0, mono=0.0).step_s == 600.0
+
+
+def test_a_pause_between_reading_the_two_clocks_is_no_step_in_virtual_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the process preempted for 10 ms between the wall and the monotonic reading of one
+    # step: 0.6 s of virtual time at 60x, more than a quarter tick (the first reading is
+    # the clock's start)
+    readings = iter([0.0, 0.0, 0.01, 1.0, 1.0, 2.0, 2.0])
+    monkeypatch.setattr("edge.clock.time.monotonic", lambda: next(readings))
+    clock = Clock(speed=60.0, start=1_000_000.0)
+    timer = StepTimer(clock)
+    steps = [timer.read(1.0) for _ in range(3)]
+    assert [t.step_s for t in steps] == [0.0, 0.0, 0.0]
+    assert steps[0].now == 1_000_000.0

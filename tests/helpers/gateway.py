@@ -69,6 +69,10 @@ class SteppedClock(Clock):
     def time(self) -> float:
         return super().time() + self.offset
 
+    def readings(self) -> tuple[float, float]:
+        wall, mono = super().readings()
+        return wall + self.offset, mono
+
 
 @dataclass
 class Gateway:
