@@ -35,7 +35,7 @@ class Clock:
     def time(self) -> float:
         if self._real:
             return time.time()
-        return self._t0 + (time.monotonic() - self._m0) * self.speed
+        return self._t0 + self.monotonic()
 
     def monotonic(self) -> float:
         return (time.monotonic() - self._m0) * self.speed
@@ -47,7 +47,7 @@ class Clock:
         look like a step of the wall clock."""
         if self._real:
             return self.time(), self.monotonic()
-        passed = (time.monotonic() - self._m0) * self.speed
+        passed = self.monotonic()
         return self._t0 + passed, passed
 
     async def sleep(self, seconds: float) -> None:
